@@ -1,0 +1,17 @@
+export {};
+// Builds the single standalone executable ./fanotifyd (design.md): the reader Worker must be a
+// second entrypoint or it is missing from the binary at run time.
+const result = await Bun.build({
+  entrypoints: ["./src/main.ts", "./src/reader/worker.ts"],
+  compile: { outfile: "./fanotifyd" },
+  target: "bun",
+  format: "esm",
+  minify: true,
+  bytecode: true,
+  sourcemap: "none",
+});
+if (!result.success) {
+  for (const log of result.logs) console.error(log);
+  process.exit(1);
+}
+console.log(`built ./fanotifyd`);

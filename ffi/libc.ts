@@ -1,0 +1,72 @@
+// libc through bun:ffi. The only dlopen in the project (design.md "Layers").
+// Hygiene (design.md "bun:ffi hygiene"): pass typed arrays themselves as pointer arguments on every
+// call (never a cached ptr()), and read errno right after the call that failed.
+import { dlopen, FFIType, read as readMem } from "bun:ffi";
+
+const { i32, u32, u64, ptr } = FFIType;
+
+const lib = dlopen("libc.so.6", {
+  fanotify_init: { args: [u32, u32], returns: i32 },
+  fanotify_mark: { args: [i32, u32, u64, i32, ptr], returns: i32 },
+  read: { args: [i32, ptr, u64], returns: i32 },
+  write: { args: [i32, ptr, u64], returns: i32 },
+  close: { args: [i32], returns: i32 },
+  poll: { args: [ptr, u64, i32], returns: i32 },
+  eventfd: { args: [u32, i32], returns: i32 },
+  open: { args: [ptr, i32, u32], returns: i32 },
+  openat: { args: [i32, ptr, i32, u32], returns: i32 },
+  open_by_handle_at: { args: [i32, ptr, i32], returns: i32 },
+  readlink: { args: [ptr, ptr, u64], returns: i32 },
+  fstatfs: { args: [i32, ptr], returns: i32 },
+  getpid: { args: [], returns: i32 },
+  strerror: { args: [i32], returns: FFIType.cstring },
+  __errno_location: { args: [], returns: ptr },
+});
+
+const sym = lib.symbols;
+
+export function errno(): number {
+  const p = sym.__errno_location();
+  return p === null ? 0 : readMem.i32(p, 0);
+}
+
+export function strerror(code: number): string {
+  return String(sym.strerror(code));
+}
+
+/** A NUL-terminated copy of a path (byte string or text) for passing to libc. */
+export function cpath(path: string, bytes = false): Uint8Array {
+  const body = Buffer.from(path, bytes ? "latin1" : "utf8");
+  const out = new Uint8Array(body.length + 1);
+  out.set(body);
+  return out;
+}
+
+/** Thrown for a failed libc call; `code` is errno. */
+export class SysError extends Error {
+  constructor(
+    readonly call: string,
+    readonly code: number,
+  ) {
+    super(`${call}: ${strerror(code)}`);
+    this.name = "SysError";
+  }
+}
+
+export const fanotifyInit = (flags: number, eventFlags: number): number =>
+  sym.fanotify_init(flags >>> 0, eventFlags >>> 0);
+
+export const fanotifyMark = (fd: number, flags: number, mask: number, dirfd: number, path: Uint8Array): number =>
+  sym.fanotify_mark(fd, flags >>> 0, mask, dirfd, path);
+
+export const sysRead = (fd: number, buf: Uint8Array, len: number): number => sym.read(fd, buf, len);
+export const sysWrite = (fd: number, buf: Uint8Array, len: number): number => sym.write(fd, buf, len);
+export const sysClose = (fd: number): number => sym.close(fd);
+export const sysPoll = (fds: Uint8Array, nfds: number, timeoutMs: number): number => sym.poll(fds, nfds, timeoutMs);
+export const sysEventfd = (initval: number, flags: number): number => sym.eventfd(initval >>> 0, flags);
+export const sysOpen = (path: Uint8Array, flags: number, mode = 0): number => sym.open(path, flags, mode >>> 0);
+export const sysOpenByHandleAt = (mountFd: number, handle: Uint8Array, flags: number): number =>
+  sym.open_by_handle_at(mountFd, handle, flags);
+export const sysReadlink = (path: Uint8Array, buf: Uint8Array, len: number): number => sym.readlink(path, buf, len);
+export const sysFstatfs = (fd: number, buf: Uint8Array): number => sym.fstatfs(fd, buf);
+export const sysGetpid = (): number => sym.getpid();

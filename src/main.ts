@@ -1,0 +1,40 @@
+// Entry point: parse the command line, then hand over to the daemon.
+import pkg from "../package.json" with { type: "json" };
+import { parseCommandLine } from "./config/cli.ts";
+import { UsageError } from "./config/types.ts";
+import { plainError } from "./log.ts";
+import { runDaemon } from "./daemon.ts";
+import { makePolicy } from "./policy-setup.ts";
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  let request;
+  try {
+    request = parseCommandLine(argv, { cwd: process.cwd(), version: pkg.version });
+  } catch (err) {
+    if (err instanceof UsageError) {
+      plainError(`fanotifyd: ${err.message}`);
+      plainError("Try 'fanotifyd --help' for more information.");
+      return 2;
+    }
+    throw err;
+  }
+  switch (request.kind) {
+    case "help":
+      process.stdout.write(request.text.endsWith("\n") ? request.text : request.text + "\n");
+      return 0;
+    case "version":
+      process.stdout.write(request.text + "\n");
+      return 0;
+    case "run":
+      return runDaemon(request.config, makePolicy);
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    plainError(`fanotifyd: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

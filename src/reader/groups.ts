@@ -1,0 +1,133 @@
+// fanotify group set-up: fanotify_init per mode and one fanotify_mark per configured mark
+// (behavior.md A4, with B2: every mark type works in every mode).
+import { statSync } from "node:fs";
+import * as K from "../../ffi/constants.ts";
+import { cpath, errno, fanotifyInit, fanotifyMark, strerror, sysClose } from "../../ffi/libc.ts";
+import type { ReaderMark, ReaderMode } from "./protocol.ts";
+
+export class SetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SetupError";
+  }
+}
+
+const EVENT_FLAGS = K.O_RDONLY | K.O_LARGEFILE | K.O_CLOEXEC;
+
+export const INIT_FLAGS: Record<ReaderMode, number> = {
+  fid: K.FAN_CLOEXEC | K.FAN_NONBLOCK | K.FAN_CLASS_NOTIF | K.FAN_REPORT_FID | K.FAN_REPORT_DFID_NAME,
+  fd: K.FAN_CLOEXEC | K.FAN_NONBLOCK | K.FAN_CLASS_NOTIF,
+};
+
+const FILE_EVENTS = K.FAN_OPEN | K.FAN_MODIFY | K.FAN_CLOSE_WRITE;
+const DIRENT_EVENTS = K.FAN_CREATE | K.FAN_DELETE | K.FAN_MOVED_FROM | K.FAN_MOVED_TO | K.FAN_RENAME;
+const SELF_EVENTS = K.FAN_ATTRIB | K.FAN_MOVE_SELF | K.FAN_DELETE_SELF;
+const TREE = K.FAN_ONDIR | K.FAN_EVENT_ON_CHILD;
+
+export interface MarkPlan {
+  readonly flags: number;
+  readonly mask: number;
+  /** Event kinds this mark cannot deliver in this mode, for the one-time log line (B2). */
+  readonly missing: readonly string[];
+}
+
+/**
+ * The mask for a mark. The kernel refuses directory-entry and self events on mount marks of a
+ * FID group, and directory-entry events on an inode mark of a non-directory (fanotify_mark(2),
+ * EINVAL / ENOTDIR), so those marks ask only for what they can get.
+ */
+export function planMark(mode: ReaderMode, type: ReaderMark["type"], isDir: boolean): MarkPlan {
+  const flags =
+    K.FAN_MARK_ADD |
+    (type === "mount" ? K.FAN_MARK_MOUNT : type === "filesystem" ? K.FAN_MARK_FILESYSTEM : K.FAN_MARK_INODE);
+  if (mode === "fd") return { flags, mask: FILE_EVENTS | TREE, missing: [] };
+  if (type === "mount") {
+    return {
+      flags,
+      mask: FILE_EVENTS | TREE,
+      missing: ["CREATE", "DELETE", "MOVED_FROM", "MOVED_TO", "RENAME", "ATTRIB", "MOVE_SELF", "DELETE_SELF"],
+    };
+  }
+  if (type === "inode" && !isDir) return { flags, mask: FILE_EVENTS | SELF_EVENTS, missing: [] };
+  return { flags, mask: FILE_EVENTS | DIRENT_EVENTS | SELF_EVENTS | TREE, missing: [] };
+}
+
+const TYPE_NUMBER = { inode: 0, mount: 1, filesystem: 2 } as const;
+
+function markHint(code: number, mode: ReaderMode, type: ReaderMark["type"]): string {
+  switch (code) {
+    case K.ENOENT:
+      return "the path does not exist; create it first";
+    case 1: // EPERM
+    case 13: // EACCES
+      return "fanotify needs root or CAP_SYS_ADMIN";
+    case 28: // ENOSPC
+      return "too many marks; raise /proc/sys/fs/fanotify/max_user_marks";
+    case 19: // ENODEV
+    case 18: // EXDEV
+    case 95: // EOPNOTSUPP
+      return mode === "fid"
+        ? "this filesystem cannot report file handles; use --no-fid"
+        : "this filesystem does not support fanotify marks";
+    case 22: // EINVAL
+      return type === "filesystem"
+        ? "this kernel or filesystem refuses filesystem marks; use --mount or --watch"
+        : mode === "fid"
+          ? "use --filesystem or --no-fid"
+          : "use --watch or --filesystem";
+    case 20: // ENOTDIR
+      return "use --no-fid or watch the parent directory";
+    default:
+      return "check the path and the kernel log";
+  }
+}
+
+export interface OpenedGroup {
+  readonly fd: number;
+  /** One line per mark: `watching <p> (type=N)` plus any capability note. */
+  readonly notes: string[];
+}
+
+export function openGroup(mode: ReaderMode, marks: readonly ReaderMark[]): OpenedGroup {
+  const fd = fanotifyInit(INIT_FLAGS[mode], EVENT_FLAGS);
+  if (fd < 0) {
+    const code = errno();
+    const hint =
+      code === 1
+        ? "run as root or with CAP_SYS_ADMIN"
+        : code === 22 && mode === "fid"
+          ? "this kernel lacks file-handle reporting; use --no-fid"
+          : code === 24
+            ? "too many fanotify groups; raise /proc/sys/fs/fanotify/max_user_groups"
+            : "check that the kernel has CONFIG_FANOTIFY";
+    throw new SetupError(`fanotify_init failed: ${strerror(code)} (${hint})`);
+  }
+  const notes: string[] = [];
+  try {
+    for (const mark of marks) {
+      let isDir = true;
+      try {
+        isDir = statSync(mark.path).isDirectory();
+      } catch {
+        // fanotify_mark below reports the real reason.
+      }
+      const plan = planMark(mode, mark.type, isDir);
+      if (fanotifyMark(fd, plan.flags, plan.mask, K.AT_FDCWD, cpath(mark.path)) !== 0) {
+        const code = errno();
+        throw new SetupError(
+          `cannot place ${mark.type} mark on '${mark.path}': ${strerror(code)} (${markHint(code, mode, mark.type)})`,
+        );
+      }
+      notes.push(`watching ${mark.path} (type=${TYPE_NUMBER[mark.type]})`);
+      if (plan.missing.length > 0) {
+        notes.push(
+          `mount mark on ${mark.path} cannot deliver ${plan.missing.join(", ")} in FID mode (the kernel refuses them on mount marks); use --filesystem for those`,
+        );
+      }
+    }
+  } catch (err) {
+    sysClose(fd);
+    throw err;
+  }
+  return { fd, notes };
+}

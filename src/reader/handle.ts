@@ -1,0 +1,120 @@
+// The main thread's side of the reader Worker: start it, receive its batches, stop it.
+import * as K from "../../ffi/constants.ts";
+import { SysError, errno, sysClose, sysEventfd, sysWrite } from "../../ffi/libc.ts";
+import {
+  CTRL_INFLIGHT,
+  CTRL_SLOTS,
+  CTRL_STOP,
+  type ReaderCounters,
+  type ReaderMark,
+  type ReaderMode,
+  type StartMessage,
+  type WorkerMessage,
+} from "./protocol.ts";
+
+export interface ReaderCallbacks {
+  onBatch(count: number, ints: Int32Array, strs: string): void;
+  onLog(level: "warn" | "info" | "debug" | "error", message: string): void;
+  /** The Worker died or hit an unrecoverable error after start-up. */
+  onFatal(message: string): void;
+}
+
+export class ReaderStartError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = "ReaderStartError";
+  }
+}
+
+function workerUrl(): string {
+  // In the compiled binary the Worker is a second entrypoint (see build.ts) living beside main.
+  return new URL("./reader/worker.ts", new URL("..", import.meta.url)).href;
+}
+
+export class ReaderHandle {
+  private readonly control = new Int32Array(new SharedArrayBuffer(CTRL_SLOTS * 4));
+  private readonly wakeFd: number;
+  private worker: Worker | null = null;
+  private stopped: Promise<ReaderCounters> | null = null;
+  private resolveStopped: ((c: ReaderCounters) => void) | null = null;
+  private readonly one = new Uint8Array(8);
+
+  constructor(private readonly cb: ReaderCallbacks) {
+    this.wakeFd = sysEventfd(0, K.EFD_CLOEXEC | K.EFD_NONBLOCK);
+    if (this.wakeFd < 0) throw new SysError("eventfd", errno());
+    this.one[0] = 1;
+  }
+
+  /** Resolves once every mark is in place, with the Worker's start-up notes. */
+  start(mode: ReaderMode, marks: readonly ReaderMark[], extraDirs: readonly string[]): Promise<readonly string[]> {
+    return new Promise((resolve, reject) => {
+      let started = false;
+      const worker = new Worker(workerUrl());
+      this.worker = worker;
+      worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
+        const m = e.data;
+        switch (m.type) {
+          case "batch":
+            this.cb.onBatch(m.count, m.ints, m.strs);
+            Atomics.sub(this.control, CTRL_INFLIGHT, 1);
+            Atomics.notify(this.control, CTRL_INFLIGHT);
+            break;
+          case "log":
+            this.cb.onLog(m.level, m.message);
+            break;
+          case "ready":
+            started = true;
+            resolve(m.notes);
+            break;
+          case "fatal":
+            if (!started) reject(new ReaderStartError(m.message, m.exitCode));
+            else this.cb.onFatal(m.message);
+            break;
+          case "stopped":
+            this.resolveStopped?.(m.counters);
+            break;
+        }
+      };
+      worker.addEventListener("error", (e: ErrorEvent) => {
+        const msg = `reader worker failed: ${e.message}`;
+        if (!started) reject(new ReaderStartError(msg, 1));
+        else this.cb.onFatal(msg);
+      });
+      const start: StartMessage = {
+        type: "start",
+        mode,
+        marks,
+        extraDirs,
+        wakeFd: this.wakeFd,
+        control: this.control.buffer as SharedArrayBuffer,
+      };
+      worker.postMessage(start);
+    });
+  }
+
+  /** Wakes the Worker so it notices control changes and pending messages. */
+  wake(): void {
+    sysWrite(this.wakeFd, this.one, 8);
+    Atomics.notify(this.control, CTRL_INFLIGHT);
+  }
+
+  /** Stops reading; resolves with the Worker's counters once it has closed the fanotify fds. */
+  stop(): Promise<ReaderCounters> {
+    if (this.stopped) return this.stopped;
+    this.stopped = new Promise((resolve) => {
+      this.resolveStopped = resolve;
+    });
+    Atomics.store(this.control, CTRL_STOP, 1);
+    this.wake();
+    return this.stopped;
+  }
+
+  terminate(): void {
+    this.worker?.terminate();
+    this.worker = null;
+    sysClose(this.wakeFd);
+  }
+}

@@ -1,0 +1,59 @@
+// Messages between the main thread and the reader Worker, and the layout of an event batch.
+import type { MarkType } from "../config/types.ts";
+
+export type ReaderMode = "fid" | "fd";
+
+export interface ReaderMark {
+  readonly type: MarkType;
+  readonly path: string;
+}
+
+/** main → Worker: the first message. */
+export interface StartMessage {
+  readonly type: "start";
+  readonly mode: ReaderMode;
+  readonly marks: readonly ReaderMark[];
+  /** Directories whose filesystems should resolve file handles (canary dirs), besides the marks. */
+  readonly extraDirs: readonly string[];
+  /** eventfd the main thread writes to wake the Worker. */
+  readonly wakeFd: number;
+  /** Int32Array over a SharedArrayBuffer, indexed by CTRL_*. */
+  readonly control: SharedArrayBuffer;
+}
+
+export const CTRL_INFLIGHT = 0; // batches posted and not yet processed by the main thread
+export const CTRL_STOP = 1; // set to 1 by the main thread to stop the Worker
+export const CTRL_SLOTS = 2;
+/** Flow control: the Worker stops reading while this many batches are unprocessed. */
+export const MAX_INFLIGHT = 4;
+
+/** Per-event integers in a batch: INTS_PER_EVENT consecutive Int32 slots. */
+export const I_MASK_LO = 0;
+export const I_MASK_HI = 1;
+export const I_PID = 2;
+export const I_FLAGS = 3;
+export const INTS_PER_EVENT = 4;
+
+export const F_IS_DIR = 1;
+export const F_OVERFLOW = 2;
+export const F_PERM = 4; // a permission event (answered by the Worker)
+export const F_DENIED = 8; // answered FAN_DENY
+
+/** Per-event strings, joined with "\0" (a path never contains NUL): path, name, comm, exe. */
+export const STRS_PER_EVENT = 4;
+
+export interface ReaderCounters {
+  eventsRead: number; // every kernel record, overflow included
+  ownEvents: number; // caused by the daemon itself, not reported (B4)
+  overflows: number;
+  unknownRecords: number; // skipped by length (unknown version, truncated)
+  readErrors: number;
+}
+
+/** Worker → main messages. */
+export type WorkerMessage =
+  | { readonly type: "ready"; readonly notes: readonly string[] }
+  | { readonly type: "fatal"; readonly message: string; readonly exitCode: number }
+  | { readonly type: "log"; readonly level: "warn" | "info" | "debug" | "error"; readonly message: string }
+  | { readonly type: "batch"; readonly count: number; readonly ints: Int32Array; readonly strs: string }
+  | { readonly type: "stopped"; readonly counters: ReaderCounters };
