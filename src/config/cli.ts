@@ -1,0 +1,261 @@
+// Strict command-line parsing (behavior.md A1 as amended by B13, B15) into one frozen Config.
+//
+// getopt-like: `--opt value` and `--opt=value`, bundled short options (`-fv`, `-w/tmp`), `--` ends the
+// options, no unique-prefix abbreviations, leftover positionals are an error. The option list comes from
+// `mainArgs` (citty metadata), shared with the help text. Options are applied left to right (so a bad
+// `-c` file before `--help` still fails), but scalars set on the command line override config-file
+// values whatever their order (B13). Deterministic: SIGHUP reload calls it again with the same argv/cwd.
+
+import { defineCommand } from "citty";
+import { UsageError, type CliRequest, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
+import { loadConfigFile, parseNumberSetting, type NumberSetting, type ScalarSettings } from "./file.ts";
+import { resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
+import { mainArgs, optionList, renderHelp, type OptionInfo, type OptionName } from "./help.ts";
+
+/** The fanotifyd command (citty definition); subcommands (e.g. `tail`) can be added to it later. */
+export const mainCommand = defineCommand({
+  meta: { name: "fanotifyd", description: "Linux fanotify event and policy daemon" },
+  args: mainArgs,
+});
+
+export interface ParseOptions {
+  /** Directory relative paths are resolved against (the start directory). */
+  readonly cwd: string;
+  /** Program name for the help text; default "fanotifyd". */
+  readonly argv0?: string;
+  /** Version string for `--version`. */
+  readonly version: string;
+}
+
+type ScalarKey = Exclude<keyof Config, "marks" | "canaries" | "jobs" | "configFiles">;
+/** Every scalar field of Config, mutable while a Config is being assembled. */
+type Scalars = { -readonly [K in ScalarKey]: Config[K] };
+
+export const DEFAULTS: Readonly<Scalars> = Object.freeze({
+  output: null,
+  socket: null,
+  hook: null,
+  pidFile: null,
+  burstThreshold: 0,
+  burstWindowMs: 1000,
+  hookCooldownMs: 5000,
+  hookMaxConcurrent: 8,
+  hookTimeoutMs: 30000,
+  socketQueueBytes: 1048576,
+  outputQueueBytes: 16777216,
+  foreground: false,
+  perm: false,
+  denyOnAlert: false,
+  fid: true,
+  verbose: 0,
+});
+
+const NUMBER_OPTIONS: Readonly<Partial<Record<OptionName, NumberSetting>>> = {
+  "burst-threshold": "burstThreshold",
+  "burst-window-ms": "burstWindowMs",
+  "hook-cooldown-ms": "hookCooldownMs",
+  "hook-max-concurrent": "hookMaxConcurrent",
+  "hook-timeout-ms": "hookTimeoutMs",
+};
+
+const MARK_OPTIONS: Readonly<Partial<Record<OptionName, MarkType>>> = {
+  watch: "inode",
+  mount: "mount",
+  filesystem: "filesystem",
+};
+
+const OPTIONS = optionList();
+const BY_LONG: ReadonlyMap<string, OptionInfo> = new Map<string, OptionInfo>(OPTIONS.map((o) => [o.name, o]));
+const BY_SHORT: ReadonlyMap<string, OptionInfo> = new Map<string, OptionInfo>(
+  OPTIONS.filter((o) => o.short !== undefined).map((o) => [o.short as string, o]),
+);
+
+/** Accumulates what the sources say, in order of appearance. */
+class Builder {
+  readonly marks: MarkSpec[] = [];
+  readonly canaries: string[] = [];
+  readonly jobs = new Map<string, Partial<Record<JobRole, string>>>();
+  readonly configFiles: string[] = [];
+  /** Scalars from config files (a later file overrides an earlier one). */
+  readonly fileSettings: ScalarSettings = {};
+  /** Scalars from the command line (override every file). */
+  readonly cliSettings: ScalarSettings = {};
+  verboseCount = 0;
+
+  addJobs(jobs: readonly JobSpec[]): void {
+    for (const job of jobs) {
+      const roots = this.jobs.get(job.id);
+      if (roots === undefined) this.jobs.set(job.id, { ...job.roots });
+      else Object.assign(roots, job.roots);
+    }
+  }
+
+  build(): Config {
+    const merged: Scalars = { ...DEFAULTS, ...this.fileSettings, ...this.cliSettings };
+    if (this.verboseCount > 0) merged.verbose = this.verboseCount;
+    const jobs: JobSpec[] = [...this.jobs].map(([id, roots]) =>
+      Object.freeze({ id, roots: Object.freeze({ ...roots }) }),
+    );
+    return Object.freeze({
+      ...merged,
+      marks: Object.freeze(this.marks.map((m) => Object.freeze({ ...m }))),
+      canaries: Object.freeze([...this.canaries]),
+      jobs: Object.freeze(jobs),
+      configFiles: Object.freeze([...this.configFiles]),
+    });
+  }
+}
+
+type Step = "continue" | "help" | "version";
+
+function applyOption(b: Builder, opt: OptionInfo, value: string | undefined, cwd: string): Step {
+  const flag = `--${opt.name}`;
+  const arg = value ?? "";
+  const name = opt.name;
+
+  const markType = MARK_OPTIONS[name];
+  if (markType !== undefined) {
+    const r = resolveMarkPath(arg, cwd);
+    if (!r.ok) throw new UsageError(`bad path '${arg}' for ${flag}: ${r.reason}`);
+    b.marks.push({ type: markType, path: r.path, source: flag });
+    return "continue";
+  }
+  const numberSetting = NUMBER_OPTIONS[name];
+  if (numberSetting !== undefined) {
+    const r = parseNumberSetting(numberSetting, arg);
+    if (!r.ok) throw new UsageError(`invalid ${flag} value '${arg}'${r.detail}`);
+    b.cliSettings[numberSetting] = r.value;
+    return "continue";
+  }
+
+  switch (name) {
+    case "config": {
+      const contents = loadConfigFile(arg, cwd);
+      b.configFiles.push(contents.absPath);
+      b.marks.push(...contents.marks);
+      b.canaries.push(...contents.canaries);
+      b.addJobs(contents.jobs);
+      Object.assign(b.fileSettings, contents.settings);
+      return "continue";
+    }
+    case "canary": {
+      const r = resolveCanaryPattern(arg, cwd);
+      if (!r.ok) throw new UsageError(`bad pattern '${arg}' for ${flag}: ${r.reason}`);
+      b.canaries.push(r.path);
+      return "continue";
+    }
+    case "output":
+      b.cliSettings.output = arg === "" || arg === "-" ? null : resolveFilePath(arg, cwd);
+      return "continue";
+    case "socket":
+      // An empty value unsets a socket a config file asked for.
+      b.cliSettings.socket = arg === "" ? null : resolveFilePath(arg, cwd);
+      return "continue";
+    case "pid-file":
+      b.cliSettings.pidFile = arg === "" ? null : resolveFilePath(arg, cwd);
+      return "continue";
+    case "hook":
+      b.cliSettings.hook = arg === "" ? null : arg;
+      return "continue";
+    case "foreground":
+      b.cliSettings.foreground = true;
+      return "continue";
+    case "perm":
+      b.cliSettings.perm = true;
+      return "continue";
+    case "deny-on-alert":
+      b.cliSettings.denyOnAlert = true;
+      return "continue";
+    case "no-fid":
+      b.cliSettings.fid = false;
+      return "continue";
+    case "verbose":
+      b.verboseCount++;
+      return "continue";
+    case "help":
+      return "help";
+    case "version":
+      return "version";
+    case "watch":
+    case "mount":
+    case "filesystem":
+    case "burst-threshold":
+    case "burst-window-ms":
+    case "hook-cooldown-ms":
+    case "hook-max-concurrent":
+    case "hook-timeout-ms":
+      throw new Error(`option table out of sync for --${name}`); // handled above
+    default: {
+      const unreachable: never = name;
+      throw new Error(`unhandled option ${String(unreachable)}`);
+    }
+  }
+}
+
+/**
+ * Parse the command line (`argv` without the program name). Throws UsageError with a one-line message
+ * (no trailing newline, no "Try --help" hint) on bad input.
+ */
+export function parseCommandLine(argv: readonly string[], opts: ParseOptions): CliRequest {
+  const b = new Builder();
+  const positionals: string[] = [];
+  const cwd = opts.cwd;
+
+  const finish = (step: Step): CliRequest | null => {
+    if (step === "help") return { kind: "help", text: renderHelp(opts.argv0 ?? "fanotifyd") };
+    if (step === "version") return { kind: "version", text: `fanotifyd ${opts.version}` };
+    return null;
+  };
+
+  let i = 0;
+  while (i < argv.length) {
+    const arg = argv[i++];
+    if (arg === "--") {
+      positionals.push(...argv.slice(i));
+      break;
+    }
+    if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      const opt = BY_LONG.get(name);
+      if (opt === undefined) throw new UsageError(`unrecognized option '--${name}'`);
+      let value: string | undefined;
+      if (opt.type === "boolean") {
+        if (eq >= 0) throw new UsageError(`option '--${name}' doesn't allow an argument`);
+      } else if (eq >= 0) {
+        value = arg.slice(eq + 1);
+      } else {
+        if (i >= argv.length) throw new UsageError(`option '--${name}' requires an argument`);
+        value = argv[i++];
+      }
+      const done = finish(applyOption(b, opt, value, cwd));
+      if (done !== null) return done;
+      continue;
+    }
+    if (arg.startsWith("-") && arg !== "-") {
+      for (let j = 1; j < arg.length; j++) {
+        const ch = arg[j];
+        const opt = BY_SHORT.get(ch);
+        if (opt === undefined) throw new UsageError(`invalid option -- '${ch}'`);
+        let value: string | undefined;
+        if (opt.type === "string") {
+          if (j + 1 < arg.length) {
+            value = arg.slice(j + 1);
+          } else {
+            if (i >= argv.length) throw new UsageError(`option requires an argument -- '${ch}'`);
+            value = argv[i++];
+          }
+          j = arg.length; // the rest of the cluster was the argument
+        }
+        const done = finish(applyOption(b, opt, value, cwd));
+        if (done !== null) return done;
+      }
+      continue;
+    }
+    positionals.push(arg);
+  }
+
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  if (b.marks.length === 0) throw new UsageError("no watch paths configured. Use --watch or a config file.");
+  return { kind: "run", config: b.build() };
+}

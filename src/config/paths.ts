@@ -1,0 +1,104 @@
+// Path handling at parse time (behavior.md A1, A2, B11). Pure apart from realpath(3) lookups; every
+// relative path is taken against the `cwd` passed in, never against process.cwd().
+
+import { realpathSync } from "node:fs";
+import { posix } from "node:path";
+
+export type PathResult =
+  | { readonly ok: true; readonly path: string }
+  | { readonly ok: false; readonly reason: string };
+
+const ERRNO_TEXT: Readonly<Partial<Record<string, string>>> = {
+  ENOENT: "No such file or directory",
+  EACCES: "Permission denied",
+  EPERM: "Operation not permitted",
+  ENOTDIR: "Not a directory",
+  EISDIR: "Is a directory",
+  ELOOP: "Too many levels of symbolic links",
+  ENAMETOOLONG: "File name too long",
+  EIO: "Input/output error",
+  EINVAL: "Invalid argument",
+  ENOMEM: "Cannot allocate memory",
+  EMFILE: "Too many open files",
+  ENFILE: "Too many open files in system",
+};
+
+/** strerror(3)-like text for a Node/Bun fs error. */
+export function describeFsError(err: unknown): string {
+  if (typeof err === "object" && err !== null) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === "string") return ERRNO_TEXT[code] ?? code;
+    const message = (err as { message?: unknown }).message;
+    if (typeof message === "string") return message;
+  }
+  return String(err);
+}
+
+function errnoCode(err: unknown): string | undefined {
+  if (typeof err === "object" && err !== null) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  return undefined;
+}
+
+/** Strip trailing slashes; `/` stays `/`. */
+export function stripTrailingSlashes(p: string): string {
+  let end = p.length;
+  while (end > 1 && p.charCodeAt(end - 1) === 0x2f) end--;
+  return p.slice(0, end);
+}
+
+/** `p` made absolute against `cwd` and normalised (`.`/`..`/`//` removed lexically). */
+export function absolutize(p: string, cwd: string): string {
+  return posix.normalize(p.startsWith("/") ? p : `${cwd}/${p}`);
+}
+
+/** Absolute but not lexically rewritten: what realpath(3) gets, so `link/..` is resolved correctly. */
+function joinRaw(p: string, cwd: string): string {
+  return p.startsWith("/") ? p : `${cwd}/${p}`;
+}
+
+/**
+ * Mark and job-root paths (A1): realpath when it exists (symlinks resolved); ENOENT → made absolute
+ * against cwd and normalised; any other failure (EACCES, ENOTDIR, ELOOP, empty string) → error.
+ * Trailing slashes stripped.
+ */
+export function resolveMarkPath(arg: string, cwd: string): PathResult {
+  if (arg === "") return { ok: false, reason: "empty path" };
+  if (arg.includes("\0")) return { ok: false, reason: "path contains a NUL byte" };
+  try {
+    return { ok: true, path: stripTrailingSlashes(realpathSync.native(joinRaw(arg, cwd))) };
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") return { ok: true, path: stripTrailingSlashes(absolutize(arg, cwd)) };
+    return { ok: false, reason: describeFsError(err) };
+  }
+}
+
+/** True when a canary pattern holds glob syntax (`*`, `?` or `[`). */
+export function isGlobPattern(pattern: string): boolean {
+  return /[*?[]/.test(pattern);
+}
+
+/**
+ * Canary patterns (A1/A2): globs are kept verbatim, only made absolute; a literal pattern that exists is
+ * realpath'd (symlinks resolved); one that does not (or cannot be resolved) is only made absolute.
+ * No trailing-slash strip. Never fails for a non-empty pattern.
+ */
+export function resolveCanaryPattern(pattern: string, cwd: string): PathResult {
+  if (pattern === "") return { ok: false, reason: "empty pattern" };
+  if (pattern.includes("\0")) return { ok: false, reason: "pattern contains a NUL byte" };
+  if (isGlobPattern(pattern)) {
+    return { ok: true, path: pattern.startsWith("/") ? pattern : absolutize(pattern, cwd) };
+  }
+  try {
+    return { ok: true, path: realpathSync.native(joinRaw(pattern, cwd)) };
+  } catch {
+    return { ok: true, path: pattern.startsWith("/") ? pattern : absolutize(pattern, cwd) };
+  }
+}
+
+/** Output / socket / pid-file paths (B11): made absolute against the start directory. */
+export function resolveFilePath(p: string, cwd: string): string {
+  return absolutize(p, cwd);
+}
