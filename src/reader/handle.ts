@@ -30,8 +30,10 @@ export class ReaderStartError extends Error {
 }
 
 function workerUrl(): string {
-  // In the compiled binary the Worker is a second entrypoint (see build.ts) living beside main.
-  return new URL("./reader/worker.ts", new URL("..", import.meta.url)).href;
+  // In the compiled binary everything is bundled into the executable's root module, and the Worker
+  // is a second entrypoint at reader/worker (see build.ts); from source it sits beside this file.
+  const compiled = import.meta.url.includes("/$bunfs/");
+  return new URL(compiled ? "./reader/worker.ts" : "./worker.ts", import.meta.url).href;
 }
 
 export class ReaderHandle {

@@ -1,0 +1,452 @@
+// The JSONL output: a file (append mode, created 0640, reopened on SIGHUP/SIGUSR1) or stdout
+// (behavior.md A12 file part, B10).
+//
+// The caller hands over already-encoded byte-string lines (one JS char per byte) and is never blocked:
+// lines go to an in-memory queue, bounded by `maxQueueBytes`, that is flushed with as few write()
+// calls as possible — everything queued goes out in one write. Records that do not fit are dropped
+// whole and counted. Lines are never split or duplicated: a partial write keeps its remainder at the
+// head of the queue and the next write continues exactly there.
+//
+// How the fd is written depends on what it is:
+//  - "nonblock": pipes, FIFOs, ttys, character devices. The fd is a private O_NONBLOCK file
+//    description (a path is opened with O_NONBLOCK; for stdout, /proc/self/fd/1 is opened afresh so
+//    the O_NONBLOCK flag does not leak to the shared fd 1). Writes are synchronous and return at
+//    once; EAGAIN leaves the rest queued and a timer retries.
+//  - "async": regular files (O_NONBLOCK means nothing to them and a slow disk would stall the
+//    caller), and a stdout that cannot get a private non-blocking description (a socket, e.g.
+//    journald). One fs.write at a time runs on Bun's I/O thread pool; whatever is queued meanwhile
+//    goes out in the next single write.
+
+import fs from "node:fs";
+
+export type OutputLogFn = (level: "warn" | "error", msg: string) => void;
+
+export interface OutputWriterOptions {
+  /** Bound on queued bytes; records beyond it are dropped and counted. Default 16 MiB (B10). */
+  maxQueueBytes?: number;
+  /** Log sink for write errors (once per error kind) and queue-full episodes. */
+  log?: OutputLogFn;
+  /** Retry delay after EAGAIN or a write error, in ms. Default 10. */
+  retryMs?: number;
+}
+
+type WriteMode = "nonblock" | "async";
+
+interface Target {
+  fd: number;
+  mode: WriteMode;
+  /** False for the shared fd 1 (never closed by us). */
+  owned: boolean;
+}
+
+export const DEFAULT_OUTPUT_QUEUE_BYTES = 16 * 1024 * 1024;
+
+const O_CLOEXEC = 0o2000000; // Linux; Bun also adds it by itself
+const PATH_FLAGS =
+  fs.constants.O_WRONLY |
+  fs.constants.O_APPEND |
+  fs.constants.O_CREAT |
+  fs.constants.O_NONBLOCK |
+  O_CLOEXEC;
+const FILE_MODE = 0o640;
+
+/** Errors after which the rest of a half-written line may still get through later. */
+const TRANSIENT = new Set(["ENOSPC", "EDQUOT", "EIO", "EINTR", "EAGAIN", "EWOULDBLOCK"]);
+
+function errCode(e: unknown): string {
+  if (typeof e === "object" && e !== null && "code" in e) {
+    const code = (e as { code: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  return "EUNKNOWN";
+}
+
+/** "no such file or directory (ENOENT)" from Node's "ENOENT: no such file or directory, open '…'". */
+export function errReason(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const m = /^([A-Z0-9]+): (.*?)(?:, \w+(?: '.*')?)?$/s.exec(msg);
+  if (m !== null) return `${m[2]} (${m[1]})`;
+  return msg;
+}
+
+function noop(): void {}
+
+function modeOf(fd: number): WriteMode {
+  return fs.fstatSync(fd).isFile() ? "async" : "nonblock";
+}
+
+function openPath(path: string): Target {
+  const fd = fs.openSync(path, PATH_FLAGS, FILE_MODE);
+  try {
+    return { fd, mode: modeOf(fd), owned: true };
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+}
+
+function openStdout(): Target {
+  const st = fs.fstatSync(1); // throws EBADF when fd 1 is closed
+  if (st.isFile() || st.isBlockDevice()) return { fd: 1, mode: "async", owned: false };
+  try {
+    // A fresh open file description of the same pipe/tty: O_NONBLOCK on it leaves fd 1 alone.
+    const fd = fs.openSync("/proc/self/fd/1", fs.constants.O_WRONLY | fs.constants.O_NONBLOCK | O_CLOEXEC);
+    return { fd, mode: modeOf(fd) === "async" ? "async" : "nonblock", owned: true };
+  } catch {
+    // Sockets cannot be reopened through /proc (ENXIO): write the shared, blocking fd 1 off-thread.
+    return { fd: 1, mode: "async", owned: false };
+  }
+}
+
+function countNewlines(s: string, end: number): number {
+  let n = 0;
+  for (let i = s.indexOf("\n"); i !== -1 && i < end; i = s.indexOf("\n", i + 1)) n++;
+  return n;
+}
+
+export class OutputWriter {
+  /** The output path, or null for stdout. */
+  readonly path: string | null;
+  readonly maxQueueBytes: number;
+
+  /** Records completely written. */
+  writtenRecords = 0;
+  /** Records dropped: queue full, write error, or still queued at close. */
+  droppedRecords = 0;
+  /** Failed write() calls (EAGAIN not counted). */
+  writeErrors = 0;
+  /** write() system calls issued (for tests and stats). */
+  writeCalls = 0;
+
+  private readonly log: OutputLogFn;
+  private readonly retryMs: number;
+  private target: Target;
+  /** Set by reopen(); takes over at the next line boundary. */
+  private nextTarget: Target | null = null;
+
+  // Queue: chunks not yet turned into bytes…
+  private pending: string[] = [];
+  private pendingRecords: number[] = [];
+  private pendingBytes = 0;
+  // …and the buffer being written: chunk end offsets and record counts, curIdx = first unfinished.
+  private cur: Buffer | null = null;
+  private curOff = 0;
+  private curEnds: number[] = [];
+  private curRecords: number[] = [];
+  private curIdx = 0;
+
+  private inFlight = false;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private closing = false;
+  private closed = false;
+  private droppingEpisode = 0;
+  private readonly loggedErrors = new Set<string>();
+
+  private constructor(path: string | null, target: Target, opts: OutputWriterOptions) {
+    this.path = path;
+    this.target = target;
+    this.maxQueueBytes = Math.max(0, opts.maxQueueBytes ?? DEFAULT_OUTPUT_QUEUE_BYTES);
+    this.log = opts.log ?? noop;
+    this.retryMs = Math.max(1, opts.retryMs ?? 10);
+  }
+
+  /**
+   * Opens the output: null, "" or "-" → stdout; otherwise the file at `path` (text, as in Config),
+   * write-only, append, create 0640, close-on-exec, non-blocking. Throws
+   * `failed to open output '<path>': <reason>`.
+   */
+  static open(path: string | null, opts: OutputWriterOptions = {}): OutputWriter {
+    const p = path === null || path === "" || path === "-" ? null : path;
+    let target: Target;
+    try {
+      target = p === null ? openStdout() : openPath(p);
+    } catch (e) {
+      throw new Error(`failed to open output '${p ?? "stdout"}': ${errReason(e)}`);
+    }
+    return new OutputWriter(p, target, opts);
+  }
+
+  /** Bytes waiting to be written. */
+  get queuedBytes(): number {
+    return this.pendingBytes + (this.cur === null ? 0 : this.cur.length - this.curOff);
+  }
+
+  /** How the current fd is written ("nonblock" or "async"); for tests and logs. */
+  get mode(): WriteMode {
+    return this.target.mode;
+  }
+
+  /** Lines as returned by the encoders (no newline): written as one chunk, one record each. */
+  writeLines(lines: readonly string[]): void {
+    if (lines.length === 0) return;
+    this.write(lines.join("\n") + "\n", lines.length);
+  }
+
+  /**
+   * Queues `chunk` — `records` whole lines, each ending "\n", as a byte string — and starts a write
+   * if none is under way. Never blocks and never throws. What does not fit in the queue is dropped
+   * at line boundaries and counted.
+   */
+  write(chunk: string, records: number): void {
+    if (chunk.length === 0) return;
+    if (this.closing) {
+      this.droppedRecords += records;
+      return;
+    }
+    const room = this.maxQueueBytes - this.queuedBytes;
+    if (chunk.length > room) {
+      const cut = room > 0 ? chunk.lastIndexOf("\n", room - 1) + 1 : 0;
+      const kept = cut > 0 ? Math.min(records, countNewlines(chunk, cut)) : 0;
+      this.noteDropped(records - kept);
+      if (cut === 0) return;
+      chunk = chunk.slice(0, cut);
+      records = kept;
+    }
+    this.pending.push(chunk);
+    this.pendingRecords.push(records);
+    this.pendingBytes += chunk.length;
+    if (this.timer === null && !this.inFlight) this.pump();
+  }
+
+  /**
+   * Reopens the same path (logrotate: SIGHUP/SIGUSR1), keeping the queue. The new file takes over at
+   * the next line boundary. On failure logs an error, keeps the old file and returns false.
+   * A no-op for stdout.
+   */
+  reopen(): boolean {
+    if (this.path === null || this.closing) return true;
+    let t: Target;
+    try {
+      t = openPath(this.path);
+    } catch (e) {
+      this.log("error", `failed to reopen output '${this.path}': ${errReason(e)}; still writing to the old file`);
+      return false;
+    }
+    if (this.nextTarget !== null) this.closeTarget(this.nextTarget);
+    this.nextTarget = t;
+    if (!this.inFlight) this.switchAtBoundary();
+    return true;
+  }
+
+  /**
+   * Stops accepting records, flushes what it can within `timeoutMs`, then closes. Records still
+   * queued are counted as dropped.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    if (this.closing) {
+      while (!this.closed) await Bun.sleep(this.retryMs);
+      return;
+    }
+    this.closing = true;
+    const deadline = performance.now() + Math.max(0, timeoutMs);
+    for (;;) {
+      if (!this.inFlight) {
+        if (this.timer !== null) {
+          clearTimeout(this.timer);
+          this.timer = null;
+        }
+        this.pump();
+      }
+      if (!this.inFlight && this.cur === null && this.pending.length === 0) break;
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      await Bun.sleep(Math.min(this.retryMs, left));
+    }
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const left = this.queuedRecords();
+    if (left > 0) {
+      this.droppedRecords += left;
+      this.log("warn", `output closed with ${left} records unwritten`);
+    }
+    this.pending = [];
+    this.pendingRecords = [];
+    this.pendingBytes = 0;
+    this.cur = null;
+    this.closed = true;
+    if (this.nextTarget !== null) this.closeTarget(this.nextTarget);
+    this.nextTarget = null;
+    // An fs.write still running owns the fd number until it returns: close it from the callback.
+    if (!this.inFlight) this.closeTarget(this.target);
+  }
+
+  // ---- internals ----
+
+  private queuedRecords(): number {
+    let n = 0;
+    for (const r of this.pendingRecords) n += r;
+    if (this.cur !== null) {
+      for (let i = this.curIdx; i < this.curRecords.length; i++) n += this.curRecords[i];
+    }
+    return n;
+  }
+
+  private noteDropped(n: number): void {
+    if (n <= 0) return;
+    this.droppedRecords += n;
+    if (this.droppingEpisode === 0) {
+      this.log(
+        "warn",
+        `output ${this.describe()} is not keeping up: queue full (${this.maxQueueBytes} bytes), dropping records`,
+      );
+    }
+    this.droppingEpisode += n;
+  }
+
+  private describe(): string {
+    return this.path === null ? "stdout" : `'${this.path}'`;
+  }
+
+  private closeTarget(t: Target): void {
+    if (!t.owned) return;
+    try {
+      fs.closeSync(t.fd);
+    } catch {
+      // nothing useful to do
+    }
+  }
+
+  private atBoundary(): boolean {
+    if (this.cur === null) return true;
+    return this.curOff === (this.curIdx === 0 ? 0 : this.curEnds[this.curIdx - 1]);
+  }
+
+  private switchAtBoundary(): void {
+    if (this.nextTarget === null || !this.atBoundary()) return;
+    this.closeTarget(this.target);
+    this.target = this.nextTarget;
+    this.nextTarget = null;
+  }
+
+  /** Turns every pending chunk into one buffer. */
+  private materialize(): void {
+    const n = this.pending.length;
+    const text = n === 1 ? this.pending[0] : this.pending.join("");
+    const ends = new Array<number>(n);
+    let end = 0;
+    for (let i = 0; i < n; i++) {
+      end += this.pending[i].length;
+      ends[i] = end;
+    }
+    this.cur = Buffer.from(text, "latin1");
+    this.curOff = 0;
+    this.curEnds = ends;
+    this.curRecords = this.pendingRecords;
+    this.curIdx = 0;
+    this.pending = [];
+    this.pendingRecords = [];
+    this.pendingBytes = 0;
+  }
+
+  private advance(n: number): void {
+    const cur = this.cur;
+    if (cur === null) return;
+    this.curOff += n;
+    while (this.curIdx < this.curEnds.length && this.curEnds[this.curIdx] <= this.curOff) {
+      this.writtenRecords += this.curRecords[this.curIdx];
+      this.curIdx++;
+    }
+    if (this.curOff >= cur.length) this.cur = null;
+  }
+
+  /** Drops the unwritten rest of the current buffer (after a write error). */
+  private dropCurrent(): void {
+    let n = 0;
+    for (let i = this.curIdx; i < this.curRecords.length; i++) n += this.curRecords[i];
+    this.droppedRecords += n;
+    this.cur = null;
+  }
+
+  private scheduleRetry(): void {
+    if (this.timer !== null || this.closed) return;
+    const t = setTimeout(() => {
+      this.timer = null;
+      if (!this.inFlight) this.pump();
+    }, this.retryMs);
+    t.unref();
+    this.timer = t;
+  }
+
+  private queueEmpty(): void {
+    if (this.droppingEpisode > 0) {
+      this.log("warn", `output ${this.describe()} caught up; ${this.droppingEpisode} records were dropped`);
+      this.droppingEpisode = 0;
+    }
+  }
+
+  /** Handles a failed write. Returns true if writing may go on at once. */
+  private onWriteError(e: unknown): boolean {
+    const code = errCode(e);
+    if (code === "EAGAIN" || code === "EWOULDBLOCK") {
+      this.scheduleRetry();
+      return false;
+    }
+    if (code === "EINTR") return true;
+    this.writeErrors++;
+    if (!this.loggedErrors.has(code)) {
+      this.loggedErrors.add(code);
+      this.log("error", `write to output ${this.describe()} failed: ${errReason(e)}; records are dropped`);
+    }
+    // A half-written line is finished later if the error may pass; otherwise the rest is lost.
+    if (this.atBoundary() || !TRANSIENT.has(code)) this.dropCurrent();
+    this.scheduleRetry();
+    return false;
+  }
+
+  /** Writes as much as possible now (nonblock) or starts the next write (async). */
+  private pump(): void {
+    if (this.closed) return;
+    for (;;) {
+      this.switchAtBoundary();
+      if (this.cur === null) {
+        if (this.pending.length === 0) {
+          this.queueEmpty();
+          return;
+        }
+        this.materialize();
+        this.switchAtBoundary();
+      }
+      const cur = this.cur;
+      if (cur === null) return;
+      const len = cur.length - this.curOff;
+      const t = this.target;
+      if (t.mode === "async") {
+        this.inFlight = true;
+        this.writeCalls++;
+        fs.write(t.fd, cur, this.curOff, len, null, (err, n) => this.onAsyncDone(t, err, n));
+        return;
+      }
+      let n: number;
+      try {
+        this.writeCalls++;
+        n = fs.writeSync(t.fd, cur, this.curOff, len);
+      } catch (e) {
+        if (this.onWriteError(e)) continue;
+        return;
+      }
+      this.advance(n);
+      if (n < len) {
+        // The pipe is full: the next write would only say EAGAIN.
+        this.scheduleRetry();
+        return;
+      }
+    }
+  }
+
+  private onAsyncDone(t: Target, err: NodeJS.ErrnoException | null, n: number): void {
+    this.inFlight = false;
+    if (this.closed) {
+      // close() ran while this write was in flight: the fd is ours to close now.
+      if (t === this.target) this.closeTarget(t);
+      return;
+    }
+    if (err !== null) {
+      if (!this.onWriteError(err)) return;
+    } else {
+      this.advance(n);
+    }
+    if (this.timer === null) this.pump();
+  }
+}
