@@ -27,6 +27,12 @@ async function main(): Promise<number> {
       process.stdout.write(request.text + "\n");
       return 0;
     case "run":
+      if (!request.config.foreground && request.config.output === null) {
+        // B11: a daemon's stdout is /dev/null; never lose the records silently.
+        plainError("fanotifyd: refusing to run as a daemon with stdout as the output: pass --output FILE or --foreground");
+        plainError("Try 'fanotifyd --help' for more information.");
+        return 2;
+      }
       return runDaemon(request.config, makePolicy);
   }
 }
