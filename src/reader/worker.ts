@@ -64,12 +64,13 @@ class Reader {
   }
 
   setUp(): string[] {
-    const group = openGroup(this.start.mode, this.start.marks);
-    this.groupFd = group.fd;
+    // Open the handle-resolution directories before marking, so opening them is not an event.
     if (this.start.mode === "fid") {
       for (const m of this.start.marks) this.resolver.registerDir(m.path);
       for (const d of this.start.extraDirs) this.resolver.registerDir(d);
     }
+    const group = openGroup(this.start.mode, this.start.marks);
+    this.groupFd = group.fd;
     const dv = new DataView(this.pollFds.buffer);
     dv.setInt32(0, this.groupFd, true);
     dv.setInt16(4, K.POLLIN, true);

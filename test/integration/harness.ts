@@ -1,0 +1,753 @@
+// Integration test helpers: run the compiled fanotifyd binary against private tmpfs mounts.
+//
+// SAFETY: every mark a test asks for must lie on a tmpfs mount created by makeTmpfs() (or name a path
+// that does not exist, for the failure tests). startDaemon()/runDaemon() check the mark arguments and
+// refuse anything else, so a typo can never mark `/`, /tmp or a filesystem the machine runs from.
+// Every tmpfs is unmounted (umount -l) and every daemon killed in afterEach, and again at process exit.
+
+import { test } from "bun:test";
+import type { Subprocess } from "bun";
+import {
+  accessSync,
+  constants as fsConstants,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+
+export const REPO = resolve(import.meta.dir, "../..");
+export const BIN = process.env.FANOTIFYD_BIN ?? join(REPO, "fanotifyd");
+export const READY = "INFO  fanotifyd started (pid=";
+export const VERSION: string = (JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string })
+  .version;
+
+// ---------------------------------------------------------------------------------------------------
+// requireIntegration
+
+let statusCache: { ok: true } | { ok: false; reason: string } | undefined;
+let reasonPrinted = false;
+
+function probeTmpfsMount(): string | null {
+  let dir: string | undefined;
+  try {
+    dir = mkdtempSync(join(tmpdir(), "fanotifyd-probe-"));
+    const r = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir], { stderr: "pipe" });
+    if (r.exitCode !== 0) return `cannot mount a private tmpfs: ${r.stderr.toString().trim()}`;
+    Bun.spawnSync(["umount", "-l", dir]);
+    return null;
+  } catch (e) {
+    return `cannot mount a private tmpfs: ${String(e)}`;
+  } finally {
+    if (dir !== undefined) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // left for the OS tmp cleaner; it is an empty directory
+      }
+    }
+  }
+}
+
+export function integrationStatus(): { ok: true } | { ok: false; reason: string } {
+  if (statusCache) return statusCache;
+  let reason: string | null = null;
+  if (process.platform !== "linux") reason = "not Linux";
+  else if (typeof process.getuid !== "function" || process.getuid() !== 0) reason = "not running as root";
+  else if (!existsSync("/proc/sys/fs/fanotify/max_queued_events")) reason = "kernel has no fanotify";
+  else if (!existsSync(BIN)) reason = `daemon binary ${BIN} not built (run: bun build.ts)`;
+  else {
+    try {
+      accessSync(BIN, fsConstants.X_OK);
+    } catch {
+      reason = `daemon binary ${BIN} is not executable`;
+    }
+  }
+  if (reason === null) reason = probeTmpfsMount();
+  statusCache = reason === null ? { ok: true } : { ok: false, reason };
+  return statusCache;
+}
+
+/**
+ * Whether the integration tests of the calling file can run. Call at the top level of a test file and
+ * wrap its tests in `describe.skipIf(!RUN)`. When they cannot run, prints the reason once; with
+ * FANOTIFYD_REQUIRE_INTEGRATION=1 it also registers a failing test, so a skip becomes a failure.
+ */
+export function requireIntegration(): boolean {
+  const st = integrationStatus();
+  if (st.ok) return true;
+  const required = process.env.FANOTIFYD_REQUIRE_INTEGRATION === "1";
+  if (!reasonPrinted) {
+    reasonPrinted = true;
+    console.warn(`fanotifyd integration tests ${required ? "CANNOT RUN" : "skipped"}: ${st.reason}`);
+  }
+  if (required) {
+    test("integration prerequisites (FANOTIFYD_REQUIRE_INTEGRATION=1)", () => {
+      throw new Error(`integration tests required but cannot run: ${st.reason}`);
+    });
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// private tmpfs mounts
+
+export interface Tmpfs {
+  /** Real path of the mount point (the daemon realpaths mark paths, so compare against this). */
+  dir: string;
+  cleanup(): void;
+}
+
+const liveMounts = new Set<string>();
+const tmpDirs = new Set<string>();
+
+function mountInfoFsType(dir: string): string | null {
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const f = line.split(" ");
+    const sep = f.indexOf("-");
+    if (sep < 0) continue;
+    // mount point is field 5 (octal escapes for spaces etc.; our dirs have none)
+    if (f[4] === dir) return f[sep + 1] ?? null;
+  }
+  return null;
+}
+
+export function makeTmpfs(sizeMb = 64): Tmpfs {
+  installExitHook();
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), "fanotifyd-it-")));
+  const r = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", `size=${sizeMb}m`, "tmpfs", dir], { stderr: "pipe" });
+  if (r.exitCode !== 0) {
+    rmdirSync(dir);
+    throw new Error(`mount tmpfs on ${dir} failed: ${r.stderr.toString()}`);
+  }
+  if (mountInfoFsType(dir) !== "tmpfs") {
+    Bun.spawnSync(["umount", "-l", dir]);
+    throw new Error(`${dir} is not a tmpfs mount point after mounting`);
+  }
+  liveMounts.add(dir);
+  return { dir, cleanup: () => unmount(dir) };
+}
+
+function unmount(dir: string): void {
+  if (!liveMounts.has(dir)) return;
+  liveMounts.delete(dir);
+  Bun.spawnSync(["umount", "-l", dir]);
+  try {
+    rmdirSync(dir);
+  } catch {
+    // still busy or not empty: leave it
+  }
+}
+
+/** A plain (unmarked, not tmpfs) scratch directory, removed by cleanupAll(). */
+export function makeTmpDir(prefix = "fanotifyd-it-aux-"): string {
+  installExitHook();
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+  tmpDirs.add(dir);
+  return dir;
+}
+
+function isUnder(path: string, root: string): boolean {
+  return path === root || path.startsWith(root + "/");
+}
+
+/** Throws unless `p` is on one of our live tmpfs mounts or does not exist at all. */
+function assertSafeMarkPath(p: string, flag: string): void {
+  const abs = resolve(p);
+  if (!existsSync(abs)) {
+    // Nothing exists at the path: the daemon cannot place a mark on it. Its nearest existing ancestor
+    // must not be reachable through a symlink trick either: require every existing ancestor be real.
+    return;
+  }
+  const real = realpathSync(abs);
+  for (const m of liveMounts) if (isUnder(real, m)) return;
+  throw new Error(`SAFETY: refusing to let the daemon mark ${p} (${flag}): not on a private test tmpfs`);
+}
+
+const MARK_LONG = ["--watch", "--mount", "--filesystem"];
+const CONFIG_MARK_KEYS = new Set(["watch", "mount", "filesystem"]);
+
+/** Checks every mark given on the command line or in a config file named on it. */
+export function assertSafeMarks(args: readonly string[]): void {
+  const configs: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--") break;
+    for (const f of MARK_LONG) {
+      if (a === f) assertSafeMarkPath(args[++i] ?? "", f);
+      else if (a.startsWith(f + "=")) assertSafeMarkPath(a.slice(f.length + 1), f);
+    }
+    if (a === "--config" || a === "-c") configs.push(args[++i] ?? "");
+    else if (a.startsWith("--config=")) configs.push(a.slice(9));
+    else if (/^-[a-zA-Z]+$/.test(a) && !a.startsWith("--")) {
+      // short options, possibly bundled: -w PATH, -wPATH, -fw PATH, -c FILE
+      for (let j = 1; j < a.length; j++) {
+        const ch = a[j]!;
+        if (ch === "w" || ch === "c" || ch === "o") {
+          const rest = a.slice(j + 1);
+          const val = rest !== "" ? rest : (args[++i] ?? "");
+          if (ch === "w") assertSafeMarkPath(val, "-w");
+          if (ch === "c") configs.push(val);
+          break;
+        }
+      }
+    } else if (/^-[wc]./.test(a)) {
+      if (a[1] === "w") assertSafeMarkPath(a.slice(2), "-w");
+      else configs.push(a.slice(2));
+    }
+  }
+  for (const c of configs) {
+    if (!existsSync(c)) continue;
+    for (const raw of readFileSync(c, "utf8").split("\n")) {
+      const line = raw.trim();
+      if (line === "" || line.startsWith("#")) continue;
+      const m = /^(\S+)\s+(.*)$/.exec(line);
+      if (m && CONFIG_MARK_KEYS.has(m[1]!)) {
+        const p = m[2]!.trim();
+        assertSafeMarkPath(isAbsolute(p) ? p : resolve(p), `config ${m[1]}`);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// running the daemon
+
+export interface StopResult {
+  code: number | null;
+  signal: string | number | null;
+  /** ms from sending the signal to the process having exited. */
+  elapsedMs: number;
+  timedOut: boolean;
+}
+
+export interface Daemon {
+  readonly pid: number;
+  readonly args: readonly string[];
+  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
+  stderr(): string;
+  stdout(): string;
+  exited(): boolean;
+  /** Send a signal without waiting. */
+  signal(sig: NodeJS.Signals): void;
+  /** Send `sig` (default SIGTERM) and wait for exit (SIGKILL after timeoutMs). */
+  stop(sig?: NodeJS.Signals, timeoutMs?: number): Promise<StopResult>;
+}
+
+const liveDaemons = new Set<Subprocess>();
+
+const STREAM_CAP = 8 * 1024 * 1024;
+
+class Collector {
+  text = "";
+  private dropped = false;
+  private waiters: Array<() => void> = [];
+  done: Promise<void>;
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = this.pump(stream);
+  }
+  private async pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const dec = new TextDecoder();
+    try {
+      for await (const chunk of stream) {
+        const s = dec.decode(chunk, { stream: true });
+        if (this.text.length < STREAM_CAP) this.text += s;
+        else if (!this.dropped) {
+          this.dropped = true;
+          this.text += "\n[... output capped by test harness ...]\n";
+        }
+        this.notify();
+      }
+    } catch {
+      // stream torn down with the process
+    }
+    this.text += dec.decode();
+    this.notify();
+  }
+  private notify(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+  changed(): Promise<void> {
+    return new Promise((r) => this.waiters.push(r));
+  }
+}
+
+export interface StartOptions {
+  /** Readiness timeout (default 10 s). */
+  readyTimeoutMs?: number;
+  /** Extra environment (merged over process.env). */
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+function spawnDaemon(args: readonly string[], opts: StartOptions) {
+  assertSafeMarks(args);
+  installExitHook();
+  const proc = Bun.spawn([BIN, ...args], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    cwd: opts.cwd ?? REPO,
+    env: { ...process.env, ...(opts.env ?? {}) },
+  });
+  liveDaemons.add(proc);
+  void proc.exited.then(() => liveDaemons.delete(proc));
+  return { proc, out: new Collector(proc.stdout), err: new Collector(proc.stderr) };
+}
+
+/** Starts `fanotifyd -f ARGS` and resolves once it has logged the readiness line. */
+export async function startDaemon(args: readonly string[], opts: StartOptions = {}): Promise<Daemon> {
+  const fullArgs = ["-f", ...args];
+  const { proc, out, err } = spawnDaemon(fullArgs, opts);
+  const timeoutMs = opts.readyTimeoutMs ?? 10_000;
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  void proc.exited.then(() => {
+    exited = true;
+  });
+
+  for (;;) {
+    if (err.text.includes(READY)) break;
+    if (exited) {
+      await err.done;
+      if (err.text.includes(READY)) break;
+      throw new Error(
+        `fanotifyd ${fullArgs.join(" ")} exited (code=${proc.exitCode}, signal=${proc.signalCode}) ` +
+          `before becoming ready; stderr:\n${err.text}`,
+      );
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      proc.kill("SIGKILL");
+      await proc.exited;
+      throw new Error(`fanotifyd ${fullArgs.join(" ")} not ready after ${timeoutMs} ms; stderr:\n${err.text}`);
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      err.changed(),
+      proc.exited,
+      new Promise<void>((r) => {
+        timer = setTimeout(r, left);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  const d: Daemon = {
+    pid: proc.pid,
+    args: fullArgs,
+    proc,
+    stderr: () => err.text,
+    stdout: () => out.text,
+    exited: () => exited,
+    signal: (sig) => {
+      if (!exited) proc.kill(sig);
+    },
+    stop: async (sig = "SIGTERM", stopTimeoutMs = 5000) => {
+      const t0 = performance.now();
+      if (!exited) proc.kill(sig);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const inTime = await Promise.race([
+        proc.exited.then(() => true),
+        new Promise<boolean>((r) => {
+          timer = setTimeout(() => r(false), stopTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      const elapsedMs = performance.now() - t0;
+      if (!inTime) {
+        proc.kill("SIGKILL");
+        await proc.exited;
+      }
+      await Promise.all([err.done, out.done]);
+      return { code: proc.exitCode, signal: proc.signalCode, elapsedMs, timedOut: !inTime };
+    },
+  };
+  return d;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: string | number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** Runs `fanotifyd ARGS` (no -f added) to completion; SIGKILL after timeoutMs. */
+export async function runDaemon(args: readonly string[], timeoutMs = 5000, opts: StartOptions = {}): Promise<RunResult> {
+  const { proc, out, err } = spawnDaemon(args, opts);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const inTime = await Promise.race([
+    proc.exited.then(() => true),
+    new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!inTime) {
+    proc.kill("SIGKILL");
+    await proc.exited;
+  }
+  await Promise.all([out.done, err.done]);
+  return { code: proc.exitCode, signal: proc.signalCode, stdout: out.text, stderr: err.text, timedOut: !inTime };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// cleanup
+
+/** Kills every daemon still running (SIGKILL) and waits for it. */
+export async function killAllDaemons(): Promise<void> {
+  const procs = [...liveDaemons];
+  for (const p of procs) {
+    try {
+      p.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  await Promise.all(procs.map((p) => p.exited));
+}
+
+const liveChildren = new Set<Subprocess>();
+
+/** Registers a helper process (writer loops etc.) to be killed by cleanupAll(). */
+export function track<T extends Subprocess>(p: T): T {
+  liveChildren.add(p);
+  void p.exited.then(() => liveChildren.delete(p));
+  return p;
+}
+
+/** afterEach: kill daemons and helpers, unmount every tmpfs, remove scratch dirs. */
+export async function cleanupAll(): Promise<void> {
+  const kids = [...liveChildren];
+  for (const p of kids) {
+    try {
+      p.kill("SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+  await Promise.all([killAllDaemons(), ...kids.map((p) => p.exited)]);
+  for (const m of [...liveMounts]) unmount(m);
+  for (const d of [...tmpDirs]) {
+    tmpDirs.delete(d);
+    rmSync(d, { recursive: true, force: true });
+  }
+  if (helperDir !== undefined) {
+    rmSync(helperDir, { recursive: true, force: true });
+    helperDir = undefined;
+    helperPath = undefined;
+  }
+}
+
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const p of [...liveDaemons, ...liveChildren]) {
+      try {
+        p.kill("SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+    for (const m of liveMounts) Bun.spawnSync(["umount", "-l", m]);
+    for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
+    if (helperDir !== undefined) rmSync(helperDir, { recursive: true, force: true });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// reading the output
+
+export type JsonRecord = Record<string, unknown>;
+
+export interface ReadOptions {
+  /** Require the file to end with a newline and every line to be valid JSON (default true). */
+  strict?: boolean;
+}
+
+/**
+ * Parses a JSONL file. strict (default): the file must end with "\n" and every line must parse.
+ * Non-strict (for polling a file being written): an unterminated last line is ignored.
+ */
+export function readJsonl(file: string, opts: ReadOptions = {}): JsonRecord[] {
+  const strict = opts.strict ?? true;
+  if (!existsSync(file)) {
+    if (strict) throw new Error(`output file ${file} does not exist`);
+    return [];
+  }
+  return parseJsonl(readFileSync(file, "utf8"), strict, file);
+}
+
+export function parseJsonl(text: string, strict = true, what = "output"): JsonRecord[] {
+  if (text === "") return [];
+  const parts = text.split("\n");
+  const last = parts.pop()!;
+  if (last !== "") {
+    if (strict) throw new Error(`${what} does not end with a newline; last bytes: ${JSON.stringify(last.slice(-200))}`);
+  }
+  return parts.map((line, i) => {
+    try {
+      const v: unknown = JSON.parse(line);
+      if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Error("not an object");
+      return v as JsonRecord;
+    } catch (e) {
+      throw new Error(`${what}: line ${i + 1} is not a JSON object (${String(e)}): ${JSON.stringify(line.slice(0, 300))}`);
+    }
+  });
+}
+
+/** Raw lines of a file (without the trailing empty element). */
+export function readLines(file: string): string[] {
+  const text = existsSync(file) ? readFileSync(file, "utf8") : "";
+  const parts = text.split("\n");
+  if (parts[parts.length - 1] === "") parts.pop();
+  return parts;
+}
+
+export function eventsOf(r: JsonRecord): string[] {
+  return typeof r.events === "string" && r.events !== "" ? r.events.split(",") : [];
+}
+
+export function hasEvent(r: JsonRecord, ...names: string[]): boolean {
+  const ev = eventsOf(r);
+  return names.some((n) => ev.includes(n));
+}
+
+export interface WaitResult {
+  record: JsonRecord;
+  index: number;
+  records: JsonRecord[];
+}
+
+export interface WaitOptions {
+  /** If given, fail fast (with its stderr) when the daemon exits, and include its stderr on timeout. */
+  daemon?: Daemon;
+  /** Only consider records at index >= from. */
+  from?: number;
+  intervalMs?: number;
+}
+
+/** Polls `file` until a record satisfies `pred`, or fails after timeoutMs. */
+export async function waitForRecord(
+  file: string,
+  pred: (r: JsonRecord, index: number) => boolean,
+  timeoutMs = 5000,
+  opts: WaitOptions = {},
+): Promise<WaitResult> {
+  const deadline = Date.now() + timeoutMs;
+  const from = opts.from ?? 0;
+  let records: JsonRecord[] = [];
+  let offset = 0; // bytes of complete lines already parsed
+  let checked = from;
+  for (;;) {
+    if (existsSync(file)) {
+      const size = statSync(file).size;
+      if (size > offset) {
+        const fd = Bun.file(file).slice(offset, size);
+        const chunk = Buffer.from(await fd.arrayBuffer());
+        const lastNl = chunk.lastIndexOf(0x0a);
+        if (lastNl >= 0) {
+          records = records.concat(parseJsonl(chunk.subarray(0, lastNl + 1).toString("utf8"), true, file));
+          offset += lastNl + 1;
+        }
+      }
+    }
+    for (; checked < records.length; checked++) {
+      if (pred(records[checked]!, checked)) return { record: records[checked]!, index: checked, records };
+    }
+    const d = opts.daemon;
+    if (d?.exited()) {
+      throw new Error(`daemon exited while waiting for a record in ${file}; stderr:\n${d.stderr()}`);
+    }
+    if (Date.now() >= deadline) {
+      const tail = records.slice(-10).map((r) => JSON.stringify(r)).join("\n");
+      throw new Error(
+        `no matching record in ${file} after ${timeoutMs} ms (${records.length} records; last ones:\n${tail})` +
+          (d ? `\ndaemon stderr:\n${d.stderr()}` : ""),
+      );
+    }
+    await Bun.sleep(opts.intervalMs ?? 20);
+  }
+}
+
+/** Polls `cond` until true, or throws `what` after timeoutMs. */
+export async function waitFor(cond: () => boolean, timeoutMs: number, what: string, daemon?: Daemon): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (daemon?.exited()) throw new Error(`daemon exited while waiting for ${what}; stderr:\n${daemon.stderr()}`);
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}` + (daemon ? `\nstderr:\n${daemon.stderr()}` : ""));
+    }
+    await Bun.sleep(20);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// record shape
+
+/** behavior.md A7: event record key order. comm, exe and name may be omitted. */
+export const EVENT_KEYS = [
+  "schema_version",
+  "type",
+  "ts_ms",
+  "mask",
+  "events",
+  "decision",
+  "job_id",
+  "path_role",
+  "pid",
+  "comm",
+  "exe",
+  "path",
+  "name",
+  "is_dir",
+] as const;
+export const EVENT_OPTIONAL_KEYS = new Set<string>(["comm", "exe", "name"]);
+
+/** Returns a description of what is wrong with the key order/presence of an event record, or null. */
+export function eventKeyProblem(r: JsonRecord): string | null {
+  const keys = Object.keys(r);
+  const allowed = new Set<string>(EVENT_KEYS);
+  const unknown = keys.filter((k) => !allowed.has(k));
+  if (unknown.length) return `unknown keys ${unknown.join(",")}`;
+  const missing = EVENT_KEYS.filter((k) => !EVENT_OPTIONAL_KEYS.has(k) && !keys.includes(k));
+  if (missing.length) return `missing keys ${missing.join(",")}`;
+  const expected = EVENT_KEYS.filter((k) => keys.includes(k));
+  if (expected.join(",") !== keys.join(",")) return `key order ${keys.join(",")} != ${expected.join(",")}`;
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// a fast C file-churn helper (falls back to sh when no compiler)
+
+const HELPER_C = String.raw`
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+/* churn create DIR N : create N empty files f0..f(N-1)
+   churn loop DIR     : forever open/write/close DIR/l(i%64) */
+int main(int argc, char **argv) {
+  char p[4096];
+  if (argc >= 4 && strcmp(argv[1], "create") == 0) {
+    long n = atol(argv[3]);
+    for (long i = 0; i < n; i++) {
+      snprintf(p, sizeof p, "%s/f%ld", argv[2], i);
+      int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0) { perror(p); return 1; }
+      close(fd);
+    }
+    return 0;
+  }
+  if (argc >= 3 && strcmp(argv[1], "loop") == 0) {
+    for (unsigned long i = 0;; i++) {
+      snprintf(p, sizeof p, "%s/l%lu", argv[2], i % 64);
+      int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0) { perror(p); return 1; }
+      if (write(fd, "0123456789abcdef", 16) < 0) { perror("write"); return 1; }
+      close(fd);
+    }
+  }
+  fprintf(stderr, "usage: churn create DIR N | churn loop DIR\n");
+  return 2;
+}
+`;
+
+let helperDir: string | undefined;
+let helperPath: string | null | undefined;
+
+function churnBinary(): string | null {
+  if (helperPath !== undefined) return helperPath;
+  installExitHook();
+  helperDir = realpathSync(mkdtempSync(join(tmpdir(), "fanotifyd-it-bin-")));
+  writeFileSync(join(helperDir, "churn.c"), HELPER_C);
+  const out = join(helperDir, "churn");
+  const r = Bun.spawnSync(["cc", "-O2", "-o", out, join(helperDir, "churn.c")], { stderr: "pipe", stdout: "pipe" });
+  helperPath = r.exitCode === 0 ? out : null;
+  return helperPath;
+}
+
+/** Command that creates `n` empty files f0..f(n-1) in `dir` as fast as possible. */
+export function createFilesCommand(dir: string, n: number): string[] {
+  const bin = churnBinary();
+  if (bin) return [bin, "create", dir, String(n)];
+  return ["sh", "-c", `cd "$1" && i=0; while [ $i -lt ${n} ]; do : > f$i; i=$((i+1)); done`, "sh", dir];
+}
+
+/** Command that rewrites files in `dir` flat out until killed. */
+export function churnLoopCommand(dir: string): string[] {
+  const bin = churnBinary();
+  if (bin) return [bin, "loop", dir];
+  return ["sh", "-c", `cd "$1" && i=0; while :; do echo x > l$((i%64)); i=$((i+1)); done`, "sh", dir];
+}
+
+/** Runs a command to completion; throws with its stderr on failure. */
+export async function run(cmd: string[], opts: { cwd?: string } = {}): Promise<{ pid: number; stdout: string }> {
+  const p = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", cwd: opts.cwd });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${stderr}`);
+  return { pid: p.pid, stdout };
+}
+
+export function maxQueuedEvents(): number {
+  try {
+    return Number(readFileSync("/proc/sys/fs/fanotify/max_queued_events", "utf8").trim()) || 16384;
+  } catch {
+    return 16384;
+  }
+}
+
+/** /proc/self/comm of the test runner (the writer when tests touch files themselves). */
+export const SELF_COMM = readFileSync("/proc/self/comm", "utf8").trim();
+
+// ---------------------------------------------------------------------------------------------------
+// behavior.md A8: the `events` string of a mask
+
+const EVENT_BITS: ReadonlyArray<readonly [string, bigint]> = [
+  ["ACCESS", 0x1n],
+  ["MODIFY", 0x2n],
+  ["ATTRIB", 0x4n],
+  ["CLOSE_WRITE", 0x8n],
+  ["CLOSE_NOWRITE", 0x10n],
+  ["OPEN", 0x20n],
+  ["MOVED_FROM", 0x40n],
+  ["MOVED_TO", 0x80n],
+  ["CREATE", 0x100n],
+  ["DELETE", 0x200n],
+  ["DELETE_SELF", 0x400n],
+  ["MOVE_SELF", 0x800n],
+  ["OPEN_EXEC", 0x1000n],
+  ["Q_OVERFLOW", 0x4000n],
+  ["FS_ERROR", 0x8000n],
+  ["OPEN_PERM", 0x10000n],
+  ["ACCESS_PERM", 0x20000n],
+  ["OPEN_EXEC_PERM", 0x40000n],
+  ["RENAME", 0x10000000n],
+  ["ONDIR", 0x40000000n],
+];
+
+export function formatEvents(mask: number | bigint): string {
+  let m = BigInt(mask);
+  const out: string[] = [];
+  for (const [name, bit] of EVENT_BITS) {
+    if (m & bit) {
+      out.push(name);
+      m &= ~bit;
+    }
+  }
+  if (m !== 0n) out.push("0x" + m.toString(16));
+  return out.join(",");
+}
