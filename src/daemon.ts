@@ -2,28 +2,26 @@
 import { dirname } from "node:path";
 import type { Config } from "./config/types.ts";
 import { logger, setVerbosity } from "./log.ts";
-import { Pipeline, type Policy } from "./pipeline.ts";
+import { Pipeline } from "./pipeline.ts";
+import { PolicyEngine } from "./policy/engine.ts";
 import { ReaderHandle, ReaderStartError } from "./reader/handle.ts";
-import type { ReaderCounters } from "./reader/protocol.ts";
+import { sharedMonoNow, type ReaderCounters } from "./reader/protocol.ts";
 import { OutputWriter } from "./sinks/output.ts";
+import type { AlertRecord } from "./records.ts";
 
 /** How long shutdown may take before the process exits regardless (B6: within one second). */
 const STOP_DEADLINE_MS = 800;
+const SWEEP_INTERVAL_MS = 1000;
 
 function notYetActive(config: Config): string[] {
   const notes: string[] = [];
-  if (config.perm) notes.push("--perm is not active yet in this build: running in observe mode, no permission events are answered");
-  if (config.denyOnAlert) notes.push("--deny-on-alert is not active yet in this build: nothing is denied");
   if (config.socket !== null) notes.push(`--socket ${config.socket} is not active yet in this build: no socket is created`);
   if (config.pidFile !== null) notes.push(`--pid-file ${config.pidFile} is not active yet in this build: no pid file is written`);
+  if (config.hook !== null) notes.push("--hook is not active yet in this build: no hooks run");
   return notes;
 }
 
-export interface PolicyFactory {
-  (config: Config): { policy: Policy | null; notes: string[] };
-}
-
-export async function runDaemon(config: Config, makePolicy: PolicyFactory): Promise<number> {
+export async function runDaemon(config: Config): Promise<number> {
   setVerbosity(config.verbose);
 
   let output: OutputWriter;
@@ -42,35 +40,45 @@ export async function runDaemon(config: Config, makePolicy: PolicyFactory): Prom
     logger.warn("daemon mode is not active yet in this build: staying in the foreground");
   }
 
-  const { policy, notes: policyNotes } = makePolicy(config);
-  for (const note of policyNotes) logger.warn(note);
+  const policy = new PolicyEngine(config);
 
-  const mode = config.fid && !config.perm ? "fid" : "fd";
+  const mode = config.fid ? "fid" : "fd";
+  if (config.perm) {
+    logger.info(
+      `permission mode: an FD-mode content group answers OPEN_PERM/ACCESS_PERM; a ${mode.toUpperCase()}-mode notification group reports the other events`,
+    );
+  }
   if (mode === "fd") {
     logger.info("FD mode: create, delete, move and attrib events are unavailable without file handle reporting");
   }
 
-  const pipeline = new Pipeline(policy, [output]);
+  let reader: ReaderHandle | null = null;
+  const onAlert = (_alert: AlertRecord, _line: string): void => {};
+  const pipeline = new Pipeline(policy, [output], {
+    onAlert,
+    onBurstDenyChanged: () => reader?.sendSnapshot(policy.snapshot(sharedMonoNow())),
+  });
   let fatal: string | null = null;
   let shuttingDown: Promise<number> | null = null;
-  const reader = new ReaderHandle({
+  reader = new ReaderHandle({
     onBatch: (count, ints, strs) => pipeline.processBatch(count, ints, strs),
     onLog: (level, message) => logger[level](message),
     onFatal: (message) => {
       fatal = message;
       logger.error(message);
-      void shutdown(null);
+      void shutdown(null).then((code) => process.exit(code));
     },
   });
 
-  const canaryDirs = config.canaries.map((c) => dirname(c));
   let notes: readonly string[];
   try {
-    notes = await reader.start(
+    notes = await reader.start({
       mode,
-      config.marks.map((m) => ({ type: m.type, path: m.path })),
-      canaryDirs,
-    );
+      perm: config.perm,
+      marks: config.marks.map((m) => ({ type: m.type, path: m.path })),
+      extraDirs: config.canaries.map((c) => dirname(c)),
+      snapshot: policy.snapshot(sharedMonoNow()),
+    });
   } catch (err) {
     logger.error(err instanceof Error ? err.message : String(err));
     if (!(err instanceof ReaderStartError)) logger.error("the reader worker could not start");
@@ -80,18 +88,22 @@ export async function runDaemon(config: Config, makePolicy: PolicyFactory): Prom
   }
   for (const note of notes) logger.info(note);
 
+  const sweep = setInterval(() => policy.sweep(sharedMonoNow()), SWEEP_INTERVAL_MS);
+
   const shutdown = (signal: number | null): Promise<number> => {
     if (shuttingDown) return shuttingDown;
+    const r = reader;
     shuttingDown = (async () => {
       if (signal !== null) logger.info(`received signal ${signal}, shutting down`);
-      const deadline = new Promise<null>((r) => setTimeout(() => r(null), STOP_DEADLINE_MS));
-      const counters: ReaderCounters | null = await Promise.race([reader.stop(), deadline]);
+      clearInterval(sweep);
+      const deadline = new Promise<null>((res) => setTimeout(() => res(null), STOP_DEADLINE_MS));
+      const counters: ReaderCounters | null = r ? await Promise.race([r.stop(), deadline]) : null;
       if (counters === null) logger.warn("reader did not stop in time; exiting without its final counts");
       const read = counters?.eventsRead ?? 0;
       const overflows = counters?.overflows ?? pipeline.counters.overflows;
       logger.info(`processed ${read} events (overflow=${overflows})`);
       await output.close(150);
-      reader.terminate();
+      r?.terminate();
       return fatal === null ? 0 : 1;
     })();
     return shuttingDown;

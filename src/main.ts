@@ -4,7 +4,6 @@ import { parseCommandLine } from "./config/cli.ts";
 import { UsageError } from "./config/types.ts";
 import { plainError } from "./log.ts";
 import { runDaemon } from "./daemon.ts";
-import { makePolicy } from "./policy-setup.ts";
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
@@ -33,7 +32,12 @@ async function main(): Promise<number> {
         plainError("Try 'fanotifyd --help' for more information.");
         return 2;
       }
-      return runDaemon(request.config, makePolicy);
+      if (request.config.denyOnAlert && !request.config.perm) {
+        plainError("fanotifyd: --deny-on-alert needs --perm (only permission events can be denied)");
+        plainError("Try 'fanotifyd --help' for more information.");
+        return 2;
+      }
+      return runDaemon(request.config);
   }
 }
 

@@ -1,5 +1,6 @@
 // The main thread's hot path: one Worker batch → JSONL lines (+ alerts) → sinks.
 // Per batch: one split of the string block, one timestamp, one concatenated write.
+import type { PolicyEngine } from "./policy/engine.ts";
 import type { Decision, AlertRecord, FsEvent } from "./records.ts";
 import {
   F_DENIED,
@@ -12,6 +13,7 @@ import {
   I_PID,
   INTS_PER_EVENT,
   STRS_PER_EVENT,
+  sharedMonoNow,
 } from "./reader/protocol.ts";
 import { encodeAlert, encodeEvent } from "./sinks/jsonl.ts";
 
@@ -24,18 +26,6 @@ export const OVERFLOW_ALERT: Readonly<AlertRecord> = {
   path: "<overflow>",
   reason: "fanotify queue overflowed",
 };
-
-/** What the policy layer tells the pipeline about one event. */
-export interface PolicyVerdict {
-  jobId: string | null;
-  role: string | null;
-  /** Alerts to write after the event record (B1); empty when none. */
-  alerts: readonly AlertRecord[];
-}
-
-export interface Policy {
-  evaluate(ev: FsEvent, nowMono: number): PolicyVerdict;
-}
 
 export interface LineSink {
   /** `text` is whole lines, each ending in "\n", as a byte string. */
@@ -63,15 +53,30 @@ export class Pipeline {
   };
 
   constructor(
-    private readonly policy: Policy | null,
-    private readonly sinks: readonly LineSink[],
-    private readonly onAlert: (alert: AlertRecord, line: string) => void = () => {},
+    private policy: PolicyEngine,
+    private readonly sinks: LineSink[],
+    private readonly hooks: {
+      /** Every alert written (hooks filter by kind). */
+      onAlert(alert: AlertRecord, line: string): void;
+      /** A batch put a pid under a burst deny: the reader needs a new snapshot. */
+      onBurstDenyChanged(): void;
+    },
   ) {}
+
+  setPolicy(policy: PolicyEngine): void {
+    this.policy = policy;
+  }
+
+  addSink(sink: LineSink): void {
+    this.sinks.push(sink);
+  }
 
   processBatch(count: number, ints: Int32Array, strs: string): void {
     const parts = strs.split("\0");
     const ts = Date.now();
-    const mono = performance.now();
+    const mono = sharedMonoNow();
+    const policy = this.policy;
+    let denyChanged = false;
     const ev = this.ev;
     let out = "";
     let records = 0;
@@ -84,7 +89,7 @@ export class Pipeline {
         records++;
         this.counters.overflows++;
         this.counters.alertsWritten++;
-        this.onAlert(OVERFLOW_ALERT, line);
+        this.hooks.onAlert(OVERFLOW_ALERT, line);
         continue;
       }
       const s = i * STRS_PER_EVENT;
@@ -97,21 +102,23 @@ export class Pipeline {
       ev.name = parts[s + 1];
       ev.comm = parts[s + 2];
       ev.exe = parts[s + 3];
-      const verdict = this.policy?.evaluate(ev, mono) ?? null;
-      out += encodeEvent(ev, ts, verdict?.jobId ?? null, verdict?.role ?? null) + "\n";
+      const verdict = policy.evaluate(ev, mono);
+      out += encodeEvent(ev, ts, verdict.jobId, verdict.role) + "\n";
       records++;
       this.counters.eventsWritten++;
-      if (verdict !== null && verdict.alerts.length > 0) {
-        for (const alert of verdict.alerts) {
-          const line = encodeAlert(alert, ts);
-          out += line + "\n";
-          records++;
-          this.counters.alertsWritten++;
-          this.onAlert(alert, line);
-        }
+      if (verdict.burstDenyChanged) denyChanged = true;
+      // B1: alerts follow the event record that caused them, with the same ts_ms.
+      for (let a = 0; a < verdict.alerts.length; a++) {
+        const alert = verdict.alerts[a];
+        const line = encodeAlert(alert, ts);
+        out += line + "\n";
+        records++;
+        this.counters.alertsWritten++;
+        this.hooks.onAlert(alert, line);
       }
     }
     if (records > 0) for (const sink of this.sinks) sink.write(out, records);
+    if (denyChanged) this.hooks.onBurstDenyChanged();
   }
 }
 

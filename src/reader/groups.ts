@@ -14,14 +14,20 @@ export class SetupError extends Error {
 
 const EVENT_FLAGS = K.O_RDONLY | K.O_LARGEFILE | K.O_CLOEXEC;
 
-export const INIT_FLAGS: Record<ReaderMode, number> = {
-  fid: K.FAN_CLOEXEC | K.FAN_NONBLOCK | K.FAN_CLASS_NOTIF | K.FAN_REPORT_FID | K.FAN_REPORT_DFID_NAME,
-  fd: K.FAN_CLOEXEC | K.FAN_NONBLOCK | K.FAN_CLASS_NOTIF,
-};
+/** A notification group (observe records) or a content group (permission events, FD mode only). */
+export type GroupKind = "notify" | "content";
+
+export function initFlags(kind: GroupKind, mode: ReaderMode): number {
+  if (kind === "content") return K.FAN_CLOEXEC | K.FAN_NONBLOCK | K.FAN_CLASS_CONTENT;
+  return mode === "fid"
+    ? K.FAN_CLOEXEC | K.FAN_NONBLOCK | K.FAN_CLASS_NOTIF | K.FAN_REPORT_FID | K.FAN_REPORT_DFID_NAME
+    : K.FAN_CLOEXEC | K.FAN_NONBLOCK | K.FAN_CLASS_NOTIF;
+}
 
 const FILE_EVENTS = K.FAN_OPEN | K.FAN_MODIFY | K.FAN_CLOSE_WRITE;
 const DIRENT_EVENTS = K.FAN_CREATE | K.FAN_DELETE | K.FAN_MOVED_FROM | K.FAN_MOVED_TO | K.FAN_RENAME;
 const SELF_EVENTS = K.FAN_ATTRIB | K.FAN_MOVE_SELF | K.FAN_DELETE_SELF;
+const PERM_EVENTS = K.FAN_OPEN_PERM | K.FAN_ACCESS_PERM;
 const TREE = K.FAN_ONDIR | K.FAN_EVENT_ON_CHILD;
 
 export interface MarkPlan {
@@ -36,11 +42,13 @@ export interface MarkPlan {
  * FID group, and directory-entry events on an inode mark of a non-directory (fanotify_mark(2),
  * EINVAL / ENOTDIR), so those marks ask only for what they can get.
  */
-export function planMark(mode: ReaderMode, type: ReaderMark["type"], isDir: boolean): MarkPlan {
+export function planMark(kind: GroupKind, mode: ReaderMode, type: ReaderMark["type"], isDir: boolean): MarkPlan {
   const flags =
     K.FAN_MARK_ADD |
     (type === "mount" ? K.FAN_MARK_MOUNT : type === "filesystem" ? K.FAN_MARK_FILESYSTEM : K.FAN_MARK_INODE);
-  if (mode === "fd") return { flags, mask: FILE_EVENTS | TREE, missing: [] };
+  const tree = type === "inode" && !isDir ? 0 : TREE;
+  if (kind === "content") return { flags, mask: PERM_EVENTS | tree, missing: [] };
+  if (mode === "fd") return { flags, mask: FILE_EVENTS | tree, missing: [] };
   if (type === "mount") {
     return {
       flags,
@@ -88,8 +96,8 @@ export interface OpenedGroup {
   readonly notes: string[];
 }
 
-export function openGroup(mode: ReaderMode, marks: readonly ReaderMark[]): OpenedGroup {
-  const fd = fanotifyInit(INIT_FLAGS[mode], EVENT_FLAGS);
+export function openGroup(kind: GroupKind, mode: ReaderMode, marks: readonly ReaderMark[]): OpenedGroup {
+  const fd = fanotifyInit(initFlags(kind, mode), EVENT_FLAGS);
   if (fd < 0) {
     const code = errno();
     const hint =
@@ -100,7 +108,8 @@ export function openGroup(mode: ReaderMode, marks: readonly ReaderMark[]): Opene
           : code === 24
             ? "too many fanotify groups; raise /proc/sys/fs/fanotify/max_user_groups"
             : "check that the kernel has CONFIG_FANOTIFY";
-    throw new SetupError(`fanotify_init failed: ${strerror(code)} (${hint})`);
+    const what = kind === "content" ? "fanotify_init (permission group)" : "fanotify_init";
+    throw new SetupError(`${what} failed: ${strerror(code)} (${hint})`);
   }
   const notes: string[] = [];
   try {
@@ -111,13 +120,14 @@ export function openGroup(mode: ReaderMode, marks: readonly ReaderMark[]): Opene
       } catch {
         // fanotify_mark below reports the real reason.
       }
-      const plan = planMark(mode, mark.type, isDir);
+      const plan = planMark(kind, mode, mark.type, isDir);
       if (fanotifyMark(fd, plan.flags, plan.mask, K.AT_FDCWD, cpath(mark.path)) !== 0) {
         const code = errno();
         throw new SetupError(
           `cannot place ${mark.type} mark on '${mark.path}': ${strerror(code)} (${markHint(code, mode, mark.type)})`,
         );
       }
+      if (kind === "content") continue;
       notes.push(`watching ${mark.path} (type=${TYPE_NUMBER[mark.type]})`);
       if (plan.missing.length > 0) {
         notes.push(

@@ -1,13 +1,16 @@
 // The main thread's side of the reader Worker: start it, receive its batches, stop it.
 import * as K from "../../ffi/constants.ts";
 import { SysError, errno, sysClose, sysEventfd, sysWrite } from "../../ffi/libc.ts";
+import type { PolicySnapshot } from "../policy/engine.ts";
 import {
   CTRL_INFLIGHT,
+  MAX_INFLIGHT,
   CTRL_SLOTS,
   CTRL_STOP,
   type ReaderCounters,
   type ReaderMark,
   type ReaderMode,
+  type SnapshotMessage,
   type StartMessage,
   type WorkerMessage,
 } from "./protocol.ts";
@@ -51,7 +54,13 @@ export class ReaderHandle {
   }
 
   /** Resolves once every mark is in place, with the Worker's start-up notes. */
-  start(mode: ReaderMode, marks: readonly ReaderMark[], extraDirs: readonly string[]): Promise<readonly string[]> {
+  start(opts: {
+    mode: ReaderMode;
+    perm: boolean;
+    marks: readonly ReaderMark[];
+    extraDirs: readonly string[];
+    snapshot: PolicySnapshot;
+  }): Promise<readonly string[]> {
     return new Promise((resolve, reject) => {
       let started = false;
       const worker = new Worker(workerUrl());
@@ -61,8 +70,9 @@ export class ReaderHandle {
         switch (m.type) {
           case "batch":
             this.cb.onBatch(m.count, m.ints, m.strs);
-            Atomics.sub(this.control, CTRL_INFLIGHT, 1);
-            Atomics.notify(this.control, CTRL_INFLIGHT);
+            // The Worker skips the notification group while it is MAX_INFLIGHT ahead: wake it
+            // when we catch up so it resumes at once.
+            if (Atomics.sub(this.control, CTRL_INFLIGHT, 1) >= MAX_INFLIGHT) this.wake();
             break;
           case "log":
             this.cb.onLog(m.level, m.message);
@@ -87,9 +97,7 @@ export class ReaderHandle {
       });
       const start: StartMessage = {
         type: "start",
-        mode,
-        marks,
-        extraDirs,
+        ...opts,
         wakeFd: this.wakeFd,
         control: this.control.buffer as SharedArrayBuffer,
       };
@@ -100,7 +108,14 @@ export class ReaderHandle {
   /** Wakes the Worker so it notices control changes and pending messages. */
   wake(): void {
     sysWrite(this.wakeFd, this.one, 8);
-    Atomics.notify(this.control, CTRL_INFLIGHT);
+  }
+
+  /** Hands the Worker a newer policy snapshot (reload, burst deny set). */
+  sendSnapshot(snapshot: PolicySnapshot): void {
+    if (this.worker === null) return;
+    const msg: SnapshotMessage = { type: "snapshot", snapshot };
+    this.worker.postMessage(msg);
+    this.wake();
   }
 
   /** Stops reading; resolves with the Worker's counters once it has closed the fanotify fds. */

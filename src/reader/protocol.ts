@@ -1,5 +1,6 @@
 // Messages between the main thread and the reader Worker, and the layout of an event batch.
 import type { MarkType } from "../config/types.ts";
+import type { PolicySnapshot } from "../policy/engine.ts";
 
 export type ReaderMode = "fid" | "fd";
 
@@ -11,7 +12,14 @@ export interface ReaderMark {
 /** main → Worker: the first message. */
 export interface StartMessage {
   readonly type: "start";
+  /** Mode of the notification group (FID with names, or FD). */
   readonly mode: ReaderMode;
+  /**
+   * Permission mode: also open an FD-mode content group for OPEN_PERM/ACCESS_PERM on the same marks,
+   * answered by the Worker from `snapshot` (design.md "Permission events").
+   */
+  readonly perm: boolean;
+  readonly snapshot: PolicySnapshot;
   readonly marks: readonly ReaderMark[];
   /** Directories whose filesystems should resolve file handles (canary dirs), besides the marks. */
   readonly extraDirs: readonly string[];
@@ -48,6 +56,25 @@ export interface ReaderCounters {
   overflows: number;
   unknownRecords: number; // skipped by length (unknown version, truncated)
   readErrors: number;
+  permAllowed: number;
+  permDenied: number;
+  /** Permission events answered while the main thread was behind and the batch was full: answered, not reported. */
+  permUnreported: number;
+  responseErrors: number;
+}
+
+/** main → Worker after start: a newer policy snapshot (reload, burst deny set). */
+export interface SnapshotMessage {
+  readonly type: "snapshot";
+  readonly snapshot: PolicySnapshot;
+}
+
+/**
+ * The clock both threads use for policy deadlines. performance.now() has a per-thread origin, so
+ * add the thread's timeOrigin to get values comparable across threads.
+ */
+export function sharedMonoNow(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 /** Worker → main messages. */

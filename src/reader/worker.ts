@@ -1,14 +1,16 @@
-// The reader Worker (design.md): owns the fanotify fd and every event fd, waits in poll() on the
-// group and a wake eventfd, reads batches, resolves paths and process names, and posts ONE message
-// per batch to the main thread, with flow control.
+// The reader Worker (design.md): owns the fanotify fds and every event fd, waits in poll() on the
+// groups and a wake eventfd, reads batches, resolves paths and process names, answers permission
+// events itself from a policy snapshot, and posts ONE message per batch to the main thread.
 import * as K from "../../ffi/constants.ts";
 import { errno, strerror, sysClose, sysGetpid, sysPoll, sysRead, sysWrite } from "../../ffi/libc.ts";
 import { RecordCursor, RecordKind, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
-import { openGroup, SetupError } from "./groups.ts";
+import { compileSnapshot, type CompiledSnapshot } from "../policy/engine.ts";
+import { openGroup, SetupError, type GroupKind } from "./groups.ts";
 import { ProcInfoCache } from "./proc-info.ts";
 import {
   CTRL_INFLIGHT,
   CTRL_STOP,
+  F_DENIED,
   F_IS_DIR,
   F_OVERFLOW,
   F_PERM,
@@ -18,7 +20,10 @@ import {
   I_PID,
   INTS_PER_EVENT,
   MAX_INFLIGHT,
+  sharedMonoNow,
   type ReaderCounters,
+  type ReaderMode,
+  type SnapshotMessage,
   type StartMessage,
   type WorkerMessage,
 } from "./protocol.ts";
@@ -26,7 +31,10 @@ import { PathResolver, UNKNOWN_PATH, UNRESOLVED } from "./resolve.ts";
 
 declare const self: Worker;
 
+/** Post a batch once it holds this many events. */
 const BATCH_EVENTS = 8192;
+/** Room kept for permission events while the main thread is behind (they are answered regardless). */
+const BACKLOG_EVENTS = 65536;
 const DIR_CACHE_MAX_AGE_MS = 1000;
 // A directory that moved or vanished makes cached directory paths stale (A5: paths reflect the
 // state when the record is processed).
@@ -37,30 +45,46 @@ function post(msg: WorkerMessage, transfer?: ArrayBuffer[]): void {
   else self.postMessage(msg);
 }
 
+interface Group {
+  readonly kind: GroupKind;
+  readonly mode: ReaderMode;
+  readonly fd: number;
+  readonly buf: Uint8Array;
+}
+
 class Reader {
   private readonly ownPid = sysGetpid();
   private readonly control: Int32Array;
   private readonly resolver = new PathResolver();
   private readonly procs = new ProcInfoCache();
   private readonly cursor = new RecordCursor();
-  private readonly readBuf: Uint8Array;
-  private readonly pollFds = new Uint8Array(16);
+  private readonly pollFds = new Uint8Array(24);
+  private readonly pollView = new DataView(this.pollFds.buffer);
   private readonly wakeBuf = new Uint8Array(8);
   private readonly response = new Uint8Array(8);
   private readonly responseView = new DataView(this.response.buffer);
-  private groupFd = -1;
-  private readonly ints: Int32Array;
+  private readonly groups: Group[] = [];
+  private content: Group | null = null;
+  private policy: CompiledSnapshot;
+  private ints = new Int32Array((BACKLOG_EVENTS + 8192) * INTS_PER_EVENT);
   private strs: string[] = [];
   private count = 0;
   private lastCacheClear = 0;
-  readonly counters: ReaderCounters = { eventsRead: 0, ownEvents: 0, overflows: 0, unknownRecords: 0, readErrors: 0 };
+  readonly counters: ReaderCounters = {
+    eventsRead: 0,
+    ownEvents: 0,
+    overflows: 0,
+    unknownRecords: 0,
+    readErrors: 0,
+    permAllowed: 0,
+    permDenied: 0,
+    permUnreported: 0,
+    responseErrors: 0,
+  };
 
   constructor(private readonly start: StartMessage) {
     this.control = new Int32Array(start.control);
-    // FD mode: every record read carries an open fd, so keep reads modest (~2.7k fds per read).
-    this.readBuf = new Uint8Array(start.mode === "fd" ? 64 * 1024 : 256 * 1024);
-    // Room for one more full read after the batch threshold.
-    this.ints = new Int32Array((BATCH_EVENTS + this.readBuf.length / K.FAN_EVENT_METADATA_LEN) * INTS_PER_EVENT);
+    this.policy = compileSnapshot(start.snapshot);
   }
 
   setUp(): string[] {
@@ -69,88 +93,135 @@ class Reader {
       for (const m of this.start.marks) this.resolver.registerDir(m.path);
       for (const d of this.start.extraDirs) this.resolver.registerDir(d);
     }
-    const group = openGroup(this.start.mode, this.start.marks);
-    this.groupFd = group.fd;
-    const dv = new DataView(this.pollFds.buffer);
-    dv.setInt32(0, this.groupFd, true);
-    dv.setInt16(4, K.POLLIN, true);
-    dv.setInt32(8, this.start.wakeFd, true);
-    dv.setInt16(12, K.POLLIN, true);
-    return group.notes;
+    const notes: string[] = [];
+    try {
+      // The content group first: once it is marked, every open on the marks waits for this thread.
+      if (this.start.perm) this.content = this.addGroup("content", "fd", notes);
+      this.addGroup("notify", this.start.mode, notes);
+    } catch (err) {
+      for (const g of this.groups) sysClose(g.fd);
+      this.resolver.close();
+      throw err;
+    }
+    return notes;
+  }
+
+  private addGroup(kind: GroupKind, mode: ReaderMode, notes: string[]): Group {
+    const opened = openGroup(kind, mode, this.start.marks);
+    notes.push(...opened.notes);
+    // FD-mode reads create one fd per record, so keep them modest (~2.7k fds per read).
+    const group: Group = { kind, mode, fd: opened.fd, buf: new Uint8Array(mode === "fd" ? 64 * 1024 : 256 * 1024) };
+    this.groups.push(group);
+    return group;
+  }
+
+  setSnapshot(msg: SnapshotMessage): void {
+    this.policy = compileSnapshot(msg.snapshot);
   }
 
   private stopRequested(): boolean {
     return Atomics.load(this.control, CTRL_STOP) !== 0;
   }
 
+  private behind(): boolean {
+    return Atomics.load(this.control, CTRL_INFLIGHT) >= MAX_INFLIGHT;
+  }
+
   async run(): Promise<void> {
-    const pfd = new DataView(this.pollFds.buffer);
+    const pv = this.pollView;
     while (!this.stopRequested()) {
-      // Flow control: while the main thread has MAX_INFLIGHT batches unprocessed, stop reading so
-      // a backlog becomes a counted kernel overflow instead of unbounded memory.
-      const inflight = Atomics.load(this.control, CTRL_INFLIGHT);
-      if (inflight >= MAX_INFLIGHT) {
-        Atomics.wait(this.control, CTRL_INFLIGHT, inflight, 100);
-        continue;
+      // Flow control: while the main thread has MAX_INFLIGHT batches unprocessed, the notification
+      // group is not read, so a backlog becomes a counted kernel overflow instead of unbounded
+      // memory. The content group is always read: permission events are answered whatever happens.
+      const behind = this.behind();
+      let n = 0;
+      for (const g of this.groups) {
+        if (behind && g.kind === "notify") continue;
+        pv.setInt32(n * 8, g.fd, true);
+        pv.setInt16(n * 8 + 4, K.POLLIN, true);
+        pv.setInt16(n * 8 + 6, 0, true);
+        n++;
       }
-      const n = sysPoll(this.pollFds, 2, -1);
-      if (n < 0) {
+      const wakeSlot = n;
+      pv.setInt32(wakeSlot * 8, this.start.wakeFd, true);
+      pv.setInt16(wakeSlot * 8 + 4, K.POLLIN, true);
+      pv.setInt16(wakeSlot * 8 + 6, 0, true);
+      const r = sysPoll(this.pollFds, n + 1, behind ? 50 : -1);
+      if (r < 0) {
         const e = errno();
         if (e === K.EINTR) continue;
         post({ type: "fatal", message: `poll failed: ${strerror(e)}`, exitCode: 1 });
         break;
       }
-      if (pfd.getInt16(14, true) !== 0) {
+      if (pv.getInt16(wakeSlot * 8 + 6, true) !== 0) {
         sysRead(this.start.wakeFd, this.wakeBuf, 8);
-        // Let queued messages from the main thread be delivered.
-        await new Promise((r) => setTimeout(r, 0));
-        continue;
+        // Let queued messages from the main thread (snapshots) be delivered.
+        await new Promise((resolve) => setTimeout(resolve, 0));
       }
-      const revents = pfd.getInt16(6, true);
-      if (revents & (K.POLLERR | K.POLLNVAL)) {
-        post({ type: "fatal", message: "fanotify fd reported an error", exitCode: 1 });
-        break;
+      this.beginBatch();
+      for (let i = 0, gi = 0; i < n; gi++) {
+        const g = this.groups[gi];
+        if (behind && g.kind === "notify") continue;
+        const revents = pv.getInt16(i * 8 + 6, true);
+        i++;
+        if (revents & (K.POLLERR | K.POLLNVAL)) {
+          post({ type: "fatal", message: `fanotify ${g.kind} group reported an error`, exitCode: 1 });
+          return this.finish();
+        }
+        if (revents & K.POLLIN) this.drain(g);
       }
-      if (revents & K.POLLIN) this.drain();
+      if (!this.behind()) this.flush();
     }
-    this.flush();
-    sysClose(this.groupFd); // releases any pending permission events (fanotify(7))
+    this.finish();
+  }
+
+  private finish(): void {
+    this.flush(true);
+    // Closing the groups releases any pending permission events (fanotify(7)).
+    for (const g of this.groups) sysClose(g.fd);
     this.resolver.close();
     post({ type: "stopped", counters: this.counters });
   }
 
-  /** Reads until EAGAIN, a full batch, or a stop request; posts what it read. */
-  private drain(): void {
+  private beginBatch(): void {
     this.procs.nextBatch();
     const now = performance.now();
     if (now - this.lastCacheClear > DIR_CACHE_MAX_AGE_MS) {
       this.resolver.invalidateDirs();
       this.lastCacheClear = now;
     }
-    while (this.count < BATCH_EVENTS && !this.stopRequested()) {
-      const n = sysRead(this.groupFd, this.readBuf, this.readBuf.length);
+  }
+
+  /** Reads one group until EAGAIN, a full batch, or a stop request. */
+  private drain(g: Group): void {
+    const isContent = g.kind === "content";
+    while (!this.stopRequested()) {
+      if (!isContent && this.count >= BATCH_EVENTS) break;
+      // A content group is drained even past the batch size: its records are answered first.
+      const n = sysRead(g.fd, g.buf, g.buf.length);
       if (n <= 0) {
         if (n < 0) {
           const e = errno();
           if (e === K.EAGAIN) break;
           if (e === K.EINTR) continue;
           this.counters.readErrors++;
-          post({ type: "log", level: "warn", message: `read from fanotify failed: ${strerror(e)}` });
+          post({ type: "log", level: "warn", message: `read from fanotify ${g.kind} group failed: ${strerror(e)}` });
         }
         break;
       }
-      this.cursor.reset(this.readBuf, n);
-      while (this.cursor.next()) this.handle(this.cursor.event);
+      this.cursor.reset(g.buf, n);
+      while (this.cursor.next()) this.handle(g, this.cursor.event);
       if (this.cursor.stats.truncated) this.counters.unknownRecords++;
+      if (isContent && this.count >= BATCH_EVENTS && !this.behind()) this.flush();
     }
-    this.flush();
   }
 
-  private handle(ev: ParsedEvent): void {
+  private handle(g: Group, ev: ParsedEvent): void {
     this.counters.eventsRead++;
     if (ev.kind !== RecordKind.Event) {
+      // Unknown layout: skipped by its length, but its fd is still answered and closed.
       this.counters.unknownRecords++;
-      if (ev.fd >= 0) this.release(ev.fd, true);
+      if (ev.fd >= 0) this.release(g, ev.fd, g.kind === "content" ? K.FAN_ALLOW : 0);
       return;
     }
     const lo = ev.maskLo;
@@ -163,14 +234,24 @@ class Reader {
     if (ev.pid === this.ownPid) {
       // B4: the daemon never sees itself; its own permission events are allowed at once.
       this.counters.ownEvents++;
-      if (ev.fd >= 0) this.release(ev.fd, perm);
+      if (ev.fd >= 0) this.release(g, ev.fd, perm ? K.FAN_ALLOW : 0);
       return;
     }
     let path: string;
     let name = "";
+    let flags = lo & K.FAN_ONDIR ? F_IS_DIR : 0;
     if (ev.fd >= 0) {
       path = this.resolver.fdPath(ev.fd);
-      this.release(ev.fd, perm);
+      if (perm) {
+        // B5: the kernel's answer comes first, before anything else is done with the event.
+        const deny = this.policy.decide(lo, ev.pid, stripDeleted(path), sharedMonoNow()) === "deny";
+        this.release(g, ev.fd, deny ? K.FAN_DENY : K.FAN_ALLOW);
+        flags |= F_PERM | (deny ? F_DENIED : 0);
+        if (deny) this.counters.permDenied++;
+        else this.counters.permAllowed++;
+      } else {
+        this.release(g, ev.fd, 0);
+      }
     } else {
       if (lo & K.FAN_ONDIR && lo & DIR_CHANGE) this.resolver.invalidateDirs();
       const idx = pathInfoIndex(ev);
@@ -180,7 +261,7 @@ class Reader {
         const info = ev.infos[idx];
         const dirHandle = info.type !== K.FAN_EVENT_INFO_TYPE_FID || (lo & K.FAN_ONDIR) !== 0;
         const fsid = `${info.fsid0 | 0}:${info.fsid1 | 0}`;
-        const base = this.resolver.handlePath(fsid, this.readBuf, info.handleOffset, info.handleLen, dirHandle);
+        const base = this.resolver.handlePath(fsid, g.buf, info.handleOffset, info.handleLen, dirHandle);
         if (isNameInfoType(info.type) && info.name !== "") {
           name = info.name;
           path = base === UNRESOLVED ? base : base.endsWith("/") ? base + name : `${base}/${name}`;
@@ -189,19 +270,28 @@ class Reader {
         }
       }
     }
+    if (this.count >= this.ints.length / INTS_PER_EVENT) {
+      // Only reachable for permission events while the main thread is far behind.
+      this.counters.permUnreported++;
+      return;
+    }
     this.procs.lookup(ev.pid);
-    this.push(lo, ev.maskHi, ev.pid, (lo & K.FAN_ONDIR ? F_IS_DIR : 0) | (perm ? F_PERM : 0), path, name, this.procs.comm, this.procs.exe);
+    this.push(lo, ev.maskHi, ev.pid, flags, path, name, this.procs.comm, this.procs.exe);
   }
 
   /**
-   * Closes an event fd exactly once; a permission event is answered first (fanotify(7): the
-   * response names the fd, so it must be written before the fd number can be reused).
+   * Answers (when `response` is FAN_ALLOW/FAN_DENY) and closes an event fd, exactly once each. The
+   * answer names the fd, so it must be written before the fd number can be reused (fanotify(7)).
    */
-  private release(fd: number, answer: boolean): void {
-    if (answer) {
+  private release(g: Group, fd: number, response: number): void {
+    if (response !== 0) {
+      // Pass the typed array itself on every call (design.md: never cache ptr()).
       this.responseView.setInt32(0, fd, true);
-      this.responseView.setUint32(4, K.FAN_ALLOW, true);
-      sysWrite(this.groupFd, this.response, 8);
+      this.responseView.setUint32(4, response, true);
+      if (sysWrite(g.fd, this.response, 8) !== 8) {
+        this.counters.responseErrors++;
+        post({ type: "log", level: "warn", message: `fanotify response failed for fd ${fd}: ${strerror(errno())}` });
+      }
     }
     sysClose(fd);
   }
@@ -217,9 +307,10 @@ class Reader {
     this.count++;
   }
 
-  private flush(): void {
+  private flush(final = false): void {
     if (this.count === 0) return;
-    const ints = this.ints.subarray(0, this.count * INTS_PER_EVENT).slice();
+    if (!final && this.behind()) return;
+    const ints = this.ints.slice(0, this.count * INTS_PER_EVENT);
     const msg: WorkerMessage = { type: "batch", count: this.count, ints, strs: this.strs.join("\0") };
     Atomics.add(this.control, CTRL_INFLIGHT, 1);
     post(msg, [ints.buffer]);
@@ -228,19 +319,32 @@ class Reader {
   }
 }
 
-self.onmessage = (e: MessageEvent<StartMessage>) => {
-  if (e.data.type !== "start") return;
-  const reader = new Reader(e.data);
+/** readlink shows unlinked files as "<path> (deleted)"; policy matches the path itself. */
+function stripDeleted(path: string): string {
+  return path.endsWith(" (deleted)") ? path.slice(0, -10) : path;
+}
+
+let reader: Reader | null = null;
+
+self.onmessage = (e: MessageEvent<StartMessage | SnapshotMessage>) => {
+  const msg = e.data;
+  if (msg.type === "snapshot") {
+    reader?.setSnapshot(msg);
+    return;
+  }
+  if (msg.type !== "start" || reader !== null) return;
+  const r = new Reader(msg);
   let notes: string[];
   try {
-    notes = reader.setUp();
+    notes = r.setUp();
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     post({ type: "fatal", message, exitCode: err instanceof SetupError ? 1 : 1 });
     return;
   }
+  reader = r;
   post({ type: "ready", notes });
-  reader.run().catch((err: unknown) => {
-    post({ type: "fatal", message: `reader failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`, exitCode: 1 });
+  r.run().catch((err: unknown) => {
+    post({ type: "fatal", message: `reader failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, exitCode: 1 });
   });
 };
