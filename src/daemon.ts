@@ -40,7 +40,15 @@ export async function runDaemon(config: Config): Promise<number> {
     logger.warn("daemon mode is not active yet in this build: staying in the foreground");
   }
 
-  const policy = new PolicyEngine(config);
+  let policy: PolicyEngine;
+  try {
+    policy = new PolicyEngine(config);
+  } catch (err) {
+    // e.g. a canary pattern too large to compile
+    logger.error(`invalid policy: ${err instanceof Error ? err.message : String(err)}`);
+    await output.close(100);
+    return 2;
+  }
 
   const mode = config.fid ? "fid" : "fd";
   if (config.perm) {

@@ -31,8 +31,9 @@ import { PathResolver, UNKNOWN_PATH, UNRESOLVED } from "./resolve.ts";
 
 declare const self: Worker;
 
-/** Post a batch once it holds this many events. */
+/** Post a batch once it holds this many events, or once its first event is MAX_BATCH_AGE_MS old. */
 const BATCH_EVENTS = 8192;
+const MAX_BATCH_AGE_MS = 2;
 /** Room kept for permission events while the main thread is behind (they are answered regardless). */
 const BACKLOG_EVENTS = 65536;
 const DIR_CACHE_MAX_AGE_MS = 1000;
@@ -69,6 +70,7 @@ class Reader {
   private ints = new Int32Array((BACKLOG_EVENTS + 8192) * INTS_PER_EVENT);
   private strs: string[] = [];
   private count = 0;
+  private batchStart = 0;
   private lastCacheClear = 0;
   readonly counters: ReaderCounters = {
     eventsRead: 0,
@@ -146,7 +148,9 @@ class Reader {
       pv.setInt32(wakeSlot * 8, this.start.wakeFd, true);
       pv.setInt16(wakeSlot * 8 + 4, K.POLLIN, true);
       pv.setInt16(wakeSlot * 8 + 6, 0, true);
-      const r = sysPoll(this.pollFds, n + 1, behind ? 50 : -1);
+      // Age-bounded batching: one message per ~2 ms at most, however events trickle in.
+      const timeout = behind ? 50 : this.count > 0 ? Math.max(0, Math.ceil(MAX_BATCH_AGE_MS - (performance.now() - this.batchStart))) : -1;
+      const r = sysPoll(this.pollFds, n + 1, timeout);
       if (r < 0) {
         const e = errno();
         if (e === K.EINTR) continue;
@@ -170,7 +174,9 @@ class Reader {
         }
         if (revents & K.POLLIN) this.drain(g);
       }
-      if (!this.behind()) this.flush();
+      if (this.count >= BATCH_EVENTS || (this.count > 0 && performance.now() - this.batchStart >= MAX_BATCH_AGE_MS)) {
+        this.flush();
+      }
     }
     this.finish();
   }
@@ -184,7 +190,6 @@ class Reader {
   }
 
   private beginBatch(): void {
-    this.procs.nextBatch();
     const now = performance.now();
     if (now - this.lastCacheClear > DIR_CACHE_MAX_AGE_MS) {
       this.resolver.invalidateDirs();
@@ -299,6 +304,7 @@ class Reader {
   private push(lo: number, hi: number, pid: number, flags: number, path: string, name: string, comm: string, exe: string): void {
     const i = this.count * INTS_PER_EVENT;
     const ints = this.ints;
+    if (this.count === 0) this.batchStart = performance.now();
     ints[i + I_MASK_LO] = lo;
     ints[i + I_MASK_HI] = hi;
     ints[i + I_PID] = pid;
@@ -316,6 +322,8 @@ class Reader {
     post(msg, [ints.buffer]);
     this.count = 0;
     this.strs = [];
+    // comm/exe are re-validated once per posted batch (B14; a pid cannot be reused within ~2 ms).
+    this.procs.nextBatch();
   }
 }
 
