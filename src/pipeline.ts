@@ -67,8 +67,14 @@ export class Pipeline {
     this.policy = policy;
   }
 
-  addSink(sink: LineSink): void {
-    this.sinks.push(sink);
+  setSinks(sinks: readonly LineSink[]): void {
+    this.sinks.length = 0;
+    this.sinks.push(...sinks);
+  }
+
+  /** Writes one already-encoded line (stats) to every sink. */
+  writeLine(line: string): void {
+    for (const sink of this.sinks) sink.write(line + "\n", 1);
   }
 
   processBatch(count: number, ints: Int32Array, strs: string): void {

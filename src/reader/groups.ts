@@ -113,31 +113,48 @@ export function openGroup(kind: GroupKind, mode: ReaderMode, marks: readonly Rea
   }
   const notes: string[] = [];
   try {
-    for (const mark of marks) {
-      let isDir = true;
-      try {
-        isDir = statSync(mark.path).isDirectory();
-      } catch {
-        // fanotify_mark below reports the real reason.
-      }
-      const plan = planMark(kind, mode, mark.type, isDir);
-      if (fanotifyMark(fd, plan.flags, plan.mask, K.AT_FDCWD, cpath(mark.path)) !== 0) {
-        const code = errno();
-        throw new SetupError(
-          `cannot place ${mark.type} mark on '${mark.path}': ${strerror(code)} (${markHint(code, mode, mark.type)})`,
-        );
-      }
-      if (kind === "content") continue;
-      notes.push(`watching ${mark.path} (type=${TYPE_NUMBER[mark.type]})`);
-      if (plan.missing.length > 0) {
-        notes.push(
-          `mount mark on ${mark.path} cannot deliver ${plan.missing.join(", ")} in FID mode (the kernel refuses them on mount marks); use --filesystem for those`,
-        );
-      }
-    }
+    for (const mark of marks) notes.push(...addMark(fd, kind, mode, mark));
   } catch (err) {
     sysClose(fd);
     throw err;
   }
   return { fd, notes };
+}
+
+function planFor(kind: GroupKind, mode: ReaderMode, mark: ReaderMark): MarkPlan {
+  let isDir = true;
+  try {
+    isDir = statSync(mark.path).isDirectory();
+  } catch {
+    // fanotify_mark reports the real reason.
+  }
+  return planMark(kind, mode, mark.type, isDir);
+}
+
+/** Places one mark on a group; returns its log notes. Throws SetupError naming path, type, reason, hint (B2). */
+export function addMark(fd: number, kind: GroupKind, mode: ReaderMode, mark: ReaderMark): string[] {
+  const plan = planFor(kind, mode, mark);
+  if (fanotifyMark(fd, plan.flags, plan.mask, K.AT_FDCWD, cpath(mark.path)) !== 0) {
+    const code = errno();
+    throw new SetupError(
+      `cannot place ${mark.type} mark on '${mark.path}': ${strerror(code)} (${markHint(code, mode, mark.type)})`,
+    );
+  }
+  if (kind === "content") return [];
+  const notes = [`watching ${mark.path} (type=${TYPE_NUMBER[mark.type]})`];
+  if (plan.missing.length > 0) {
+    notes.push(
+      `mount mark on ${mark.path} cannot deliver ${plan.missing.join(", ")} in FID mode (the kernel refuses them on mount marks); use --filesystem for those`,
+    );
+  }
+  return notes;
+}
+
+/** Removes one mark; returns an error text or null. A vanished inode took its mark with it. */
+export function removeMark(fd: number, kind: GroupKind, mode: ReaderMode, mark: ReaderMark): string | null {
+  const plan = planFor(kind, mode, mark);
+  const flags = (plan.flags & ~K.FAN_MARK_ADD) | K.FAN_MARK_REMOVE;
+  if (fanotifyMark(fd, flags, plan.mask, K.AT_FDCWD, cpath(mark.path)) === 0) return null;
+  const code = errno();
+  return code === K.ENOENT ? null : `cannot remove ${mark.type} mark on '${mark.path}': ${strerror(code)}`;
 }

@@ -7,9 +7,11 @@ import {
   MAX_INFLIGHT,
   CTRL_SLOTS,
   CTRL_STOP,
+  COUNTER_NAMES,
   type ReaderCounters,
   type ReaderMark,
   type ReaderMode,
+  type MarksMessage,
   type SnapshotMessage,
   type StartMessage,
   type WorkerMessage,
@@ -41,11 +43,14 @@ function workerUrl(): string {
 
 export class ReaderHandle {
   private readonly control = new Int32Array(new SharedArrayBuffer(CTRL_SLOTS * 4));
+  private readonly sharedCounters = new Float64Array(new SharedArrayBuffer(COUNTER_NAMES.length * 8));
   private readonly wakeFd: number;
   private worker: Worker | null = null;
   private stopped: Promise<ReaderCounters> | null = null;
   private resolveStopped: ((c: ReaderCounters) => void) | null = null;
   private readonly one = new Uint8Array(8);
+  private nextMarksId = 1;
+  private readonly pendingMarks = new Map<number, (r: { error: string | null; notes: readonly string[] }) => void>();
 
   constructor(private readonly cb: ReaderCallbacks) {
     this.wakeFd = sysEventfd(0, K.EFD_CLOEXEC | K.EFD_NONBLOCK);
@@ -88,6 +93,10 @@ export class ReaderHandle {
           case "stopped":
             this.resolveStopped?.(m.counters);
             break;
+          case "marks-done":
+            this.pendingMarks.get(m.id)?.({ error: m.error, notes: m.notes });
+            this.pendingMarks.delete(m.id);
+            break;
         }
       };
       worker.addEventListener("error", (e: ErrorEvent) => {
@@ -100,6 +109,7 @@ export class ReaderHandle {
         ...opts,
         wakeFd: this.wakeFd,
         control: this.control.buffer as SharedArrayBuffer,
+        counters: this.sharedCounters.buffer as SharedArrayBuffer,
       };
       worker.postMessage(start);
     });
@@ -116,6 +126,25 @@ export class ReaderHandle {
     const msg: SnapshotMessage = { type: "snapshot", snapshot };
     this.worker.postMessage(msg);
     this.wake();
+  }
+
+  /** The Worker's counters as of its last posted batch. */
+  liveCounters(): ReaderCounters {
+    const c = {} as Record<(typeof COUNTER_NAMES)[number], number>;
+    COUNTER_NAMES.forEach((name, i) => (c[name] = this.sharedCounters[i]));
+    return c;
+  }
+
+  /** Adds then removes marks on every group (additions are all-or-nothing). */
+  changeMarks(add: readonly ReaderMark[], remove: readonly ReaderMark[]): Promise<{ error: string | null; notes: readonly string[] }> {
+    if (this.worker === null) return Promise.resolve({ error: "reader is not running", notes: [] });
+    const id = this.nextMarksId++;
+    const msg: MarksMessage = { type: "marks", id, add, remove };
+    return new Promise((resolve) => {
+      this.pendingMarks.set(id, resolve);
+      this.worker?.postMessage(msg);
+      this.wake();
+    });
   }
 
   /** Stops reading; resolves with the Worker's counters once it has closed the fanotify fds. */

@@ -27,6 +27,8 @@ export interface StartMessage {
   readonly wakeFd: number;
   /** Int32Array over a SharedArrayBuffer, indexed by CTRL_*. */
   readonly control: SharedArrayBuffer;
+  /** Float64Array over a SharedArrayBuffer, indexed like COUNTER_NAMES. */
+  readonly counters: SharedArrayBuffer;
 }
 
 export const CTRL_INFLIGHT = 0; // batches posted and not yet processed by the main thread
@@ -50,6 +52,19 @@ export const F_DENIED = 8; // answered FAN_DENY
 /** Per-event strings, joined with "\0" (a path never contains NUL): path, name, comm, exe. */
 export const STRS_PER_EVENT = 4;
 
+/** The Worker mirrors its counters into a shared Float64Array in this order (live stats, B12). */
+export const COUNTER_NAMES = [
+  "eventsRead",
+  "ownEvents",
+  "overflows",
+  "unknownRecords",
+  "readErrors",
+  "permAllowed",
+  "permDenied",
+  "permUnreported",
+  "responseErrors",
+] as const satisfies ReadonlyArray<keyof ReaderCounters>;
+
 export interface ReaderCounters {
   eventsRead: number; // every kernel record, overflow included
   ownEvents: number; // caused by the daemon itself, not reported (B4)
@@ -69,6 +84,16 @@ export interface SnapshotMessage {
   readonly snapshot: PolicySnapshot;
 }
 
+/** main → Worker: change the marks (SIGHUP reload). Answered by a "marks-done" message. */
+export interface MarksMessage {
+  readonly type: "marks";
+  readonly id: number;
+  readonly add: readonly ReaderMark[];
+  readonly remove: readonly ReaderMark[];
+}
+
+export type ControlMessage = StartMessage | SnapshotMessage | MarksMessage;
+
 /**
  * The clock both threads use for policy deadlines. performance.now() has a per-thread origin, so
  * add the thread's timeOrigin to get values comparable across threads.
@@ -83,4 +108,11 @@ export type WorkerMessage =
   | { readonly type: "fatal"; readonly message: string; readonly exitCode: number }
   | { readonly type: "log"; readonly level: "warn" | "info" | "debug" | "error"; readonly message: string }
   | { readonly type: "batch"; readonly count: number; readonly ints: Int32Array; readonly strs: string }
-  | { readonly type: "stopped"; readonly counters: ReaderCounters };
+  | { readonly type: "stopped"; readonly counters: ReaderCounters }
+  | {
+      readonly type: "marks-done";
+      readonly id: number;
+      /** null when every added mark was placed (removal problems are only notes). */
+      readonly error: string | null;
+      readonly notes: readonly string[];
+    };

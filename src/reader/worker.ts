@@ -5,9 +5,10 @@ import * as K from "../../ffi/constants.ts";
 import { errno, strerror, sysClose, sysGetpid, sysPoll, sysRead, sysWrite } from "../../ffi/libc.ts";
 import { RecordCursor, RecordKind, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
 import { compileSnapshot, type CompiledSnapshot } from "../policy/engine.ts";
-import { openGroup, SetupError, type GroupKind } from "./groups.ts";
+import { addMark, openGroup, removeMark, SetupError, type GroupKind } from "./groups.ts";
 import { ProcInfoCache } from "./proc-info.ts";
 import {
+  COUNTER_NAMES,
   CTRL_INFLIGHT,
   CTRL_STOP,
   F_DENIED,
@@ -21,7 +22,10 @@ import {
   INTS_PER_EVENT,
   MAX_INFLIGHT,
   sharedMonoNow,
+  type ControlMessage,
+  type MarksMessage,
   type ReaderCounters,
+  type ReaderMark,
   type ReaderMode,
   type SnapshotMessage,
   type StartMessage,
@@ -84,8 +88,11 @@ class Reader {
     responseErrors: 0,
   };
 
+  private readonly sharedCounters: Float64Array;
+
   constructor(private readonly start: StartMessage) {
     this.control = new Int32Array(start.control);
+    this.sharedCounters = new Float64Array(start.counters);
     this.policy = compileSnapshot(start.snapshot);
   }
 
@@ -119,6 +126,33 @@ class Reader {
 
   setSnapshot(msg: SnapshotMessage): void {
     this.policy = compileSnapshot(msg.snapshot);
+  }
+
+  /** SIGHUP reload: add the new marks on every group (all or nothing), then drop the old ones. */
+  changeMarks(msg: MarksMessage): void {
+    const notes: string[] = [];
+    const placed: Array<[Group, ReaderMark]> = [];
+    try {
+      for (const mark of msg.add) {
+        if (this.start.mode === "fid") this.resolver.registerDir(mark.path);
+        for (const g of this.groups) {
+          notes.push(...addMark(g.fd, g.kind, g.mode, mark));
+          placed.push([g, mark]);
+        }
+      }
+    } catch (err) {
+      for (const [g, mark] of placed) removeMark(g.fd, g.kind, g.mode, mark);
+      post({ type: "marks-done", id: msg.id, error: err instanceof Error ? err.message : String(err), notes: [] });
+      return;
+    }
+    for (const mark of msg.remove) {
+      for (const g of this.groups) {
+        const problem = removeMark(g.fd, g.kind, g.mode, mark);
+        if (problem !== null) notes.push(problem);
+      }
+      notes.push(`stopped watching ${mark.path}`);
+    }
+    post({ type: "marks-done", id: msg.id, error: null, notes });
   }
 
   private stopRequested(): boolean {
@@ -313,7 +347,12 @@ class Reader {
     this.count++;
   }
 
+  private publishCounters(): void {
+    for (let i = 0; i < COUNTER_NAMES.length; i++) this.sharedCounters[i] = this.counters[COUNTER_NAMES[i]];
+  }
+
   private flush(final = false): void {
+    this.publishCounters();
     if (this.count === 0) return;
     if (!final && this.behind()) return;
     const ints = this.ints.slice(0, this.count * INTS_PER_EVENT);
@@ -334,10 +373,14 @@ function stripDeleted(path: string): string {
 
 let reader: Reader | null = null;
 
-self.onmessage = (e: MessageEvent<StartMessage | SnapshotMessage>) => {
+self.onmessage = (e: MessageEvent<ControlMessage>) => {
   const msg = e.data;
   if (msg.type === "snapshot") {
     reader?.setSnapshot(msg);
+    return;
+  }
+  if (msg.type === "marks") {
+    reader?.changeMarks(msg);
     return;
   }
   if (msg.type !== "start" || reader !== null) return;

@@ -1,0 +1,450 @@
+// Alert hooks (behavior.md A10 "Hooks", as amended by B8; counters for B12).
+//
+// One `/bin/sh -c <command>` per canary/burst alert, with the daemon's environment plus FAN_KIND, FAN_PID,
+// FAN_COMM, FAN_EXE, FAN_PATH, FAN_REASON ("" when unknown) and FAN_ALERT_JSON (the alert's JSON line).
+// Containment (B8):
+// - at most `maxConcurrent` hooks run at once; an alert that finds no free slot skips its hook and is
+//   counted (`skipped`), never queued;
+// - a hook running past `timeoutMs` is killed with SIGKILL (`killed`) — its whole process group, since every
+//   hook is started in its own session (`detached: true` → setsid()), so `sh -c 'a; b'` children go too;
+// - stdin is /dev/null; stdout and stderr are pipes read line by line into the daemon log as
+//   `hook[PID]: <line>`, each line capped at 4 KiB and the bytes kept per hook at 64 KiB (the rest is
+//   drained and discarded), so a chatty hook cannot grow memory;
+// - signal state: Bun.spawn resets every disposition to default and starts the child with an empty signal
+//   mask, whatever the daemon ignores or blocks (checked: a daemon started with INT/PIPE/HUP ignored gives
+//   a hook SigIgn 0 / SigBlk 0; test/unit/hooks.test.ts asserts SigBlk and SigIgn of a running hook are 0).
+//
+// run() is called from the main thread's hot loop: it never blocks and never throws. The spawn itself is
+// synchronous (Bun.spawn is vfork-based and fast); the concurrency cap bounds how much of it can pile up
+// (design.md: 200 spawns at once stall the loop ~250 ms).
+//
+// A hook that leaves background children holding its stdout/stderr open: reading stops (the pipes are
+// cancelled) at the hook's deadline (start + timeoutMs) or at close(); the children themselves are not
+// killed once the hook's shell has exited.
+
+import type { AlertRecord } from "../records.ts";
+import { fromByteString } from "../bytes.ts";
+
+export type HookLogLevel = "info" | "warn" | "debug";
+export type HookLog = (level: HookLogLevel, msg: string) => void;
+
+/** How a hook process ended. `signal` is the name (or number) of the killing signal, else null. */
+export interface HookExit {
+  code: number | null;
+  signal: string | null;
+}
+
+/** The view of a spawned hook that HookRunner needs (a Bun.Subprocess, or a fake in tests). */
+export interface HookProcess {
+  readonly pid: number;
+  readonly stdout: ReadableStream<Uint8Array> | null;
+  readonly stderr: ReadableStream<Uint8Array> | null;
+  /** Resolves once the process has exited and been reaped. Should not reject (rejection = exited). */
+  readonly exited: Promise<HookExit>;
+  /** Signal the hook (and its process group). Must not throw once the process is gone. */
+  kill(signal: "SIGTERM" | "SIGKILL"): void;
+}
+
+/**
+ * Starts `argv` with exactly `env` as its environment, stdin from /dev/null, stdout and stderr piped.
+ * Throws if the process cannot be started.
+ */
+export type Spawner = (argv: readonly string[], env: Record<string, string>) => HookProcess;
+
+export interface HookRunnerOptions {
+  /** Shell command (text), run as `/bin/sh -c <command>`. */
+  command: string;
+  /** Default 8. */
+  maxConcurrent?: number;
+  /** Default 30000. */
+  timeoutMs?: number;
+  log: HookLog;
+  /** Default: bunSpawner (Bun.spawn, own session). */
+  spawn?: Spawner;
+  /** Environment the FAN_* variables are added to. Default: process.env, as it is at construction. */
+  baseEnv?: Record<string, string>;
+}
+
+export interface HookCounters {
+  run: number;
+  skipped: number;
+  killed: number;
+  failed: number;
+}
+
+export const HOOK_LINE_MAX = 4096;
+export const HOOK_OUTPUT_MAX = 64 * 1024;
+const SKIP_LOG_INTERVAL_MS = 1000;
+
+/** The default spawner: Bun.spawn in a new session, so a kill reaches the hook's whole process group. */
+export const bunSpawner: Spawner = (argv, env) => {
+  const proc = Bun.spawn([...argv], {
+    env,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    detached: true,
+  });
+  const exited: Promise<HookExit> = proc.exited.then(
+    () => ({ code: proc.exitCode, signal: proc.signalCode === null ? null : String(proc.signalCode) }),
+    () => ({ code: proc.exitCode, signal: proc.signalCode === null ? null : String(proc.signalCode) }),
+  );
+  return {
+    pid: proc.pid,
+    stdout: proc.stdout,
+    stderr: proc.stderr,
+    exited,
+    kill(signal) {
+      // Not yet reaped → the pid (= its process group id, after setsid) is still ours.
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      try {
+        process.kill(-proc.pid, signal);
+      } catch {
+        try {
+          proc.kill(signal);
+        } catch {
+          // already gone
+        }
+      }
+    },
+  };
+};
+
+/** The part of a stream reader the pump uses. */
+interface ByteReader {
+  read(): Promise<{ done: boolean; value?: Uint8Array }>;
+  cancel(): Promise<void>;
+  releaseLock(): void;
+}
+
+interface Running {
+  readonly proc: HookProcess;
+  readonly pid: number;
+  readonly startedAt: number;
+  timer: ReturnType<typeof setTimeout> | null;
+  done: boolean;
+  readonly readers: Set<ByteReader>;
+  readonly finished: Promise<void>;
+}
+
+function envValue(s: string): string {
+  const text = fromByteString(s);
+  // An environment string cannot hold NUL; paths and comm never do, but stay total.
+  return text.includes("\0") ? text.replaceAll("\0", "") : text;
+}
+
+function reasonOf(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+export class HookRunner {
+  readonly counters: HookCounters = { run: 0, skipped: 0, killed: 0, failed: 0 };
+
+  private readonly command: string;
+  private readonly maxConcurrent: number;
+  private readonly timeoutMs: number;
+  private readonly log: HookLog;
+  private readonly spawn: Spawner;
+  private readonly baseEnv: Record<string, string>;
+  private readonly live = new Set<Running>();
+  /** Readers still open after their hook exited (background children holding the pipe). */
+  private readonly orphanReaders = new Set<ByteReader>();
+  private lastSkipLog = -Infinity;
+  private closed = false;
+  private readonly decoder = new TextDecoder("utf-8", { fatal: false });
+
+  constructor(opts: HookRunnerOptions) {
+    this.command = opts.command;
+    this.maxConcurrent = Math.max(1, Math.floor(opts.maxConcurrent ?? 8));
+    this.timeoutMs = Math.max(1, opts.timeoutMs ?? 30000);
+    this.log = opts.log;
+    this.spawn = opts.spawn ?? bunSpawner;
+    const base: Record<string, string> = {};
+    const src: Record<string, string | undefined> = opts.baseEnv ?? process.env;
+    for (const k of Object.keys(src)) {
+      const v = src[k];
+      if (v !== undefined) base[k] = v;
+    }
+    this.baseEnv = base;
+  }
+
+  /** Hooks started and not yet exited. */
+  get running(): number {
+    return this.live.size;
+  }
+
+  /** Start the hook for one alert, or skip it. Never blocks on the hook, never throws. */
+  run(alert: AlertRecord, alertJsonLine: string): void {
+    try {
+      if (alert.kind !== "canary" && alert.kind !== "burst") return; // overflow alerts never run a hook
+      if (this.closed || this.live.size >= this.maxConcurrent) {
+        this.counters.skipped++;
+        const now = performance.now();
+        if (now - this.lastSkipLog >= SKIP_LOG_INTERVAL_MS) {
+          this.lastSkipLog = now;
+          this.safeLog(
+            "debug",
+            this.closed
+              ? `hook skipped: shutting down (${this.counters.skipped} skipped so far)`
+              : `hook skipped: ${this.live.size} running (${this.counters.skipped} skipped so far)`,
+          );
+        }
+        return;
+      }
+      this.start(alert, alertJsonLine);
+    } catch (e) {
+      // Only reachable through a misbehaving log callback or spawner; a hook must never take the loop down.
+      try {
+        this.counters.failed++;
+        this.safeLog("warn", `hook failed: ${reasonOf(e)}`);
+      } catch {
+        // nothing left to do
+      }
+    }
+  }
+
+  /** Stop every running hook: SIGTERM, SIGKILL after graceMs, and wait for them all to exit. */
+  async close(graceMs: number): Promise<void> {
+    this.closed = true;
+    const hooks = [...this.live];
+    for (const h of hooks) this.signal(h, "SIGTERM");
+    let graceTimer: ReturnType<typeof setTimeout> | null = null;
+    if (hooks.length > 0) {
+      graceTimer = setTimeout(
+        () => {
+          for (const h of hooks) if (!h.done) this.signal(h, "SIGKILL");
+        },
+        Math.max(0, graceMs),
+      );
+    }
+    try {
+      await Promise.all(hooks.map((h) => h.finished));
+    } finally {
+      if (graceTimer !== null) clearTimeout(graceTimer);
+    }
+    for (const r of this.orphanReaders) this.cancelReader(r);
+    this.orphanReaders.clear();
+  }
+
+  private start(alert: AlertRecord, alertJsonLine: string): void {
+    const json = alertJsonLine.endsWith("\n") ? alertJsonLine.slice(0, -1) : alertJsonLine;
+    const env: Record<string, string> = {
+      ...this.baseEnv,
+      FAN_KIND: alert.kind,
+      FAN_PID: String(alert.pid),
+      FAN_COMM: envValue(alert.comm),
+      FAN_EXE: envValue(alert.exe),
+      FAN_PATH: envValue(alert.path),
+      FAN_REASON: envValue(alert.reason),
+      FAN_ALERT_JSON: envValue(json),
+    };
+    let proc: HookProcess;
+    try {
+      proc = this.spawn(["/bin/sh", "-c", this.command], env);
+    } catch (e) {
+      this.counters.failed++;
+      this.safeLog("warn", `hook spawn failed: ${reasonOf(e)}`);
+      return;
+    }
+    this.counters.run++;
+    const pid = proc.pid;
+    const readers = new Set<ByteReader>();
+    const budget = { left: HOOK_OUTPUT_MAX, warned: false };
+    const startedAt = performance.now();
+    let resolveFinished: () => void = () => {};
+    const finished = new Promise<void>((r) => {
+      resolveFinished = r;
+    });
+    const h: Running = { proc, pid, startedAt, timer: null, done: false, readers, finished };
+    this.live.add(h);
+
+    for (const stream of [proc.stdout, proc.stderr]) {
+      if (stream === null) continue;
+      let reader: ByteReader;
+      try {
+        reader = stream.getReader();
+      } catch {
+        continue;
+      }
+      readers.add(reader);
+      void this.pump(reader, pid, budget).finally(() => {
+        readers.delete(reader);
+        this.orphanReaders.delete(reader);
+      });
+    }
+
+    h.timer = setTimeout(() => {
+      h.timer = null;
+      if (h.done) return;
+      this.counters.killed++;
+      this.safeLog("warn", `hook[${pid}] killed after ${this.timeoutMs} ms`);
+      this.signal(h, "SIGKILL");
+    }, this.timeoutMs);
+
+    const onExit = (status: HookExit | null): void => {
+      h.done = true;
+      if (h.timer !== null) {
+        clearTimeout(h.timer);
+        h.timer = null;
+      }
+      this.live.delete(h);
+      const ms = Math.round(performance.now() - startedAt);
+      const how =
+        status === null
+          ? "status unknown"
+          : status.signal !== null
+            ? `killed by ${status.signal}`
+            : `exit status ${status.code ?? "unknown"}`;
+      this.safeLog("debug", `hook[${pid}] exited (${how}) after ${ms} ms`);
+      this.reapReaders(h);
+      resolveFinished();
+    };
+    let exited: Promise<HookExit>;
+    try {
+      exited = proc.exited;
+    } catch {
+      exited = Promise.resolve({ code: null, signal: null });
+    }
+    exited.then(onExit, () => onExit(null));
+  }
+
+  /** After the hook's shell exited: stop reading at its deadline if background children keep the pipes open. */
+  private reapReaders(h: Running): void {
+    if (h.readers.size === 0) return;
+    for (const r of h.readers) this.orphanReaders.add(r);
+    const left = h.startedAt + this.timeoutMs - performance.now();
+    const cancelAll = (): void => {
+      for (const r of h.readers) {
+        this.orphanReaders.delete(r);
+        this.cancelReader(r);
+      }
+    };
+    if (left <= 0) {
+      cancelAll();
+      return;
+    }
+    const t = setTimeout(cancelAll, left);
+    // Do not keep the process alive only to cancel a reader.
+    if (typeof t === "object" && t !== null && "unref" in t) t.unref();
+  }
+
+  private cancelReader(r: ByteReader): void {
+    try {
+      r.cancel().catch(() => {});
+    } catch {
+      // already released
+    }
+  }
+
+  private signal(h: Running, sig: "SIGTERM" | "SIGKILL"): void {
+    if (h.done) return;
+    try {
+      h.proc.kill(sig);
+    } catch {
+      // gone already
+    }
+  }
+
+  private safeLog(level: HookLogLevel, msg: string): void {
+    try {
+      this.log(level, msg);
+    } catch {
+      // a failing logger must not break hooks
+    }
+  }
+
+  private emitLine(pid: number, parts: Uint8Array[], len: number, truncated: boolean): void {
+    let bytes: Uint8Array;
+    if (parts.length === 1) bytes = parts[0];
+    else {
+      bytes = new Uint8Array(len);
+      let off = 0;
+      for (const p of parts) {
+        bytes.set(p, off);
+        off += p.length;
+      }
+    }
+    let end = bytes.length;
+    if (end > 0 && bytes[end - 1] === 0x0d) end--; // CRLF output
+    const text = this.decoder.decode(end === bytes.length ? bytes : bytes.subarray(0, end));
+    this.safeLog("info", `hook[${pid}]: ${text}${truncated ? " [truncated]" : ""}`);
+  }
+
+  private warnBudget(pid: number, budget: { left: number; warned: boolean }): void {
+    if (budget.warned) return;
+    budget.warned = true;
+    this.safeLog("warn", `hook[${pid}]: more than ${HOOK_OUTPUT_MAX} bytes of output, the rest is discarded`);
+  }
+
+  /** Read one pipe to EOF, logging whole lines; beyond the per-hook budget, drain and discard. */
+  private async pump(
+    reader: ByteReader,
+    pid: number,
+    budget: { left: number; warned: boolean },
+  ): Promise<void> {
+    let parts: Uint8Array[] = [];
+    let len = 0; // bytes kept for the current line (≤ HOOK_LINE_MAX)
+    let truncated = false;
+    const append = (seg: Uint8Array): void => {
+      if (seg.length === 0) return;
+      const room = HOOK_LINE_MAX - len;
+      if (seg.length > room) {
+        truncated = true;
+        if (room > 0) {
+          parts.push(seg.slice(0, room));
+          len += room;
+        }
+        return;
+      }
+      // Copy: the chunk's buffer may be reused by the stream.
+      parts.push(seg.slice());
+      len += seg.length;
+    };
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (value === undefined || value.length === 0) continue;
+        if (budget.left <= 0) {
+          // Drain and discard (the other pipe of this hook may have used up the budget).
+          this.warnBudget(pid, budget);
+          continue;
+        }
+        const cut = value.length > budget.left;
+        const chunk = cut ? value.subarray(0, budget.left) : value;
+        budget.left -= chunk.length;
+        let start = 0;
+        for (;;) {
+          const nl = chunk.indexOf(0x0a, start);
+          if (nl < 0) break;
+          append(chunk.subarray(start, nl));
+          this.emitLine(pid, parts, len, truncated);
+          parts = [];
+          len = 0;
+          truncated = false;
+          start = nl + 1;
+        }
+        append(chunk.subarray(start));
+        if (cut) {
+          if (len > 0 || truncated) {
+            this.emitLine(pid, parts, len, true);
+            parts = [];
+            len = 0;
+            truncated = false;
+          }
+          this.warnBudget(pid, budget);
+        }
+      }
+    } catch {
+      // cancelled or pipe error: stop reading
+    } finally {
+      if (len > 0 || truncated) this.emitLine(pid, parts, len, truncated);
+      try {
+        reader.releaseLock();
+      } catch {
+        // still pending after cancel: fine
+      }
+    }
+  }
+}
