@@ -751,3 +751,125 @@ export function formatEvents(mask: number | bigint): string {
   if (m !== 0n) out.push("0x" + m.toString(16));
   return out.join(",");
 }
+
+// ---------------------------------------------------------------------------------------------------
+// helpers for the permission-mode tests (policy.test.ts, perm.test.ts)
+
+import { readdirSync } from "node:fs";
+
+export interface TimedRunResult {
+  pid: number;
+  code: number | null;
+  signal: string | number | null;
+  stdout: string;
+  stderr: string;
+  /** ms from spawn to exit (or to the kill, when timed out). */
+  elapsedMs: number;
+  timedOut: boolean;
+}
+
+/**
+ * Runs a command to completion with a hard deadline: SIGKILL after timeoutMs (a process blocked on a
+ * permission event is killable). Never throws on a non-zero exit; the process is tracked, so
+ * cleanupAll() kills it too. Use it for every file access on a permission-marked file system.
+ */
+export async function runTimed(
+  cmd: string[],
+  timeoutMs: number,
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<TimedRunResult> {
+  installExitHook();
+  const t0 = performance.now();
+  const p = track(
+    Bun.spawn(cmd, {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      cwd: opts.cwd,
+      env: { ...process.env, ...(opts.env ?? {}) },
+    }),
+  );
+  const out = new Collector(p.stdout);
+  const err = new Collector(p.stderr);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const inTime = await Promise.race([
+    p.exited.then(() => true),
+    new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  const elapsedMs = performance.now() - t0;
+  if (!inTime) {
+    try {
+      p.kill("SIGKILL");
+    } catch {
+      // gone
+    }
+    await p.exited;
+  }
+  await Promise.all([out.done, err.done]);
+  return { pid: p.pid, code: p.exitCode, signal: p.signalCode, stdout: out.text, stderr: err.text, elapsedMs, timedOut: !inTime };
+}
+
+export interface UnreadStdoutDaemon {
+  readonly pid: number;
+  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
+  stderr(): string;
+  exited(): boolean;
+}
+
+/**
+ * Starts `fanotifyd -f ARGS` like startDaemon(), but its stdout is a pipe that nobody ever reads (to
+ * test that a stalled output never blocks the reader or a permission answer). Resolves on the
+ * readiness line; killed by cleanupAll().
+ */
+export async function startDaemonUnreadStdout(args: readonly string[], opts: StartOptions = {}): Promise<UnreadStdoutDaemon> {
+  const fullArgs = ["-f", ...args];
+  assertSafeMarks(fullArgs);
+  installExitHook();
+  const proc = Bun.spawn([BIN, ...fullArgs], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    cwd: opts.cwd ?? REPO,
+    env: { ...process.env, ...(opts.env ?? {}) },
+  });
+  liveDaemons.add(proc);
+  let exited = false;
+  void proc.exited.then(() => {
+    exited = true;
+    liveDaemons.delete(proc);
+  });
+  const err = new Collector(proc.stderr);
+  const timeoutMs = opts.readyTimeoutMs ?? 10_000;
+  const deadline = Date.now() + timeoutMs;
+  while (!err.text.includes(READY)) {
+    if (exited) {
+      await err.done;
+      if (err.text.includes(READY)) break;
+      throw new Error(`fanotifyd ${fullArgs.join(" ")} exited (code=${proc.exitCode}) before becoming ready; stderr:\n${err.text}`);
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      proc.kill("SIGKILL");
+      await proc.exited;
+      throw new Error(`fanotifyd ${fullArgs.join(" ")} not ready after ${timeoutMs} ms; stderr:\n${err.text}`);
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      err.changed(),
+      proc.exited,
+      new Promise<void>((r) => {
+        timer = setTimeout(r, left);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+  return { pid: proc.pid, proc, stderr: () => err.text, exited: () => exited };
+}
+
+/** Number of open file descriptors of `pid` (entries of /proc/PID/fd). */
+export function countFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}

@@ -1,0 +1,326 @@
+// Permission mode (behavior.md A11, B3, B4, B5, B16, Part C) against real fanotify permission marks.
+//
+// SAFETY: every mark is on a private tmpfs this file mounts (harness.ts checks it). While a permission
+// daemon runs, this test process never touches the marked file system itself: every access goes
+// through a child process with a hard deadline (runTimed), so a daemon that stops answering can only
+// block a killable child, never the test runner; afterEach SIGKILLs the daemon (the kernel then
+// allows every pending event) before unmounting.
+
+import { afterEach, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  cleanupAll,
+  countFds,
+  hasEvent,
+  makeTmpDir,
+  makeTmpfs,
+  readJsonl,
+  requireIntegration,
+  runDaemon,
+  runTimed,
+  startDaemon,
+  startDaemonUnreadStdout,
+  waitFor,
+  waitForRecord,
+  type Daemon,
+  type JsonRecord,
+} from "./harness.ts";
+
+const RUN = requireIntegration();
+
+const BURST_REASON = "mutating-event burst exceeded threshold";
+
+async function stopClean(d: Daemon): Promise<void> {
+  const st = await d.stop("SIGTERM");
+  if (st.code !== 0) throw new Error(`daemon exit ${st.code}/${st.signal} (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
+}
+
+const isAlert = (kind: string) => (r: JsonRecord) => r.type === "alert" && r.kind === kind;
+
+/** Runs `cat PATH` (deadline 5 s) and expects it to succeed within 2 s with `content`. */
+async function catOk(path: string, content: string, d?: Daemon): Promise<number> {
+  const r = await runTimed(["cat", path], 5000);
+  const why = `cat ${path}: code=${r.code} timedOut=${r.timedOut} ${Math.round(r.elapsedMs)} ms stderr=${r.stderr}` +
+    (d ? `\ndaemon stderr:\n${d.stderr()}` : "");
+  if (r.timedOut || r.code !== 0 || r.elapsedMs >= 2000 || r.stdout !== content) throw new Error(why);
+  return r.pid;
+}
+
+describe.skipIf(!RUN)("--perm answers", () => {
+  afterEach(cleanupAll);
+
+  test("a normal file is allowed: cat prints it; OPEN_PERM and ACCESS_PERM records say allow", async () => {
+    const fs = makeTmpfs();
+    const outFs = makeTmpfs();
+    const out = join(outFs.dir, "out.jsonl");
+    const FILE = join(fs.dir, "file");
+    writeFileSync(FILE, "hello perm\n");
+    const d = await startDaemon(["--perm", "--filesystem", fs.dir, "-o", out]);
+    const w = { daemon: d };
+    const pid = await catOk(FILE, "hello perm\n", d);
+    const op = await waitForRecord(out, (r) => r.pid === pid && r.path === FILE && hasEvent(r, "OPEN_PERM"), 5000, w);
+    const ac = await waitForRecord(out, (r) => r.pid === pid && r.path === FILE && hasEvent(r, "ACCESS_PERM"), 5000, w);
+    expect(op.record.events).toBe("OPEN_PERM");
+    expect(op.record.decision).toBe("allow");
+    expect(ac.record.events).toBe("ACCESS_PERM");
+    expect(ac.record.decision).toBe("allow");
+    expect(op.record.comm).toBe("cat");
+    await stopClean(d);
+    // no alert, no deny anywhere
+    for (const r of readJsonl(out)) {
+      expect(r.type).toBe("event");
+      expect(r.decision).not.toBe("deny");
+      if (hasEvent(r, "OPEN_PERM", "ACCESS_PERM")) expect(r.decision).toBe("allow");
+      else expect(r.decision).toBe("observe");
+    }
+  }, 20_000);
+
+  test("--deny-on-alert denies the canary at once, every time (no cooldown bypass), and alerts", async () => {
+    const fs = makeTmpfs();
+    const outFs = makeTmpfs();
+    const out = join(outFs.dir, "out.jsonl");
+    const CANARY = join(fs.dir, "canary");
+    const FILE = join(fs.dir, "file");
+    writeFileSync(CANARY, "secret\n");
+    writeFileSync(FILE, "ok\n");
+    const d = await startDaemon(["--perm", "--deny-on-alert", "--filesystem", fs.dir, "--canary", CANARY, "-o", out]);
+    const w = { daemon: d };
+
+    const cat = await runTimed(["cat", CANARY], 5000);
+    expect(cat.timedOut).toBe(false);
+    expect(cat.code).not.toBe(0);
+    expect(cat.stderr).toContain("Operation not permitted");
+    expect(cat.stdout).toBe("");
+    expect(cat.elapsedMs).toBeLessThan(2000);
+    const deny = await waitForRecord(out, (r) => r.pid === cat.pid && hasEvent(r, "OPEN_PERM"), 5000, w);
+    expect(deny.record.decision).toBe("deny");
+    expect(deny.record.path).toBe(CANARY);
+    const alert = await waitForRecord(out, (r) => isAlert("canary")(r) && r.pid === cat.pid, 5000, w);
+    expect(alert.index).toBe(deny.index + 1);
+    expect(alert.record.reason).toBe("canary opened");
+    expect(alert.record.ts_ms).toBe(deny.record.ts_ms as number);
+
+    // One process opens the canary three times, 100 ms apart: all three denied, although only the
+    // first alerts (default 5 s cooldown).
+    const sh = await runTimed(
+      ["sh", "-c", 'for i in 1 2 3; do if true <"$1"; then echo allowed; else echo denied; fi; sleep 0.1; done', "sh", CANARY],
+      8000,
+    );
+    expect(sh.timedOut).toBe(false);
+    expect(sh.stdout).toBe("denied\ndenied\ndenied\n");
+    expect(sh.stderr).toContain("Operation not permitted");
+    expect(sh.elapsedMs).toBeLessThan(3000);
+    let n = 0;
+    const third = await waitForRecord(out, (r) => r.pid === sh.pid && hasEvent(r, "OPEN_PERM") && ++n === 3, 5000, w);
+    const perms = third.records.filter((r) => r.pid === sh.pid && hasEvent(r, "OPEN_PERM"));
+    expect(perms.map((r) => [r.path, r.decision])).toEqual([
+      [CANARY, "deny"],
+      [CANARY, "deny"],
+      [CANARY, "deny"],
+    ]);
+    const firstIdx = third.records.findIndex((r) => r.pid === sh.pid && hasEvent(r, "OPEN_PERM"));
+    const next = third.records[firstIdx + 1]!;
+    expect(next.type).toBe("alert");
+    expect(next.kind).toBe("canary");
+    expect(next.pid).toBe(sh.pid);
+    expect(next.reason).toBe("canary opened");
+
+    // other files are still allowed
+    await catOk(FILE, "ok\n", d);
+    await stopClean(d);
+    const shAlerts = readJsonl(out).filter((r) => r.type === "alert" && r.pid === sh.pid);
+    expect(shAlerts.length).toBe(1);
+  }, 20_000);
+
+  test("--deny-on-alert without --perm exits 2 naming --perm", async () => {
+    const fs = makeTmpfs();
+    const r = await runDaemon(["-f", "--deny-on-alert", "--watch", fs.dir], 5000);
+    expect(r.timedOut).toBe(false);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--perm");
+  }, 10_000);
+});
+
+describe.skipIf(!RUN)("--perm keeps names and the whole policy (B16)", () => {
+  afterEach(cleanupAll);
+
+  test("canary rename and delete alert, and a burst alert fires (filesystem mark)", async () => {
+    const fs = makeTmpfs();
+    const outFs = makeTmpfs();
+    const out = join(outFs.dir, "out.jsonl");
+    const DIR = fs.dir;
+    const CANARY = join(DIR, "canary");
+    const CANARY2 = join(DIR, "canary2");
+    writeFileSync(CANARY, "c\n");
+    writeFileSync(CANARY2, "c2\n");
+    const d = await startDaemon([
+      "--perm",
+      "--filesystem",
+      DIR,
+      "--canary",
+      `${DIR}/canary*`,
+      "--hook-cooldown-ms",
+      "0",
+      "--burst-threshold",
+      "5",
+      "--burst-window-ms",
+      "1000",
+      "-o",
+      out,
+    ]);
+    const w = { daemon: d };
+
+    const mv = await runTimed(["mv", CANARY, join(DIR, "other")], 5000);
+    expect([mv.code, mv.timedOut]).toEqual([0, false]);
+    const renamed = await waitForRecord(out, (r) => isAlert("canary")(r) && r.reason === "canary renamed", 5000, w);
+    expect(renamed.record.pid).toBe(mv.pid);
+    expect(renamed.record.path).toBe(CANARY);
+    const mf = renamed.records[renamed.index - 1]!;
+    expect(hasEvent(mf, "MOVED_FROM")).toBe(true);
+    expect(mf.name).toBe("canary");
+    expect(mf.decision).toBe("observe");
+
+    const rm = await runTimed(["rm", CANARY2], 5000);
+    expect([rm.code, rm.timedOut]).toEqual([0, false]);
+    const deleted = await waitForRecord(out, (r) => isAlert("canary")(r) && r.reason === "canary deleted", 5000, w);
+    expect(deleted.record.pid).toBe(rm.pid);
+    expect(deleted.record.path).toBe(CANARY2);
+    const del = deleted.records[deleted.index - 1]!;
+    expect(hasEvent(del, "DELETE")).toBe(true);
+    expect(del.name).toBe("canary2");
+
+    const sh = await runTimed(["sh", "-c", 'for i in 1 2 3 4 5 6; do echo $i > "$1/f$i"; done', "sh", DIR], 5000);
+    expect([sh.code, sh.timedOut]).toEqual([0, false]);
+    const burst = await waitForRecord(out, isAlert("burst"), 5000, w);
+    expect(burst.record.pid).toBe(sh.pid);
+    expect(burst.record.count).toBe(5);
+    expect(burst.record.window_ms).toBe(1000);
+    expect(burst.record.reason).toBe(BURST_REASON);
+    const created = await waitForRecord(out, (r) => r.pid === sh.pid && r.name === "f1" && hasEvent(r, "CREATE"), 5000, w);
+    expect(created.record.decision).toBe("observe");
+    await stopClean(d);
+  }, 20_000);
+});
+
+describe.skipIf(!RUN)("--perm never blocks on itself or its output (B4, B5, B10)", () => {
+  afterEach(cleanupAll);
+
+  test("pid file and output file on the marked file system: start-up completes, opens keep working", async () => {
+    const fs = makeTmpfs();
+    const DIR = fs.dir;
+    const FILE = join(DIR, "file");
+    const OUT = join(DIR, "out.jsonl");
+    const PID = join(DIR, "d.pid");
+    writeFileSync(FILE, "data\n");
+    const d = await startDaemon(["--perm", "--filesystem", DIR, "--pid-file", PID, "-o", OUT], { readyTimeoutMs: 5000 });
+    const pids: number[] = [];
+    for (let i = 0; i < 5; i++) pids.push(await catOk(FILE, "data\n", d));
+    // the records of those opens reach the output (read through a child: the file is on the mark)
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const r = await runTimed(["cat", OUT], 2000);
+      expect(r.timedOut).toBe(false);
+      if (r.stdout.includes(`"pid":${pids[4]},`)) break;
+      if (Date.now() > deadline) throw new Error(`no record of the last cat in ${OUT}; stderr:\n${d.stderr()}`);
+      await Bun.sleep(50);
+    }
+    const pidFileActive = !/--pid-file \S+ is not active/.test(d.stderr());
+    if (pidFileActive) {
+      const r = await runTimed(["cat", PID], 2000);
+      expect(r.stdout.trim()).toBe(String(d.pid));
+    }
+    await stopClean(d);
+    // the daemon's own writes (output, pid file) are never reported
+    const recs = readJsonl(OUT);
+    expect(recs.filter((r) => r.pid === d.pid).length).toBe(0);
+    expect(recs.filter((r) => r.path === OUT || r.path === PID).every((r) => r.pid !== d.pid)).toBe(true);
+  }, 20_000);
+
+  test("-o - into a pipe nobody reads: 1,000 opens complete within 10 s", async () => {
+    const fs = makeTmpfs();
+    const FILE = join(fs.dir, "file");
+    writeFileSync(FILE, "x\n");
+    const d = await startDaemonUnreadStdout(["--perm", "--filesystem", fs.dir, "-o", "-"]);
+    const r = await runTimed(["sh", "-c", 'for i in $(seq 1000); do cat "$1" >/dev/null || exit 1; done', "sh", FILE], 10_000);
+    if (r.timedOut || r.code !== 0) {
+      throw new Error(`open loop: code=${r.code} timedOut=${r.timedOut} ${Math.round(r.elapsedMs)} ms ${r.stderr}\ndaemon stderr:\n${d.stderr()}`);
+    }
+    expect(r.elapsedMs).toBeLessThan(10_000);
+    expect(d.exited()).toBe(false);
+  }, 20_000);
+
+  test("SIGKILL of the daemon during a stream of opens: every opener returns", async () => {
+    const fs = makeTmpfs();
+    const outFs = makeTmpfs();
+    const out = join(outFs.dir, "out.jsonl");
+    const FILE = join(fs.dir, "file");
+    writeFileSync(FILE, "x\n");
+    const STOP = join(makeTmpDir(), "stop"); // not on the mark
+    const d = await startDaemon(["--perm", "--filesystem", fs.dir, "-o", out]);
+    const loops = [0, 1, 2].map(() => {
+      let endedAt = 0;
+      const p = runTimed(
+        ["sh", "-c", 'n=0; while [ ! -e "$2" ]; do cat "$1" >/dev/null || exit 1; n=$((n+1)); done; echo $n', "sh", FILE, STOP],
+        15_000,
+      ).then((res) => {
+        endedAt = Date.now();
+        return res;
+      });
+      return { p, endedAt: () => endedAt };
+    });
+    // opens are flowing through the daemon
+    let seen = 0;
+    await waitForRecord(out, (r) => hasEvent(r, "OPEN_PERM") && ++seen >= 60, 5000, { daemon: d });
+    const killedAt = Date.now();
+    d.signal("SIGKILL");
+    await Bun.sleep(300); // the loops go on opening after the kill
+    writeFileSync(STOP, "");
+    const results = await Promise.all(loops.map((l) => l.p));
+    for (const [i, res] of results.entries()) {
+      if (res.timedOut) throw new Error(`opener loop ${i} still blocked 15 s after start (daemon SIGKILLed)`);
+      expect(res.code).toBe(0);
+      expect(Number(res.stdout.trim())).toBeGreaterThan(0);
+      expect(loops[i]!.endedAt() - killedAt).toBeLessThan(4000);
+    }
+    const st = await d.stop("SIGKILL", 3000);
+    expect(st.timedOut).toBe(false);
+    // and the file system is free again
+    const r = await runTimed(["cat", FILE], 2000);
+    expect([r.code, r.timedOut, r.stdout]).toEqual([0, false, "x\n"]);
+  }, 30_000);
+
+  test("no fd leak: /proc/PID/fd count after 2,000 opens is within +5 of before", async () => {
+    const fs = makeTmpfs();
+    const outFs = makeTmpfs();
+    const out = join(outFs.dir, "out.jsonl");
+    const FILE = join(fs.dir, "file");
+    writeFileSync(FILE, "x\n");
+    const d = await startDaemon(["--perm", "--filesystem", fs.dir, "-o", out]);
+    // warm up (lazily opened descriptors: resolution dirs, /proc, output), then settle
+    const warm = await catOk(FILE, "x\n", d);
+    await waitForRecord(out, (r) => r.pid === warm && hasEvent(r, "ACCESS_PERM"), 5000, { daemon: d });
+    await Bun.sleep(200);
+    const before = countFds(d.pid);
+
+    const sh = await runTimed(
+      ["sh", "-c", 'i=0; while [ $i -lt 2000 ]; do true <"$1" || exit 1; i=$((i+1)); done', "sh", FILE],
+      15_000,
+    );
+    expect([sh.code, sh.timedOut]).toEqual([0, false]);
+    let n = 0;
+    await waitForRecord(out, (r) => r.pid === sh.pid && hasEvent(r, "OPEN_PERM") && ++n >= 2000, 10_000, { daemon: d });
+    let after = countFds(d.pid);
+    await waitFor(
+      () => {
+        after = countFds(d.pid);
+        return after <= before + 5;
+      },
+      3000,
+      `daemon fd count back near ${before} (now ${after})`,
+      d,
+    ).catch(() => undefined);
+    expect(after).toBeLessThanOrEqual(before + 5);
+    await stopClean(d);
+  }, 40_000);
+});
