@@ -1,21 +1,44 @@
-// Entry point: parse the command line, then hand over to the daemon.
+// Entry point: parse the command line, then run the daemon (in the foreground, or as a detached
+// child after re-executing ourselves: Bun has no fork()).
 import pkg from "../package.json" with { type: "json" };
 import { parseCommandLine } from "./config/cli.ts";
-import { UsageError } from "./config/types.ts";
+import { UsageError, type Config } from "./config/types.ts";
+import { isDaemonChild, startDetached } from "./lifecycle/daemonize.ts";
 import { plainError } from "./log.ts";
 import { runDaemon } from "./daemon.ts";
 
+const HINT = "Try 'fanotifyd --help' for more information.";
+
+function usageError(message: string): number {
+  plainError(`fanotifyd: ${message}`);
+  plainError(HINT);
+  return 2;
+}
+
+/** Combinations that parse but cannot work; checked before anything is started. */
+function checkCombination(config: Config): string | null {
+  if (!config.foreground && config.output === null) {
+    // B11: a daemon's stdout is /dev/null; never lose the records silently.
+    return "refusing to run as a daemon with stdout as the output: pass --output FILE or --foreground";
+  }
+  if (config.denyOnAlert && !config.perm) {
+    return "--deny-on-alert needs --perm (only permission events can be denied)";
+  }
+  return null;
+}
+
 async function main(): Promise<number> {
+  if (process.argv[2] === "tail") {
+    const { runTailCommand } = await import("./tail.ts");
+    return runTailCommand(process.argv.slice(3));
+  }
   const argv = process.argv.slice(2);
+  const cwd = process.cwd();
   let request;
   try {
-    request = parseCommandLine(argv, { cwd: process.cwd(), version: pkg.version });
+    request = parseCommandLine(argv, { cwd, version: pkg.version });
   } catch (err) {
-    if (err instanceof UsageError) {
-      plainError(`fanotifyd: ${err.message}`);
-      plainError("Try 'fanotifyd --help' for more information.");
-      return 2;
-    }
+    if (err instanceof UsageError) return usageError(err.message);
     throw err;
   }
   switch (request.kind) {
@@ -25,26 +48,29 @@ async function main(): Promise<number> {
     case "version":
       process.stdout.write(request.text + "\n");
       return 0;
-    case "run":
-      if (!request.config.foreground && request.config.output === null) {
-        // B11: a daemon's stdout is /dev/null; never lose the records silently.
-        plainError("fanotifyd: refusing to run as a daemon with stdout as the output: pass --output FILE or --foreground");
-        plainError("Try 'fanotifyd --help' for more information.");
-        return 2;
+    case "run": {
+      const problem = checkCombination(request.config);
+      if (problem !== null) return usageError(problem);
+      const daemonChild = isDaemonChild();
+      if (!request.config.foreground && !daemonChild) {
+        // The parent returns only once the daemon has placed its marks (or failed: the child has
+        // already logged why on the shared stderr).
+        const env: Record<string, string> = {};
+        for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+        const started = await startDetached({ argv, env, readyTimeoutMs: 30000 });
+        if (started.ok) return 0;
+        if (started.reported !== true) plainError(`fanotifyd: ${started.message}`);
+        return started.exitCode;
       }
-      if (request.config.denyOnAlert && !request.config.perm) {
-        plainError("fanotifyd: --deny-on-alert needs --perm (only permission events can be denied)");
-        plainError("Try 'fanotifyd --help' for more information.");
-        return 2;
-      }
-      return runDaemon(request.config);
+      return runDaemon(request.config, { argv, cwd, daemonChild });
+    }
   }
 }
 
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    plainError(`fanotifyd: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    plainError(`fanotifyd: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(1);
   },
 );

@@ -1,0 +1,382 @@
+// The subscriber socket (behavior.md A12 socket part, as amended by B9; counters for B12).
+//
+// A Unix stream listener; every connected subscriber receives every record written from the moment it
+// connected, byte-identical to the output file. One-way: bytes a client sends are read and discarded.
+//
+// Bun sockets keep nothing: write() returns a short count (or 0) when the kernel buffer is full, so each
+// subscriber owns a bounded queue of what the kernel did not take, flushed on `drain`. A subscriber whose
+// queue would grow past `queueBytes` is dropped (closed: it reads what the kernel holds, then EOF), logged
+// and counted — it never slows the daemon or the other subscribers. Lines are queued whole; the only
+// partial line a client can ever see is the last one before a drop, and even then we first try to
+// complete it.
+//
+// The socket file (B9, Part C): an existing non-socket at the path is an error and is never touched; a
+// socket some live process answers on is an error; a stale socket is replaced. Bun's listener.stop()
+// unlinks its bound path whatever sits there by then, so we bind at a private temporary name in the same
+// directory, chmod it, and hard-link it into place (link() never replaces anything); stop() then unlinks
+// only the already-removed temporary name, and close() unlinks the real path only while it is still our
+// inode. The socket file survives process.exit(): the daemon must call close().
+
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import util from "node:util";
+import type { Socket, UnixSocketListener } from "bun";
+import type { LineSink } from "../pipeline.ts";
+
+export type SocketHubLogFn = (level: "info" | "warn" | "debug", msg: string) => void;
+
+export interface SocketHubOptions {
+  /** Per-subscriber queue bound in bytes; default 1 MiB (B9). */
+  queueBytes?: number;
+  /** Subscriber cap; default 64 (A12). */
+  maxSubscribers?: number;
+  log?: SocketHubLogFn;
+}
+
+export interface SocketHubCounters {
+  /** Subscribers accepted (refused ones not included). */
+  subscribersConnected: number;
+  /** Subscribers dropped for falling behind. */
+  subscribersDropped: number;
+  /** Connections closed at once because the cap was reached. */
+  subscribersRefused: number;
+}
+
+export const DEFAULT_SOCKET_QUEUE_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_SUBSCRIBERS = 64;
+
+/** sun_path holds 108 bytes including the terminating NUL. */
+const SUN_PATH_MAX = 107;
+const PROBE_TIMEOUT_MS = 1000;
+const NL = 0x0a;
+
+function noop(): void {}
+
+function errCode(e: unknown): string | undefined {
+  if (typeof e === "object" && e !== null && "code" in e) {
+    const code = (e as { code: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  return undefined;
+}
+
+/** "no such file or directory (ENOENT)" from any Node or Bun system error. */
+function reasonOf(e: unknown): string {
+  const code = errCode(e);
+  if (code !== undefined) {
+    const errno = (os.constants.errno as Readonly<Record<string, number | undefined>>)[code];
+    if (errno !== undefined) return `${util.getSystemErrorMessage(-errno)} (${code})`;
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  const m = /^([A-Z0-9]+): (.*?)(?:, \w+(?: '.*')?)?$/s.exec(msg);
+  return m !== null ? `${m[2]} (${m[1]})` : msg;
+}
+
+function bindError(p: string, reason: string): Error {
+  return new Error(`failed to bind socket '${p}': ${reason}`);
+}
+
+/** Bun sockets carry their fd at run time, but the type declarations do not say so. */
+function fdOf(sock: Socket<undefined>): number {
+  const fd = (sock as unknown as { readonly fd?: unknown }).fd;
+  return typeof fd === "number" ? fd : -1;
+}
+
+type ProbeResult = "live" | "refused" | "gone";
+
+/** Does a process accept connections on the socket at `p`? */
+async function probe(p: string): Promise<ProbeResult> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<ProbeResult>((resolve) => {
+    // A listener too busy to accept within a second is still a live one.
+    timer = setTimeout(() => resolve("live"), PROBE_TIMEOUT_MS);
+  });
+  const attempt = Bun.connect({ unix: p, socket: { data: noop } }).then(
+    (sock): ProbeResult => {
+      sock.end();
+      return "live";
+    },
+    (e: unknown): ProbeResult => {
+      const code = errCode(e);
+      if (code === "ECONNREFUSED") return "refused";
+      if (code === "ENOENT") return "gone";
+      if (code === "EAGAIN" || code === "EWOULDBLOCK") return "live"; // backlog full: somebody is there
+      throw e;
+    },
+  );
+  try {
+    return await Promise.race([attempt, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Make `p` free for our socket: nothing there, or a stale socket (removed). Throws for a live socket
+ * and for anything that is not a socket (which is left alone).
+ */
+async function clearPath(p: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch (e) {
+    if (errCode(e) === "ENOENT") return;
+    throw bindError(p, reasonOf(e));
+  }
+  if (!st.isSocket()) throw new Error(`refusing to replace '${p}': not a socket`);
+  let state: ProbeResult;
+  try {
+    state = await probe(p);
+  } catch (e) {
+    throw bindError(p, reasonOf(e));
+  }
+  if (state === "live") throw new Error(`socket path '${p}' is in use by a running process`);
+  if (state === "gone") return;
+  try {
+    // Only the socket we probed: if someone swapped the file meanwhile, leave theirs alone.
+    const again = fs.lstatSync(p);
+    if (again.ino !== st.ino || again.dev !== st.dev) throw new Error(`socket path '${p}' changed while starting`);
+    fs.unlinkSync(p);
+  } catch (e) {
+    if (errCode(e) === "ENOENT") return;
+    if (e instanceof Error && errCode(e) === undefined) throw e;
+    throw bindError(p, reasonOf(e));
+  }
+}
+
+/** A short, unlikely-to-collide name next to `p`, or null when it would not fit in sun_path. */
+function tempNameFor(p: string): string | null {
+  const rand = Math.floor(Math.random() * 36 ** 4)
+    .toString(36)
+    .padStart(4, "0");
+  const tmp = path.join(path.dirname(p), `.fanotifyd-${process.pid.toString(36)}-${rand}`);
+  return Buffer.byteLength(tmp) <= SUN_PATH_MAX ? tmp : null;
+}
+
+class Subscriber {
+  /** Buffers (slices of shared per-write buffers) the kernel has not taken yet, in order. */
+  queue: Buffer[] = [];
+  queued = 0;
+  /** The kernel holds the start of a line whose rest is at the head of the queue. */
+  partial = false;
+
+  constructor(
+    readonly sock: Socket<undefined>,
+    readonly fd: number,
+  ) {}
+}
+
+export class SocketHub implements LineSink {
+  readonly counters: SocketHubCounters = { subscribersConnected: 0, subscribersDropped: 0, subscribersRefused: 0 };
+  readonly path: string;
+  readonly queueBytes: number;
+  readonly maxSubscribers: number;
+
+  private readonly subs = new Map<Socket<undefined>, Subscriber>();
+  private readonly log: SocketHubLogFn;
+  private listener: UnixSocketListener<undefined> | null = null;
+  /** Identity of our socket file, to unlink it only while it is still ours. */
+  private ino = -1;
+  private dev = -1;
+  private closed = false;
+
+  private constructor(p: string, opts: SocketHubOptions) {
+    this.path = p;
+    this.queueBytes = Math.max(1, opts.queueBytes ?? DEFAULT_SOCKET_QUEUE_BYTES);
+    this.maxSubscribers = Math.max(0, opts.maxSubscribers ?? DEFAULT_MAX_SUBSCRIBERS);
+    this.log = opts.log ?? noop;
+  }
+
+  /** Bind the subscriber socket at `p` (B9). Errors are one-line messages naming the path. */
+  static async listen(p: string, opts: SocketHubOptions = {}): Promise<SocketHub> {
+    if (p === "") throw bindError(p, "invalid argument (EINVAL)");
+    if (Buffer.byteLength(p) > SUN_PATH_MAX) throw bindError(p, "file name too long (ENAMETOOLONG)");
+    const hub = new SocketHub(p, opts);
+    await clearPath(p);
+
+    const tmp = tempNameFor(p);
+    const bindPath = tmp ?? p;
+    try {
+      hub.listener = Bun.listen({
+        unix: bindPath,
+        // allowHalfOpen stays false: a client that shuts down its side is gone at once, so dead
+        // clients never hold a slot under the cap (the reference only noticed them at the next send).
+        socket: {
+          open: (sock) => hub.onOpen(sock),
+          data: noop, // one-way protocol: read and discard
+          drain: (sock) => hub.onDrain(sock),
+          close: (sock) => hub.onClose(sock),
+          error: (sock) => hub.onClose(sock),
+        },
+      });
+    } catch (e) {
+      throw bindError(p, reasonOf(e));
+    }
+    try {
+      fs.chmodSync(bindPath, 0o660);
+      if (tmp !== null) {
+        try {
+          await linkInto(tmp, p);
+        } finally {
+          try {
+            fs.unlinkSync(tmp);
+          } catch {
+            // already gone
+          }
+        }
+      }
+      const st = fs.lstatSync(p);
+      hub.ino = st.ino;
+      hub.dev = st.dev;
+    } catch (e) {
+      hub.listener.stop(true);
+      hub.listener = null;
+      if (e instanceof Error && errCode(e) === undefined) throw e;
+      throw bindError(p, reasonOf(e));
+    }
+    return hub;
+  }
+
+  get subscriberCount(): number {
+    return this.subs.size;
+  }
+
+  /** Fan `text` (whole lines, byte string) out to every subscriber. */
+  write(text: string, _records: number): void {
+    if (this.subs.size === 0 || text.length === 0) return;
+    const buf = Buffer.from(text, "latin1");
+    for (const sub of this.subs.values()) this.send(sub, buf);
+  }
+
+  /** Close every subscriber (they read EOF) and remove the socket file if it is still ours. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const sub of [...this.subs.values()]) this.end(sub);
+    this.subs.clear();
+    this.listener?.stop(true);
+    this.listener = null;
+    try {
+      const st = fs.lstatSync(this.path);
+      if (st.ino === this.ino && st.dev === this.dev) fs.unlinkSync(this.path);
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+
+  private onOpen(sock: Socket<undefined>): void {
+    const fd = fdOf(sock);
+    if (this.closed || this.subs.size >= this.maxSubscribers) {
+      this.counters.subscribersRefused++;
+      if (!this.closed) this.log("warn", `refusing subscriber: cap ${this.maxSubscribers} reached`);
+      sock.end();
+      return;
+    }
+    this.subs.set(sock, new Subscriber(sock, fd));
+    this.counters.subscribersConnected++;
+    this.log("debug", `subscriber connected fd=${fd} (${this.subs.size} total)`);
+  }
+
+  private onClose(sock: Socket<undefined>): void {
+    const sub = this.subs.get(sock);
+    if (sub === undefined) return;
+    this.subs.delete(sock);
+    this.log("debug", `subscriber disconnected fd=${sub.fd} (${this.subs.size} total)`);
+  }
+
+  private onDrain(sock: Socket<undefined>): void {
+    const sub = this.subs.get(sock);
+    if (sub !== undefined) this.flush(sub);
+  }
+
+  private send(sub: Subscriber, buf: Buffer): void {
+    if (sub.queued > 0) {
+      // Still waiting for `drain`: queue the whole buffer, or drop before queuing anything partial.
+      const total = sub.queued + buf.length;
+      if (total > this.queueBytes) this.drop(sub, total);
+      else {
+        sub.queue.push(buf);
+        sub.queued = total;
+      }
+      return;
+    }
+    const n = sub.sock.write(buf);
+    if (n === buf.length) return;
+    if (n < 0) {
+      this.onClose(sub.sock); // closed under us
+      return;
+    }
+    const rest = buf.length - n;
+    if (n > 0) sub.partial = buf[n - 1] !== NL;
+    sub.queue.push(n === 0 ? buf : buf.subarray(n));
+    sub.queued = rest;
+    if (rest > this.queueBytes) this.drop(sub, rest);
+  }
+
+  /** Hand queued buffers to the kernel until it takes less than offered (then wait for `drain`). */
+  private flush(sub: Subscriber): void {
+    while (sub.queue.length > 0) {
+      const buf = sub.queue[0];
+      const n = sub.sock.write(buf);
+      if (n < 0) {
+        this.onClose(sub.sock);
+        return;
+      }
+      if (n === buf.length) {
+        sub.queue.shift();
+        sub.queued -= n;
+        sub.partial = false; // every queued buffer ends with a whole line
+        continue;
+      }
+      if (n > 0) {
+        sub.queue[0] = buf.subarray(n);
+        sub.queued -= n;
+        sub.partial = buf[n - 1] !== NL;
+      }
+      return;
+    }
+  }
+
+  private drop(sub: Subscriber, bytes: number): void {
+    this.counters.subscribersDropped++;
+    this.log("warn", `dropping slow subscriber fd=${sub.fd} (queue full: ${bytes} bytes)`);
+    if (sub.partial && sub.queue.length > 0) {
+      // Try to complete the line the kernel holds the start of, so the client's last line is whole.
+      const head = sub.queue[0];
+      const nl = head.indexOf(NL);
+      if (nl >= 0) sub.sock.write(head.subarray(0, nl + 1));
+    }
+    this.subs.delete(sub.sock);
+    this.end(sub);
+  }
+
+  private end(sub: Subscriber): void {
+    sub.queue = [];
+    sub.queued = 0;
+    sub.sock.end();
+  }
+}
+
+/** Hard-link our freshly bound socket `tmp` to `p` without ever replacing what is there. */
+async function linkInto(tmp: string, p: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.linkSync(tmp, p);
+      return;
+    } catch (e) {
+      const code = errCode(e);
+      if (code === "EEXIST" && attempt < 3) {
+        await clearPath(p); // something appeared meanwhile: same rules as at the start
+        continue;
+      }
+      if (code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "EXDEV") {
+        // A filesystem without hard links: rename (which would replace) after one more check.
+        await clearPath(p);
+        fs.renameSync(tmp, p);
+        return;
+      }
+      throw e;
+    }
+  }
+}
