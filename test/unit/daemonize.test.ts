@@ -140,7 +140,12 @@ describe("startDetached", () => {
 
   test("error: the child's exit code and message", async () => {
     const r = await startDetached({ argv: ["error"], env: env(), readyTimeoutMs: 10000, command: command() });
-    expect(r).toEqual({ ok: false, exitCode: 3, message: "fanotify_init failed: Operation not permitted\nsecond line" });
+    expect(r).toEqual({
+      ok: false,
+      exitCode: 3,
+      message: "fanotify_init failed: Operation not permitted\nsecond line",
+      reported: true,
+    });
   });
 
   test("a child that exits without a word: its exit code", async () => {
