@@ -54,6 +54,7 @@ export function compileJobs(jobs: readonly JobSpec[]): JobTagger {
   const rootCount = byRoot.size + (slashRoot === null ? 0 : 1);
 
   const tag = (path: string): JobTag | null => {
+    if (byRoot.size === 0) return path.charCodeAt(0) === SLASH ? slashRoot : null;
     // Placeholders ("<overflow>", "<fid-unresolved>", "<fd:N>", "") are not absolute: never tagged.
     if (path.charCodeAt(0) !== SLASH) return null;
     let end = path.length;
