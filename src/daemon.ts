@@ -16,6 +16,7 @@ import { HookRunner } from "./sinks/hooks.ts";
 import { encodeStats } from "./sinks/jsonl.ts";
 import { OutputWriter } from "./sinks/output.ts";
 import { SocketHub } from "./sinks/socket-hub.ts";
+import { errText } from "./errors.ts";
 
 /** How long shutdown may take before the process exits regardless (B6: within one second). */
 const STOP_DEADLINE_MS = 800;
@@ -28,10 +29,6 @@ export interface DaemonContext {
   readonly cwd: string;
   /** This process is the detached child of a daemonizing start (src/lifecycle/daemonize.ts). */
   readonly daemonChild: boolean;
-}
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 function markKey(m: { type: string; path: string }): string {

@@ -23,6 +23,7 @@ import { plainError } from "./log.ts";
 import { compileCanaries } from "./policy/canary.ts";
 import type { AlertKind } from "./records.ts";
 import { MASK_NAME_TABLE } from "./sinks/mask-names.ts";
+import { errCode, errReason } from "./errors.ts";
 
 /** The `tail` option table (citty metadata): read by the parser below and by the help text. */
 export const tailArgs = {
@@ -414,23 +415,6 @@ function defaultIO(): TailIO {
   return { stdout: process.stdout, stderr: plainError, env: process.env };
 }
 
-function errCode(e: unknown): string | undefined {
-  if (typeof e === "object" && e !== null && "code" in e) {
-    const code = (e as { code: unknown }).code;
-    if (typeof code === "string") return code;
-  }
-  return undefined;
-}
-
-function reasonOf(e: unknown): string {
-  const code = errCode(e);
-  if (code !== undefined) {
-    const errno = (os.constants.errno as Readonly<Record<string, number | undefined>>)[code];
-    if (errno !== undefined) return `${util.getSystemErrorMessage(-errno)} (${code})`;
-  }
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** Bun sockets can pause reading at run time; the type declarations do not say so. */
 interface Pausable {
   pause?: () => void;
@@ -471,7 +455,7 @@ export async function runTail(opts: TailOptions, io: TailIO = defaultIO()): Prom
     resolveDone(code);
   };
   function onStdoutError(e: unknown): void {
-    if (errCode(e) !== "EPIPE") io.stderr(`fanotifyd tail: cannot write to stdout: ${reasonOf(e)}`);
+    if (errCode(e) !== "EPIPE") io.stderr(`fanotifyd tail: cannot write to stdout: ${errReason(e)}`);
     const s = sock;
     sock = null;
     s?.terminate();
@@ -539,14 +523,14 @@ export async function runTail(opts: TailOptions, io: TailIO = defaultIO()): Prom
           flushAndFinish(0);
         },
         error(_s, e) {
-          if (!finished) io.stderr(`fanotifyd tail: connection to '${opts.socket}' failed: ${reasonOf(e)}`);
+          if (!finished) io.stderr(`fanotifyd tail: connection to '${opts.socket}' failed: ${errReason(e)}`);
           sock = null;
           finish(1);
         },
       },
     });
   } catch (e) {
-    if (!finished) io.stderr(`fanotifyd tail: cannot connect to '${opts.socket}': ${reasonOf(e)}`);
+    if (!finished) io.stderr(`fanotifyd tail: cannot connect to '${opts.socket}': ${errReason(e)}`);
     finish(1);
   }
   if (finished) sock?.terminate();

@@ -3,6 +3,7 @@
 
 import { realpathSync } from "node:fs";
 import { posix } from "node:path";
+import { errCode } from "../errors.ts";
 
 export type PathResult =
   | { readonly ok: true; readonly path: string }
@@ -34,14 +35,6 @@ export function describeFsError(err: unknown): string {
   return String(err);
 }
 
-function errnoCode(err: unknown): string | undefined {
-  if (typeof err === "object" && err !== null) {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === "string") return code;
-  }
-  return undefined;
-}
-
 /** Strip trailing slashes; `/` stays `/`. */
 export function stripTrailingSlashes(p: string): string {
   let end = p.length;
@@ -70,7 +63,7 @@ export function resolveMarkPath(arg: string, cwd: string): PathResult {
   try {
     return { ok: true, path: stripTrailingSlashes(realpathSync.native(joinRaw(arg, cwd))) };
   } catch (err) {
-    if (errnoCode(err) === "ENOENT") return { ok: true, path: stripTrailingSlashes(absolutize(arg, cwd)) };
+    if (errCode(err) === "ENOENT") return { ok: true, path: stripTrailingSlashes(absolutize(arg, cwd)) };
     return { ok: false, reason: describeFsError(err) };
   }
 }

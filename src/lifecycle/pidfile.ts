@@ -6,6 +6,7 @@
 // existing file is stale, rename()d over it. Readers never see a partial file.
 import { closeSync, linkSync, openSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname } from "node:path";
+import { errCode, errText } from "../errors.ts";
 
 export interface PidFile {
   readonly path: string;
@@ -21,14 +22,6 @@ export interface PidFile {
 
 /** How many times to retry when the file appears/disappears under us (another starter racing). */
 const MAX_ATTEMPTS = 5;
-
-function errCode(err: unknown): string | undefined {
-  return typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : undefined;
-}
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** The pid in a pid file's text, or null if it is not exactly one positive decimal number. */
 export function parsePid(text: string): number | null {

@@ -24,6 +24,7 @@
 
 import type { AlertRecord } from "../records.ts";
 import { fromByteString } from "../bytes.ts";
+import { errText } from "../errors.ts";
 
 export type HookLogLevel = "info" | "warn" | "debug";
 export type HookLog = (level: HookLogLevel, msg: string) => void;
@@ -133,11 +134,6 @@ function envValue(s: string): string {
   return text.includes("\0") ? text.replaceAll("\0", "") : text;
 }
 
-function reasonOf(e: unknown): string {
-  if (e instanceof Error) return e.message;
-  return String(e);
-}
-
 export class HookRunner {
   readonly counters: HookCounters = { run: 0, skipped: 0, killed: 0, failed: 0 };
 
@@ -197,7 +193,7 @@ export class HookRunner {
       // Only reachable through a misbehaving log callback or spawner; a hook must never take the loop down.
       try {
         this.counters.failed++;
-        this.safeLog("warn", `hook failed: ${reasonOf(e)}`);
+        this.safeLog("warn", `hook failed: ${errText(e)}`);
       } catch {
         // nothing left to do
       }
@@ -244,7 +240,7 @@ export class HookRunner {
       proc = this.spawn(["/bin/sh", "-c", this.command], env);
     } catch (e) {
       this.counters.failed++;
-      this.safeLog("warn", `hook spawn failed: ${reasonOf(e)}`);
+      this.safeLog("warn", `hook spawn failed: ${errText(e)}`);
       return;
     }
     this.counters.run++;

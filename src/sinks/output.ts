@@ -18,6 +18,7 @@
 //    goes out in the next single write.
 
 import fs from "node:fs";
+import { errCode, errReason } from "../errors.ts";
 
 export type OutputLogFn = (level: "warn" | "error", msg: string) => void;
 
@@ -52,22 +53,6 @@ const FILE_MODE = 0o640;
 
 /** Errors after which the rest of a half-written line may still get through later. */
 const TRANSIENT = new Set(["ENOSPC", "EDQUOT", "EIO", "EINTR", "EAGAIN", "EWOULDBLOCK"]);
-
-function errCode(e: unknown): string {
-  if (typeof e === "object" && e !== null && "code" in e) {
-    const code = (e as { code: unknown }).code;
-    if (typeof code === "string") return code;
-  }
-  return "EUNKNOWN";
-}
-
-/** "no such file or directory (ENOENT)" from Node's "ENOENT: no such file or directory, open '…'". */
-export function errReason(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  const m = /^([A-Z0-9]+): (.*?)(?:, \w+(?: '.*')?)?$/s.exec(msg);
-  if (m !== null) return `${m[2]} (${m[1]})`;
-  return msg;
-}
 
 function noop(): void {}
 
@@ -378,7 +363,7 @@ export class OutputWriter {
 
   /** Handles a failed write. Returns true if writing may go on at once. */
   private onWriteError(e: unknown): boolean {
-    const code = errCode(e);
+    const code = errCode(e) ?? "EUNKNOWN";
     if (code === "EAGAIN" || code === "EWOULDBLOCK") {
       this.scheduleRetry();
       return false;

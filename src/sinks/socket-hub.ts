@@ -23,6 +23,7 @@ import path from "node:path";
 import util from "node:util";
 import type { Socket, UnixSocketListener } from "bun";
 import type { LineSink } from "../pipeline.ts";
+import { errCode, errReason } from "../errors.ts";
 
 export type SocketHubLogFn = (level: "info" | "warn" | "debug", msg: string) => void;
 
@@ -52,26 +53,6 @@ const PROBE_TIMEOUT_MS = 1000;
 const NL = 0x0a;
 
 function noop(): void {}
-
-function errCode(e: unknown): string | undefined {
-  if (typeof e === "object" && e !== null && "code" in e) {
-    const code = (e as { code: unknown }).code;
-    if (typeof code === "string") return code;
-  }
-  return undefined;
-}
-
-/** "no such file or directory (ENOENT)" from any Node or Bun system error. */
-function reasonOf(e: unknown): string {
-  const code = errCode(e);
-  if (code !== undefined) {
-    const errno = (os.constants.errno as Readonly<Record<string, number | undefined>>)[code];
-    if (errno !== undefined) return `${util.getSystemErrorMessage(-errno)} (${code})`;
-  }
-  const msg = e instanceof Error ? e.message : String(e);
-  const m = /^([A-Z0-9]+): (.*?)(?:, \w+(?: '.*')?)?$/s.exec(msg);
-  return m !== null ? `${m[2]} (${m[1]})` : msg;
-}
 
 function bindError(p: string, reason: string): Error {
   return new Error(`failed to bind socket '${p}': ${reason}`);
@@ -122,14 +103,14 @@ async function clearPath(p: string): Promise<void> {
     st = fs.lstatSync(p);
   } catch (e) {
     if (errCode(e) === "ENOENT") return;
-    throw bindError(p, reasonOf(e));
+    throw bindError(p, errReason(e));
   }
   if (!st.isSocket()) throw new Error(`refusing to replace '${p}': not a socket`);
   let state: ProbeResult;
   try {
     state = await probe(p);
   } catch (e) {
-    throw bindError(p, reasonOf(e));
+    throw bindError(p, errReason(e));
   }
   if (state === "live") throw new Error(`socket path '${p}' is in use by a running process`);
   if (state === "gone") return;
@@ -141,7 +122,7 @@ async function clearPath(p: string): Promise<void> {
   } catch (e) {
     if (errCode(e) === "ENOENT") return;
     if (e instanceof Error && errCode(e) === undefined) throw e;
-    throw bindError(p, reasonOf(e));
+    throw bindError(p, errReason(e));
   }
 }
 
@@ -211,7 +192,7 @@ export class SocketHub implements LineSink {
         },
       });
     } catch (e) {
-      throw bindError(p, reasonOf(e));
+      throw bindError(p, errReason(e));
     }
     try {
       fs.chmodSync(bindPath, 0o660);
@@ -233,7 +214,7 @@ export class SocketHub implements LineSink {
       hub.listener.stop(true);
       hub.listener = null;
       if (e instanceof Error && errCode(e) === undefined) throw e;
-      throw bindError(p, reasonOf(e));
+      throw bindError(p, errReason(e));
     }
     return hub;
   }
