@@ -289,17 +289,27 @@ class Reader {
     let name = "";
     let flags = lo & K.FAN_ONDIR ? F_IS_DIR : 0;
     if (ev.fd >= 0) {
-      path = this.resolver.fdPath(ev.fd);
       if (perm) {
-        // B5: the kernel's answer comes first, before anything else is done with the event.
-        const deny = this.policy.decide(lo, ev.pid, stripDeleted(path), sharedMonoNow()) === "deny";
-        this.release(g, ev.fd, deny ? K.FAN_DENY : K.FAN_ALLOW);
+        // B5: the kernel's answer comes first, before anything else is done with the event. Only
+        // with deny-on-alert does the verdict need the path (canaries); otherwise answer at once.
+        let deny = false;
+        if (this.policy.denyOnAlert) {
+          path = this.resolver.fdPath(ev.fd);
+          deny = this.policy.decide(lo, ev.pid, stripDeleted(path), sharedMonoNow()) === "deny";
+          this.respond(g, ev.fd, deny ? K.FAN_DENY : K.FAN_ALLOW);
+        } else {
+          this.respond(g, ev.fd, K.FAN_ALLOW);
+          path = this.resolver.fdPath(ev.fd);
+        }
         flags |= F_PERM | (deny ? F_DENIED : 0);
         if (deny) this.counters.permDenied++;
         else this.counters.permAllowed++;
       } else {
-        this.release(g, ev.fd, 0);
+        path = this.resolver.fdPath(ev.fd);
       }
+      // Closed exactly once, after the answer that names it (fanotify(7): a closed fd number is
+      // reused by the next open, and an answer naming the wrong fd leaves the opener hanging).
+      sysClose(ev.fd);
     } else {
       if (lo & K.FAN_ONDIR && lo & DIR_CHANGE) this.resolver.invalidateDirs();
       const idx = pathInfoIndex(ev);
@@ -327,20 +337,20 @@ class Reader {
     this.push(lo, ev.maskHi, ev.pid, flags, path, name, this.procs.comm, this.procs.exe);
   }
 
-  /**
-   * Answers (when `response` is FAN_ALLOW/FAN_DENY) and closes an event fd, exactly once each. The
-   * answer names the fd, so it must be written before the fd number can be reused (fanotify(7)).
-   */
-  private release(g: Group, fd: number, response: number): void {
-    if (response !== 0) {
-      // Pass the typed array itself on every call (design.md: never cache ptr()).
-      this.responseView.setInt32(0, fd, true);
-      this.responseView.setUint32(4, response, true);
-      if (sysWrite(g.fd, this.response, 8) !== 8) {
-        this.counters.responseErrors++;
-        post({ type: "log", level: "warn", message: `fanotify response failed for fd ${fd}: ${strerror(errno())}` });
-      }
+  /** Writes the answer (FAN_ALLOW/FAN_DENY) for a permission event's fd. */
+  private respond(g: Group, fd: number, response: number): void {
+    // Pass the typed array itself on every call (design.md: never cache ptr()).
+    this.responseView.setInt32(0, fd, true);
+    this.responseView.setUint32(4, response, true);
+    if (sysWrite(g.fd, this.response, 8) !== 8) {
+      this.counters.responseErrors++;
+      post({ type: "log", level: "warn", message: `fanotify response failed for fd ${fd}: ${strerror(errno())}` });
     }
+  }
+
+  /** Answers (when `response` is not 0) and closes an event fd that is not reported. */
+  private release(g: Group, fd: number, response: number): void {
+    if (response !== 0) this.respond(g, fd, response);
     sysClose(fd);
   }
 
