@@ -4,6 +4,7 @@ import { SysError, errno, sysClose, sysEventfd, sysWrite } from "../../ffi/libc.
 import type { PolicySnapshot } from "../policy/engine.ts";
 import {
   CTRL_INFLIGHT,
+  CTRL_MESSAGES,
   MAX_INFLIGHT,
   CTRL_SLOTS,
   CTRL_STOP,
@@ -120,12 +121,18 @@ export class ReaderHandle {
     sysWrite(this.wakeFd, this.one, 8);
   }
 
+  /** Posts a control message and wakes the Worker so that it yields to receive it. */
+  private post(msg: SnapshotMessage | MarksMessage): void {
+    Atomics.add(this.control, CTRL_MESSAGES, 1);
+    this.worker?.postMessage(msg);
+    this.wake();
+  }
+
   /** Hands the Worker a newer policy snapshot (reload, burst deny set). */
   sendSnapshot(snapshot: PolicySnapshot): void {
     if (this.worker === null) return;
     const msg: SnapshotMessage = { type: "snapshot", snapshot };
-    this.worker.postMessage(msg);
-    this.wake();
+    this.post(msg);
   }
 
   /** The Worker's counters as of its last posted batch. */
@@ -142,8 +149,7 @@ export class ReaderHandle {
     const msg: MarksMessage = { type: "marks", id, add, remove };
     return new Promise((resolve) => {
       this.pendingMarks.set(id, resolve);
-      this.worker?.postMessage(msg);
-      this.wake();
+      this.post(msg);
     });
   }
 

@@ -33,7 +33,8 @@ export interface StartMessage {
 
 export const CTRL_INFLIGHT = 0; // batches posted and not yet processed by the main thread
 export const CTRL_STOP = 1; // set to 1 by the main thread to stop the Worker
-export const CTRL_SLOTS = 2;
+export const CTRL_MESSAGES = 2; // control messages posted to the Worker and not yet handled
+export const CTRL_SLOTS = 3;
 /** Flow control: the Worker stops reading while this many batches are unprocessed. */
 export const MAX_INFLIGHT = 4;
 

@@ -10,6 +10,7 @@ import { ProcInfoCache } from "./proc-info.ts";
 import {
   COUNTER_NAMES,
   CTRL_INFLIGHT,
+  CTRL_MESSAGES,
   CTRL_STOP,
   F_DENIED,
   F_IS_DIR,
@@ -133,6 +134,10 @@ class Reader {
     return group;
   }
 
+  messageHandled(): void {
+    Atomics.sub(this.control, CTRL_MESSAGES, 1);
+  }
+
   setSnapshot(msg: SnapshotMessage): void {
     this.policy = compileSnapshot(msg.snapshot);
   }
@@ -202,8 +207,11 @@ class Reader {
       }
       if (pv.getInt16(wakeSlot * 8 + 6, true) !== 0) {
         sysRead(this.start.wakeFd, this.wakeBuf, 8);
-        // Let queued messages from the main thread (snapshots) be delivered.
-        await new Promise((resolve) => setTimeout(resolve, 0));
+        // Yield to the event loop only when a control message is waiting: the yield is a
+        // macrotask turn during which nothing is answered.
+        for (let turns = 0; turns < 8 && Atomics.load(this.control, CTRL_MESSAGES) > 0; turns++) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
       }
       this.beginBatch();
       for (let i = 0, gi = 0; i < n; gi++) {
@@ -394,12 +402,10 @@ let reader: Reader | null = null;
 
 self.onmessage = (e: MessageEvent<ControlMessage>) => {
   const msg = e.data;
-  if (msg.type === "snapshot") {
-    reader?.setSnapshot(msg);
-    return;
-  }
-  if (msg.type === "marks") {
-    reader?.changeMarks(msg);
+  if (msg.type === "snapshot" || msg.type === "marks") {
+    if (msg.type === "snapshot") reader?.setSnapshot(msg);
+    else reader?.changeMarks(msg);
+    reader?.messageHandled();
     return;
   }
   if (msg.type !== "start" || reader !== null) return;
