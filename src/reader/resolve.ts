@@ -3,7 +3,7 @@
 // O_PATH) and readlink of the result. Directory handles are cached (bounded, cleared on directory
 // renames/deletes and once a second, so a path is never more than a second stale).
 import { dirname } from "node:path";
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import * as K from "../../ffi/constants.ts";
 import { fsidKey } from "../../ffi/records.ts";
 import { cpath, sysClose, sysFstatfs, sysOpen, sysOpenByHandleAt, sysReadlink } from "../../ffi/libc.ts";
@@ -19,7 +19,8 @@ const MAX_HANDLE = 128 + 8; // MAX_HANDLE_SZ + struct file_handle header
 export class PathResolver {
   private readonly linkBuf = Buffer.alloc(4096);
   private readonly fdLinkPaths = new Map<number, Uint8Array>();
-  private readonly mountFds = new Map<string, number>();
+  /** Per fsid, the directory fds to resolve handles against, with their mounts' mount points. */
+  private readonly mountFds = new Map<string, MountRef[]>();
   private readonly dirCache = new Map<string, string>();
   private readonly handle = new Uint8Array(MAX_HANDLE);
   private readonly statfsBuf = new Uint8Array(128);
@@ -39,8 +40,10 @@ export class PathResolver {
 
   /**
    * Registers the filesystem of `path` (its parent if it is not a directory) for handle
-   * resolution. The first directory registered for an fsid is the one handles resolve against,
-   * so paths are reported under the marked mount (A5).
+   * resolution. Several mounts of one filesystem (bind mounts of its sub-directories) each get an
+   * entry: a handle resolved through a mount whose root does not contain the object comes back with
+   * a path outside that mount, so handlePath() tries the filesystem's mounts in registration order
+   * and keeps the first result that lies under the mount it was resolved through (A5).
    */
   registerDir(path: string): void {
     let dir = path;
@@ -59,11 +62,14 @@ export class PathResolver {
     // struct statfs on 64-bit Linux: seven 8-byte fields, then f_fsid (int[2]) at offset 56.
     const dv = new DataView(this.statfsBuf.buffer);
     const key = fsidKey(dv.getInt32(56, true), dv.getInt32(60, true));
-    if (this.mountFds.has(key)) {
+    const mountPoint = mountPointOf(Buffer.from(dir, "utf8").toString("latin1"));
+    const refs = this.mountFds.get(key) ?? [];
+    if (refs.some((r) => r.mountPoint === mountPoint)) {
       sysClose(fd);
       return;
     }
-    this.mountFds.set(key, fd);
+    refs.push({ fd, mountPoint });
+    this.mountFds.set(key, refs);
   }
 
   /**
@@ -72,8 +78,8 @@ export class PathResolver {
    * no longer opens (e.g. a deleted directory).
    */
   handlePath(fsid: string, buf: Uint8Array, off: number, len: number, cacheable: boolean): string {
-    const mountFd = this.mountFds.get(fsid);
-    if (mountFd === undefined || len > MAX_HANDLE) return UNRESOLVED;
+    const refs = this.mountFds.get(fsid);
+    if (refs === undefined || len > MAX_HANDLE) return UNRESOLVED;
     let key = "";
     if (cacheable) {
       key = fsid + "/" + Buffer.from(buf.buffer, buf.byteOffset + off, len).toString("latin1");
@@ -86,11 +92,20 @@ export class PathResolver {
     }
     const h = this.handle;
     for (let i = 0; i < len; i++) h[i] = buf[off + i];
-    const fd = sysOpenByHandleAt(mountFd, h, K.O_PATH | K.O_CLOEXEC);
-    if (fd < 0) return UNRESOLVED;
-    const path = this.fdPath(fd);
-    sysClose(fd);
-    if (path.startsWith("<fd:")) return UNRESOLVED;
+    let path = UNRESOLVED;
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i];
+      const fd = sysOpenByHandleAt(ref.fd, h, K.O_PATH | K.O_CLOEXEC);
+      if (fd < 0) return UNRESOLVED; // the object is gone (ESTALE) whichever mount we ask through
+      const p = this.fdPath(fd);
+      sysClose(fd);
+      if (p.startsWith("<fd:")) return UNRESOLVED;
+      if (i === 0) path = p; // the best we have if no mount contains the object
+      if (isUnder(p, ref.mountPoint)) {
+        path = p;
+        break;
+      }
+    }
     if (cacheable) {
       if (this.dirCache.size >= MAX_DIR_CACHE) this.dirCache.clear();
       this.dirCache.set(key, path);
@@ -104,7 +119,39 @@ export class PathResolver {
   }
 
   close(): void {
-    for (const fd of this.mountFds.values()) sysClose(fd);
+    for (const refs of this.mountFds.values()) for (const r of refs) sysClose(r.fd);
     this.mountFds.clear();
   }
+}
+
+interface MountRef {
+  readonly fd: number;
+  /** Mount point (byte string) of the mount the fd was opened through. */
+  readonly mountPoint: string;
+}
+
+function isUnder(path: string, root: string): boolean {
+  return root === "/" || path === root || (path.startsWith(root) && path.charCodeAt(root.length) === 0x2f);
+}
+
+/** mountinfo escapes space, tab, newline and backslash as \ooo (proc(5)). */
+function unescapeMountinfo(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/** The mount point of the mount that contains `dir` (a byte string), from /proc/self/mountinfo. */
+function mountPointOf(dir: string): string {
+  let best = "/";
+  try {
+    for (const line of readFileSync("/proc/self/mountinfo", "latin1").split("\n")) {
+      const mp = line.split(" ")[4];
+      if (mp === undefined) continue;
+      const point = unescapeMountinfo(mp);
+      // The last of several mounts at one point is the visible one; longer prefixes win.
+      if (isUnder(dir, point) && point.length >= best.length) best = point;
+    }
+  } catch {
+    // no /proc: every result is accepted as it comes
+  }
+  return best;
 }

@@ -43,7 +43,7 @@ declare const self: Worker;
 const READER_NICE = -10;
 
 /** Post a batch once it holds this many events, or once its first event is MAX_BATCH_AGE_MS old. */
-const BATCH_EVENTS = 8192;
+const BATCH_EVENTS = 4096;
 const MAX_BATCH_AGE_MS = 2;
 /** Room kept for permission events while the main thread is behind (they are answered regardless). */
 const BACKLOG_EVENTS = 65536;

@@ -4,9 +4,11 @@
 // connected, byte-identical to the output file. One-way: bytes a client sends are read and discarded.
 //
 // Bun sockets keep nothing: write() returns a short count (or 0) when the kernel buffer is full, so each
-// subscriber owns a bounded queue of what the kernel did not take, flushed on `drain`. A subscriber whose
-// queue would grow past `queueBytes` is dropped (closed: it reads what the kernel holds, then EOF), logged
-// and counted — it never slows the daemon or the other subscribers. Lines are queued whole; the only
+// subscriber owns a bounded queue of what the kernel did not take, flushed on `drain`. A flood arrives in
+// reader batches of up to a MiB or two, so one batch can put even a fast reader briefly past the bound:
+// a subscriber is dropped when its backlog stays over `queueBytes` for OVER_GRACE_MS, or would pass
+// HARD_FACTOR × `queueBytes` at once. Dropping closes it (it reads what the kernel holds, then EOF),
+// is logged and counted — it never slows the daemon or the other subscribers. Lines are queued whole; the only
 // partial line a client can ever see is the last one before a drop, and even then we first try to
 // complete it.
 //
@@ -51,6 +53,12 @@ export const DEFAULT_MAX_SUBSCRIBERS = 64;
 const SUN_PATH_MAX = 107;
 const PROBE_TIMEOUT_MS = 1000;
 const NL = 0x0a;
+/** How long a subscriber may stay more than queueBytes behind before it is dropped. */
+const OVER_GRACE_MS = 1000;
+/** A backlog that would pass HARD_FACTOR × queueBytes is dropped at once. */
+const HARD_FACTOR = 4;
+/** How long a dropped subscriber is given to take the rest of its last line. */
+const FINISH_TIMEOUT_MS = 10_000;
 
 function noop(): void {}
 
@@ -141,6 +149,10 @@ class Subscriber {
   queued = 0;
   /** The kernel holds the start of a line whose rest is at the head of the queue. */
   partial = false;
+  /** performance.now() when the backlog first went over the bound; 0 while within it. */
+  overSince = 0;
+  /** While a dropped subscriber's last line is being completed. */
+  finishTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 
   constructor(
     readonly sock: Socket<undefined>,
@@ -155,18 +167,32 @@ export class SocketHub implements LineSink {
   readonly maxSubscribers: number;
 
   private readonly subs = new Map<Socket<undefined>, Subscriber>();
+  /** Dropped subscribers still being given the rest of their last line. */
+  private readonly finishing = new Map<Socket<undefined>, Subscriber>();
   private readonly log: SocketHubLogFn;
   private listener: UnixSocketListener<undefined> | null = null;
   /** Identity of our socket file, to unlink it only while it is still ours. */
   private ino = -1;
   private dev = -1;
   private closed = false;
+  /** Drops subscribers that stay behind while no new record arrives to notice it. */
+  private readonly watchdog: ReturnType<typeof setInterval>;
 
   private constructor(p: string, opts: SocketHubOptions) {
     this.path = p;
     this.queueBytes = Math.max(1, opts.queueBytes ?? DEFAULT_SOCKET_QUEUE_BYTES);
     this.maxSubscribers = Math.max(0, opts.maxSubscribers ?? DEFAULT_MAX_SUBSCRIBERS);
     this.log = opts.log ?? noop;
+    this.watchdog = setInterval(() => this.dropStalled(), OVER_GRACE_MS / 4);
+    this.watchdog.unref();
+  }
+
+  private dropStalled(): void {
+    const now = performance.now();
+    for (const sub of [...this.subs.values()]) {
+      if (sub.queued > 0) this.flush(sub);
+      if (sub.overSince !== 0 && now - sub.overSince > OVER_GRACE_MS) this.drop(sub, sub.queued);
+    }
   }
 
   /** Bind the subscriber socket at `p` (B9). Errors are one-line messages naming the path. */
@@ -234,8 +260,10 @@ export class SocketHub implements LineSink {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.watchdog);
     for (const sub of [...this.subs.values()]) this.end(sub);
     this.subs.clear();
+    for (const sub of [...this.finishing.values()]) this.finish(sub);
     this.listener?.stop(true);
     this.listener = null;
     try {
@@ -260,6 +288,11 @@ export class SocketHub implements LineSink {
   }
 
   private onClose(sock: Socket<undefined>): void {
+    const dropped = this.finishing.get(sock);
+    if (dropped !== undefined) {
+      this.finishing.delete(sock);
+      clearTimeout(dropped.finishTimer);
+    }
     const sub = this.subs.get(sock);
     if (sub === undefined) return;
     this.subs.delete(sock);
@@ -268,18 +301,32 @@ export class SocketHub implements LineSink {
 
   private onDrain(sock: Socket<undefined>): void {
     const sub = this.subs.get(sock);
-    if (sub !== undefined) this.flush(sub);
+    if (sub !== undefined) {
+      this.flush(sub);
+      return;
+    }
+    const done = this.finishing.get(sock);
+    if (done !== undefined) {
+      this.flush(done);
+      if (done.queued === 0) this.finish(done);
+    }
   }
 
   private send(sub: Subscriber, buf: Buffer): void {
+    // The event loop may not have delivered `drain` while batches kept coming: offer the backlog
+    // to the kernel first, so a reader that kept up is judged on what it really left unread.
+    if (sub.queued > 0) this.flush(sub);
     if (sub.queued > 0) {
-      // Still waiting for `drain`: queue the whole buffer, or drop before queuing anything partial.
+      // Still behind: drop before queuing anything partial, or queue the whole buffer.
       const total = sub.queued + buf.length;
-      if (total > this.queueBytes) this.drop(sub, total);
-      else {
-        sub.queue.push(buf);
-        sub.queued = total;
+      const now = performance.now();
+      if (total > HARD_FACTOR * this.queueBytes || (sub.overSince !== 0 && now - sub.overSince > OVER_GRACE_MS)) {
+        this.drop(sub, total);
+        return;
       }
+      sub.queue.push(buf);
+      sub.queued = total;
+      if (total > this.queueBytes && sub.overSince === 0) sub.overSince = now;
       return;
     }
     const n = sub.sock.write(buf);
@@ -292,7 +339,7 @@ export class SocketHub implements LineSink {
     if (n > 0) sub.partial = buf[n - 1] !== NL;
     sub.queue.push(n === 0 ? buf : buf.subarray(n));
     sub.queued = rest;
-    if (rest > this.queueBytes) this.drop(sub, rest);
+    if (rest > this.queueBytes) sub.overSince = performance.now();
   }
 
   /** Hand queued buffers to the kernel until it takes less than offered (then wait for `drain`). */
@@ -315,20 +362,35 @@ export class SocketHub implements LineSink {
         sub.queued -= n;
         sub.partial = buf[n - 1] !== NL;
       }
+      if (sub.queued <= this.queueBytes) sub.overSince = 0;
       return;
     }
+    sub.overSince = 0;
   }
 
   private drop(sub: Subscriber, bytes: number): void {
     this.counters.subscribersDropped++;
     this.log("warn", `dropping slow subscriber fd=${sub.fd} (queue full: ${bytes} bytes)`);
-    if (sub.partial && sub.queue.length > 0) {
-      // Try to complete the line the kernel holds the start of, so the client's last line is whole.
-      const head = sub.queue[0];
-      const nl = head.indexOf(NL);
-      if (nl >= 0) sub.sock.write(head.subarray(0, nl + 1));
-    }
     this.subs.delete(sub.sock);
+    const head = sub.partial ? sub.queue[0] : undefined;
+    const nl = head === undefined ? -1 : head.indexOf(NL);
+    if (head === undefined || nl < 0) {
+      this.end(sub);
+      return;
+    }
+    // The kernel holds the start of a line: keep the socket open until the rest of that line is
+    // written (or FINISH_TIMEOUT_MS pass), so that the client's last line is whole (B9).
+    sub.queue = [head.subarray(0, nl + 1)];
+    sub.queued = nl + 1;
+    this.finishing.set(sub.sock, sub);
+    sub.finishTimer = setTimeout(() => this.finish(sub), FINISH_TIMEOUT_MS);
+    this.flush(sub);
+    if (sub.queued === 0) this.finish(sub);
+  }
+
+  private finish(sub: Subscriber): void {
+    if (!this.finishing.delete(sub.sock)) return;
+    clearTimeout(sub.finishTimer);
     this.end(sub);
   }
 

@@ -1,11 +1,14 @@
 /* Load generator for fanotifyd benchmarks and tests.
- * usage: loadgen DIR MODE OPS RATE
+ * usage: loadgen DIR MODE OPS RATE [TIMES_FILE]
  *   MODE  orc   open+read+close of DIR/f0..f63 (created first)
  *         cwcru create+write+close+rename+unlink of DIR/gN
  *         create create empty files DIR/cN (left in place)
  *   OPS   number of operations
  *   RATE  operations per second, 0 = as fast as possible
- * prints: "ops=N secs=S rate=R end_ns=T" (T = CLOCK_REALTIME ns of the last op)
+ *   TIMES_FILE  optional: write the CLOCK_REALTIME ns at the start of every op there, as OPS
+ *               native int64 values (test/bench/run.ts uses it for per-event lag)
+ * prints: "ops=N secs=S rate=R end_ns=T start_ns=U" (T = CLOCK_REALTIME ns after the last op,
+ *         U = CLOCK_REALTIME ns before the first op)
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -22,14 +25,20 @@ static long long now_ns(clockid_t c) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: %s DIR orc|cwcru|create OPS RATE\n", argv[0]);
+  if (argc != 5 && argc != 6) {
+    fprintf(stderr, "usage: %s DIR orc|cwcru|create OPS RATE [TIMES_FILE]\n", argv[0]);
     return 2;
   }
   const char *dir = argv[1], *mode = argv[2];
   long ops = atol(argv[3]);
   double rate = atof(argv[4]);
   char path[4096], path2[4096], buf[64];
+  const char *times_file = argc == 6 ? argv[5] : NULL;
+  long long *times = NULL;
+  if (times_file) {
+    times = malloc(sizeof(long long) * (ops > 0 ? ops : 1));
+    if (!times) { perror("malloc"); return 1; }
+  }
   if (strcmp(mode, "orc") == 0) {
     for (int i = 0; i < 64; i++) {
       snprintf(path, sizeof path, "%s/f%d", dir, i);
@@ -38,6 +47,7 @@ int main(int argc, char **argv) {
       close(fd);
     }
   }
+  long long start_rt = now_ns(CLOCK_REALTIME);
   long long start = now_ns(CLOCK_MONOTONIC);
   for (long i = 0; i < ops; i++) {
     if (rate > 0) {
@@ -47,6 +57,7 @@ int main(int argc, char **argv) {
         if (due - t > 200000) usleep((due - t) / 2000);
       }
     }
+    if (times) times[i] = now_ns(CLOCK_REALTIME);
     if (mode[0] == 'o') {
       snprintf(path, sizeof path, "%s/f%ld", dir, i & 63);
       int fd = open(path, O_RDONLY);
@@ -69,6 +80,14 @@ int main(int argc, char **argv) {
   }
   long long end = now_ns(CLOCK_MONOTONIC);
   double secs = (end - start) / 1e9;
-  printf("ops=%ld secs=%.3f rate=%.0f end_ns=%lld\n", ops, secs, ops / secs, now_ns(CLOCK_REALTIME));
+  long long end_rt = now_ns(CLOCK_REALTIME);
+  if (times) {
+    FILE *f = fopen(times_file, "w");
+    if (!f || fwrite(times, sizeof(long long), (size_t)ops, f) != (size_t)ops || fclose(f) != 0) {
+      perror(times_file);
+      return 1;
+    }
+  }
+  printf("ops=%ld secs=%.3f rate=%.0f end_ns=%lld start_ns=%lld\n", ops, secs, ops / secs, end_rt, start_rt);
   return 0;
 }

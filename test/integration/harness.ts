@@ -873,3 +873,301 @@ export async function startDaemonUnreadStdout(args: readonly string[], opts: Sta
 export function countFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
+
+// ---------------------------------------------------------------------------------------------------
+// helpers for the daemon-mode, socket, hook and example tests (lifecycle-daemon, socket, hooks,
+// examples)
+
+import { sysClose as ffiClose, sysPoll as ffiPoll, errno as ffiErrno, strerror as ffiStrerror } from "../../ffi/libc.ts";
+import {
+  AF_UNIX as FFI_AF_UNIX,
+  MSG_DONTWAIT as FFI_MSG_DONTWAIT,
+  SOCK_CLOEXEC as FFI_SOCK_CLOEXEC,
+  SOCK_DGRAM as FFI_SOCK_DGRAM,
+  SOCK_NONBLOCK as FFI_SOCK_NONBLOCK,
+  sockaddrUn as ffiSockaddrUn,
+  sysBind as ffiBind,
+  sysRecv as ffiRecv,
+  sysSocket as ffiSocket,
+} from "../../ffi/socket.ts";
+
+export interface Proc {
+  readonly pid: number;
+  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
+  stdout(): string;
+  stderr(): string;
+  exited(): boolean;
+  /** Waits until `pred(stdout)` holds; throws (with both streams) after timeoutMs or when the process exits first. */
+  waitStdout(pred: (text: string) => boolean, timeoutMs: number, what: string): Promise<void>;
+  /** Waits for exit (SIGKILL after timeoutMs) and for both streams to end. */
+  wait(timeoutMs: number): Promise<{ code: number | null; signal: string | number | null; timedOut: boolean }>;
+}
+
+/**
+ * Spawns any command (a `fanotifyd tail`, a foreground daemon started exactly as written) with piped
+ * stdout/stderr that are collected; the process is tracked, so cleanupAll() kills it. Call
+ * assertSafeMarks() first when the command places marks.
+ */
+export function spawnProcess(cmd: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Proc {
+  installExitHook();
+  const p = track(
+    Bun.spawn(cmd, {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      cwd: opts.cwd ?? REPO,
+      env: { ...process.env, ...(opts.env ?? {}) },
+    }),
+  );
+  const out = new Collector(p.stdout);
+  const err = new Collector(p.stderr);
+  let exited = false;
+  void p.exited.then(() => {
+    exited = true;
+  });
+  return {
+    pid: p.pid,
+    proc: p,
+    stdout: () => out.text,
+    stderr: () => err.text,
+    exited: () => exited,
+    waitStdout: async (pred, timeoutMs, what) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        if (pred(out.text)) return;
+        if (exited) {
+          await out.done;
+          if (pred(out.text)) return;
+          throw new Error(`${cmd.join(" ")} exited (code ${p.exitCode}) before ${what}; stdout:\n${out.text}\nstderr:\n${err.text}`);
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; stdout:\n${out.text}\nstderr:\n${err.text}`);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          out.changed(),
+          p.exited,
+          new Promise<void>((r) => {
+            timer = setTimeout(r, Math.min(left, 200));
+          }),
+        ]);
+        clearTimeout(timer);
+      }
+    },
+    wait: async (timeoutMs) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const inTime = await Promise.race([
+        p.exited.then(() => true),
+        new Promise<boolean>((r) => {
+          timer = setTimeout(() => r(false), timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!inTime) {
+        p.kill("SIGKILL");
+        await p.exited;
+      }
+      await Promise.all([out.done, err.done]);
+      return { code: p.exitCode, signal: p.signalCode, timedOut: !inTime };
+    },
+  };
+}
+
+export interface DaemonModeResult {
+  /** pid of the invoking (parent) process. */
+  parentPid: number;
+  code: number | null;
+  signal: string | number | null;
+  timedOut: boolean;
+  /** File that receives the parent's stderr, which the detached daemon inherits (its log). */
+  logFile: string;
+  /** The log so far. */
+  log(): string;
+}
+
+/**
+ * Runs `fanotifyd ARGS` without -f (daemon mode) until the invoking process exits (SIGKILL after
+ * timeoutMs). Its stdout and stderr go to files, not pipes: the detached daemon inherits stderr and
+ * would hold a pipe open. The daemon itself keeps running: kill it in afterEach (killPid).
+ */
+export async function runDaemonMode(args: readonly string[], opts: { cwd: string; timeoutMs?: number; env?: Record<string, string> }): Promise<DaemonModeResult> {
+  assertSafeMarks(args);
+  installExitHook();
+  const logDir = makeTmpDir("fanotifyd-it-log-");
+  const logFile = join(logDir, "stderr.log");
+  const outFile = join(logDir, "stdout.log");
+  const p = track(
+    Bun.spawn([BIN, ...args], {
+      stdin: "ignore",
+      stdout: Bun.file(outFile),
+      stderr: Bun.file(logFile),
+      cwd: opts.cwd,
+      env: { ...process.env, ...(opts.env ?? {}) },
+    }),
+  );
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const inTime = await Promise.race([
+    p.exited.then(() => true),
+    new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!inTime) {
+    p.kill("SIGKILL");
+    await p.exited;
+  }
+  const log = () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : "");
+  return { parentPid: p.pid, code: p.exitCode, signal: p.signalCode, timedOut: !inTime, logFile, log };
+}
+
+/** Whether `pid` is gone (or a zombie: it has released its files and marks). */
+export function pidGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state === "Z" || state === "X";
+  } catch {
+    return true;
+  }
+}
+
+/** Waits until `pid` is gone; false after timeoutMs. */
+export async function waitPidGone(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pidGone(pid)) {
+    if (Date.now() >= deadline) return false;
+    await Bun.sleep(20);
+  }
+  return true;
+}
+
+/** pids of live fanotifyd processes (our binary) that have `arg` as one of their arguments. */
+export function fanotifydPidsWithArg(arg: string): number[] {
+  const pids: number[] = [];
+  for (const ent of readdirSync("/proc")) {
+    if (!/^\d+$/.test(ent)) continue;
+    const pid = Number(ent);
+    if (pid === process.pid || pidGone(pid)) continue;
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0");
+      if (args[0] !== BIN || !args.includes(arg)) continue;
+      pids.push(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** SIGKILLs one process by pid (never by name) and waits (up to 5 s) until it is gone. */
+export async function killPid(pid: number): Promise<void> {
+  if (pidGone(pid)) return;
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    return;
+  }
+  await waitPidGone(pid, 5000);
+}
+
+/** The stats records a daemon wrote to its log (behavior.md B12), oldest first. */
+export function statsFromLog(log: string): JsonRecord[] {
+  const out: JsonRecord[] = [];
+  for (const line of log.split("\n")) {
+    const i = line.indexOf('{"type":"stats"');
+    if (i >= 0) out.push(JSON.parse(line.slice(i)) as JsonRecord);
+  }
+  return out;
+}
+
+/**
+ * Sends SIGUSR2 to a foreground daemon and resolves with the stats record it then writes to `out`
+ * (the first stats record after those already there).
+ */
+export async function requestStats(d: Daemon, out: string, timeoutMs = 5000): Promise<JsonRecord> {
+  const before = readJsonl(out, { strict: false }).filter((r) => r.type === "stats").length;
+  d.signal("SIGUSR2");
+  let seen = 0;
+  const res = await waitForRecord(out, (r) => r.type === "stats" && ++seen > before, timeoutMs, { daemon: d });
+  return res.record;
+}
+
+/** Polls the daemon's stats (SIGUSR2) until it counts at least `n` subscribers. */
+export async function waitSubscribers(d: Daemon, out: string, n: number, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = await requestStats(d, out, timeoutMs);
+    if (typeof st.subscribers === "number" && st.subscribers >= n) return;
+    if (Date.now() >= deadline) throw new Error(`daemon counts ${String(st.subscribers)} subscriber(s), expected ${n}; stderr:\n${d.stderr()}`);
+    await Bun.sleep(30);
+  }
+}
+
+/** The service manager's end of $NOTIFY_SOCKET: a bound AF_UNIX datagram socket (sd_notify(3)). */
+export interface NotifyListener {
+  readonly path: string;
+  /** Every datagram received so far. */
+  readonly messages: string[];
+  /** Waits (polling, never blocking the event loop) for a datagram containing `needle`. */
+  waitFor(needle: string, timeoutMs: number): Promise<string>;
+  close(): void;
+}
+
+const liveNotify = new Set<NotifyListener>();
+
+export function makeNotifyListener(): NotifyListener {
+  const path = join(makeTmpDir("fanotifyd-it-notify-"), "notify.sock");
+  const sa = ffiSockaddrUn(path);
+  if (sa === null) throw new Error(`notify socket path too long: ${path}`);
+  const fd = ffiSocket(FFI_AF_UNIX, FFI_SOCK_DGRAM | FFI_SOCK_NONBLOCK | FFI_SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new Error(`socket: ${ffiStrerror(ffiErrno())}`);
+  if (ffiBind(fd, sa.addr, sa.len) !== 0) {
+    const e = ffiErrno();
+    ffiClose(fd);
+    throw new Error(`bind(${path}): ${ffiStrerror(e)}`);
+  }
+  let closed = false;
+  const messages: string[] = [];
+  let consumed = 0;
+  const drain = (): void => {
+    const pfd = new Uint8Array(8);
+    const dv = new DataView(pfd.buffer);
+    dv.setInt32(0, fd, true);
+    dv.setInt16(4, 1 /* POLLIN */, true);
+    while (!closed && ffiPoll(pfd, 1, 0) > 0) {
+      const buf = new Uint8Array(4096);
+      const n = ffiRecv(fd, buf, buf.length, FFI_MSG_DONTWAIT);
+      if (n < 0) break;
+      messages.push(Buffer.from(buf.subarray(0, n)).toString("utf8"));
+    }
+  };
+  const l: NotifyListener = {
+    path,
+    messages,
+    waitFor: async (needle, timeoutMs) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        drain();
+        for (; consumed < messages.length; consumed++) {
+          if (messages[consumed]!.includes(needle)) return messages[consumed++]!;
+        }
+        if (Date.now() >= deadline) throw new Error(`no ${JSON.stringify(needle)} datagram on ${path} after ${timeoutMs} ms; got ${JSON.stringify(messages)}`);
+        await Bun.sleep(10);
+      }
+    },
+    close: () => {
+      if (closed) return;
+      closed = true;
+      liveNotify.delete(l);
+      ffiClose(fd);
+    },
+  };
+  liveNotify.add(l);
+  return l;
+}
+
+/** Closes every notify listener still open (afterEach). */
+export function closeNotifyListeners(): void {
+  for (const l of [...liveNotify]) l.close();
+}
