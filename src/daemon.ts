@@ -21,6 +21,8 @@ import { errText } from "./errors.ts";
 /** How long shutdown may take before the process exits regardless (B6: within one second). */
 const STOP_DEADLINE_MS = 800;
 const SWEEP_INTERVAL_MS = 1000;
+/** Output backlog beyond which batches stop being acknowledged (the kernel queue takes over). */
+const OUTPUT_HOLD_BYTES = 4 * 1024 * 1024;
 
 export interface DaemonContext {
   /** The command line (without the program), re-parsed on SIGHUP. */
@@ -141,6 +143,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
   let shuttingDown: Promise<number> | null = null;
   reader = new ReaderHandle({
     onBatch: (count, ints, strs) => pipeline.processBatch(count, ints, strs),
+    holdBack: () => output.queuedBytes > OUTPUT_HOLD_BYTES,
     onLog: (level, message) => logger[level](message),
     onFatal: (message) => {
       fatal = message;

@@ -20,6 +20,12 @@ import {
 
 export interface ReaderCallbacks {
   onBatch(count: number, ints: Int32Array, strs: string): void;
+  /**
+   * True while a sink is too far behind (the output queue): batches are then acknowledged only once
+   * it has caught up, so the Worker stops reading and the kernel queue absorbs the backlog (a
+   * counted overflow if it fills) instead of our memory.
+   */
+  holdBack(): boolean;
   onLog(level: "warn" | "info" | "debug" | "error", message: string): void;
   /** The Worker died or hit an unrecoverable error after start-up. */
   onFatal(message: string): void;
@@ -51,6 +57,8 @@ export class ReaderHandle {
   private resolveStopped: ((c: ReaderCounters) => void) | null = null;
   private readonly one = new Uint8Array(8);
   private nextMarksId = 1;
+  private heldAcks = 0;
+  private holdTimer: ReturnType<typeof setInterval> | null = null;
   private readonly pendingMarks = new Map<number, (r: { error: string | null; notes: readonly string[] }) => void>();
 
   constructor(private readonly cb: ReaderCallbacks) {
@@ -76,9 +84,8 @@ export class ReaderHandle {
         switch (m.type) {
           case "batch":
             this.cb.onBatch(m.count, m.ints, m.strs);
-            // The Worker skips the notification group while it is MAX_INFLIGHT ahead: wake it
-            // when we catch up so it resumes at once.
-            if (Atomics.sub(this.control, CTRL_INFLIGHT, 1) >= MAX_INFLIGHT) this.wake();
+            if (this.cb.holdBack()) this.holdAck();
+            else this.ack(1);
             break;
           case "log":
             this.cb.onLog(m.level, m.message);
@@ -114,6 +121,25 @@ export class ReaderHandle {
       };
       worker.postMessage(start);
     });
+  }
+
+  private ack(n: number): void {
+    // The Worker skips the notification group while it is MAX_INFLIGHT ahead: wake it when we
+    // catch up so it resumes at once.
+    if (Atomics.sub(this.control, CTRL_INFLIGHT, n) >= MAX_INFLIGHT) this.wake();
+  }
+
+  private holdAck(): void {
+    this.heldAcks++;
+    if (this.holdTimer !== null) return;
+    this.holdTimer = setInterval(() => {
+      if (this.cb.holdBack() && this.stopped === null) return;
+      if (this.holdTimer !== null) clearInterval(this.holdTimer);
+      this.holdTimer = null;
+      const n = this.heldAcks;
+      this.heldAcks = 0;
+      this.ack(n);
+    }, 2);
   }
 
   /** Wakes the Worker so it notices control changes and pending messages. */
@@ -165,6 +191,7 @@ export class ReaderHandle {
   }
 
   terminate(): void {
+    if (this.holdTimer !== null) clearInterval(this.holdTimer);
     this.worker?.terminate();
     this.worker = null;
     sysClose(this.wakeFd);

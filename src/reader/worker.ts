@@ -37,8 +37,9 @@ import { PathResolver, UNKNOWN_PATH, UNRESOLVED } from "./resolve.ts";
 declare const self: Worker;
 
 /**
- * The reader thread runs at a higher priority than the main thread (nice -10, root only), so that
- * on a busy machine a permission event is answered before records are encoded (B5).
+ * In permission mode the reader thread runs at a higher priority (nice -10, root only), so that on a
+ * busy machine a permission event is answered before records are encoded (B5). In observe mode it
+ * keeps the default: there it would only take CPU from the workload it watches.
  */
 const READER_NICE = -10;
 
@@ -110,7 +111,7 @@ class Reader {
       for (const d of this.start.extraDirs) this.resolver.registerDir(d);
     }
     const notes: string[] = [];
-    if (sysSetThreadNice(sysGettid(), READER_NICE) !== 0) {
+    if (this.start.perm && sysSetThreadNice(sysGettid(), READER_NICE) !== 0) {
       notes.push(`could not raise the reader thread's priority: ${strerror(errno())}`);
     }
     try {
@@ -184,9 +185,14 @@ class Reader {
       // group is not read, so a backlog becomes a counted kernel overflow instead of unbounded
       // memory. The content group is always read: permission events are answered whatever happens.
       const behind = this.behind();
+      // Coalescing: once a batch is open, the notification group is read again only when the
+      // batch is MAX_BATCH_AGE_MS old, so a trickle of events costs one wake-up per batch, not one
+      // per event (the kernel keeps them meanwhile). Permission events are never held back.
+      const batchOpen = this.count > 0;
+      const skipNotify = behind || batchOpen;
       let n = 0;
       for (const g of this.groups) {
-        if (behind && g.kind === "notify") continue;
+        if (skipNotify && g.kind === "notify") continue;
         pv.setInt32(n * 8, g.fd, true);
         pv.setInt16(n * 8 + 4, K.POLLIN, true);
         pv.setInt16(n * 8 + 6, 0, true);
@@ -196,8 +202,11 @@ class Reader {
       pv.setInt32(wakeSlot * 8, this.start.wakeFd, true);
       pv.setInt16(wakeSlot * 8 + 4, K.POLLIN, true);
       pv.setInt16(wakeSlot * 8 + 6, 0, true);
-      // Age-bounded batching: one message per ~2 ms at most, however events trickle in.
-      const timeout = behind ? 50 : this.count > 0 ? Math.max(0, Math.ceil(MAX_BATCH_AGE_MS - (performance.now() - this.batchStart))) : -1;
+      const timeout = behind
+        ? 50
+        : batchOpen
+          ? Math.max(0, Math.ceil(MAX_BATCH_AGE_MS - (performance.now() - this.batchStart)))
+          : -1;
       const r = sysPoll(this.pollFds, n + 1, timeout);
       if (r < 0) {
         const e = errno();
@@ -216,7 +225,7 @@ class Reader {
       this.beginBatch();
       for (let i = 0, gi = 0; i < n; gi++) {
         const g = this.groups[gi];
-        if (behind && g.kind === "notify") continue;
+        if (skipNotify && g.kind === "notify") continue;
         const revents = pv.getInt16(i * 8 + 6, true);
         i++;
         if (revents & (K.POLLERR | K.POLLNVAL)) {
@@ -225,7 +234,11 @@ class Reader {
         }
         if (revents & K.POLLIN) this.drain(g);
       }
-      if (this.count >= BATCH_EVENTS || (this.count > 0 && performance.now() - this.batchStart >= MAX_BATCH_AGE_MS)) {
+      if (this.count > 0 && !this.behind() && performance.now() - this.batchStart >= MAX_BATCH_AGE_MS) {
+        // The batch is due: collect what the notification group gathered meanwhile, then post.
+        for (const g of this.groups) if (g.kind === "notify") this.drain(g);
+        this.flush();
+      } else if (this.count >= BATCH_EVENTS) {
         this.flush();
       }
     }
