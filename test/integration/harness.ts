@@ -288,7 +288,7 @@ export interface StartOptions {
   cwd?: string;
 }
 
-function spawnDaemon(args: readonly string[], opts: StartOptions) {
+function spawnDaemon(args: readonly string[], opts: StartOptions, readStdout = true) {
   assertSafeMarks(args);
   installExitHook();
   const proc = Bun.spawn([BIN, ...args], {
@@ -300,25 +300,26 @@ function spawnDaemon(args: readonly string[], opts: StartOptions) {
   });
   liveDaemons.add(proc);
   void proc.exited.then(() => liveDaemons.delete(proc));
-  return { proc, out: new Collector(proc.stdout), err: new Collector(proc.stderr) };
+  return { proc, out: readStdout ? new Collector(proc.stdout) : null, err: new Collector(proc.stderr) };
 }
 
-/** Starts `fanotifyd -f ARGS` and resolves once it has logged the readiness line. */
-export async function startDaemon(args: readonly string[], opts: StartOptions = {}): Promise<Daemon> {
-  const fullArgs = ["-f", ...args];
-  const { proc, out, err } = spawnDaemon(fullArgs, opts);
-  const timeoutMs = opts.readyTimeoutMs ?? 10_000;
+/** Waits for the readiness line on stderr; throws with the stderr text on exit or timeout. */
+async function waitReady(
+  proc: Subprocess<"ignore", "pipe", "pipe">,
+  err: Collector,
+  fullArgs: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
   void proc.exited.then(() => {
     exited = true;
   });
-
   for (;;) {
-    if (err.text.includes(READY)) break;
+    if (err.text.includes(READY)) return;
     if (exited) {
       await err.done;
-      if (err.text.includes(READY)) break;
+      if (err.text.includes(READY)) return;
       throw new Error(
         `fanotifyd ${fullArgs.join(" ")} exited (code=${proc.exitCode}, signal=${proc.signalCode}) ` +
           `before becoming ready; stderr:\n${err.text}`,
@@ -340,13 +341,24 @@ export async function startDaemon(args: readonly string[], opts: StartOptions = 
     ]);
     clearTimeout(timer);
   }
+}
+
+/** Starts `fanotifyd -f ARGS` and resolves once it has logged the readiness line. */
+export async function startDaemon(args: readonly string[], opts: StartOptions = {}): Promise<Daemon> {
+  const fullArgs = ["-f", ...args];
+  const { proc, out, err } = spawnDaemon(fullArgs, opts);
+  let exited = false;
+  void proc.exited.then(() => {
+    exited = true;
+  });
+  await waitReady(proc, err, fullArgs, opts.readyTimeoutMs ?? 10_000);
 
   const d: Daemon = {
     pid: proc.pid,
     args: fullArgs,
     proc,
     stderr: () => err.text,
-    stdout: () => out.text,
+    stdout: () => out?.text ?? "",
     exited: () => exited,
     signal: (sig) => {
       if (!exited) proc.kill(sig);
@@ -367,7 +379,7 @@ export async function startDaemon(args: readonly string[], opts: StartOptions = 
         proc.kill("SIGKILL");
         await proc.exited;
       }
-      await Promise.all([err.done, out.done]);
+      await Promise.all([err.done, out?.done]);
       return { code: proc.exitCode, signal: proc.signalCode, elapsedMs, timedOut: !inTime };
     },
   };
@@ -397,8 +409,8 @@ export async function runDaemon(args: readonly string[], timeoutMs = 5000, opts:
     proc.kill("SIGKILL");
     await proc.exited;
   }
-  await Promise.all([out.done, err.done]);
-  return { code: proc.exitCode, signal: proc.signalCode, stdout: out.text, stderr: err.text, timedOut: !inTime };
+  await Promise.all([out?.done, err.done]);
+  return { code: proc.exitCode, signal: proc.signalCode, stdout: out?.text ?? "", stderr: err.text, timedOut: !inTime };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -826,46 +838,12 @@ export interface UnreadStdoutDaemon {
  */
 export async function startDaemonUnreadStdout(args: readonly string[], opts: StartOptions = {}): Promise<UnreadStdoutDaemon> {
   const fullArgs = ["-f", ...args];
-  assertSafeMarks(fullArgs);
-  installExitHook();
-  const proc = Bun.spawn([BIN, ...fullArgs], {
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    cwd: opts.cwd ?? REPO,
-    env: { ...process.env, ...(opts.env ?? {}) },
-  });
-  liveDaemons.add(proc);
+  const { proc, err } = spawnDaemon(fullArgs, opts, false);
   let exited = false;
   void proc.exited.then(() => {
     exited = true;
-    liveDaemons.delete(proc);
   });
-  const err = new Collector(proc.stderr);
-  const timeoutMs = opts.readyTimeoutMs ?? 10_000;
-  const deadline = Date.now() + timeoutMs;
-  while (!err.text.includes(READY)) {
-    if (exited) {
-      await err.done;
-      if (err.text.includes(READY)) break;
-      throw new Error(`fanotifyd ${fullArgs.join(" ")} exited (code=${proc.exitCode}) before becoming ready; stderr:\n${err.text}`);
-    }
-    const left = deadline - Date.now();
-    if (left <= 0) {
-      proc.kill("SIGKILL");
-      await proc.exited;
-      throw new Error(`fanotifyd ${fullArgs.join(" ")} not ready after ${timeoutMs} ms; stderr:\n${err.text}`);
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      err.changed(),
-      proc.exited,
-      new Promise<void>((r) => {
-        timer = setTimeout(r, left);
-      }),
-    ]);
-    clearTimeout(timer);
-  }
+  await waitReady(proc, err, fullArgs, opts.readyTimeoutMs ?? 10_000);
   return { pid: proc.pid, proc, stderr: () => err.text, exited: () => exited };
 }
 
@@ -928,7 +906,7 @@ export function spawnProcess(cmd: string[], opts: { cwd?: string; env?: Record<s
   return {
     pid: p.pid,
     proc: p,
-    stdout: () => out.text,
+    stdout: () => out?.text ?? "",
     stderr: () => err.text,
     exited: () => exited,
     waitStdout: async (pred, timeoutMs, what) => {
