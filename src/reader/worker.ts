@@ -77,9 +77,9 @@ class Reader {
   private readonly response = new Uint8Array(8);
   private readonly responseView = new DataView(this.response.buffer);
   private readonly groups: Group[] = [];
-  private content: Group | null = null;
   private policy: CompiledSnapshot;
-  private ints = new Int32Array((BACKLOG_EVENTS + 8192) * INTS_PER_EVENT);
+  // Room for the backlog plus one more full read (64 KiB of 24-byte records at most).
+  private readonly ints = new Int32Array((BACKLOG_EVENTS + 64 * 1024 / K.FAN_EVENT_METADATA_LEN) * INTS_PER_EVENT);
   private strs: string[] = [];
   private count = 0;
   private batchStart = 0;
@@ -116,7 +116,7 @@ class Reader {
     }
     try {
       // The content group first: once it is marked, every open on the marks waits for this thread.
-      if (this.start.perm) this.content = this.addGroup("content", "fd", notes);
+      if (this.start.perm) this.addGroup("content", "fd", notes);
       this.addGroup("notify", this.start.mode, notes);
     } catch (err) {
       for (const g of this.groups) sysClose(g.fd);
@@ -126,13 +126,11 @@ class Reader {
     return notes;
   }
 
-  private addGroup(kind: GroupKind, mode: ReaderMode, notes: string[]): Group {
+  private addGroup(kind: GroupKind, mode: ReaderMode, notes: string[]): void {
     const opened = openGroup(kind, mode, this.start.marks);
     notes.push(...opened.notes);
     // FD-mode reads create one fd per record, so keep them modest (~2.7k fds per read).
-    const group: Group = { kind, mode, fd: opened.fd, buf: new Uint8Array(mode === "fd" ? 64 * 1024 : 256 * 1024) };
-    this.groups.push(group);
-    return group;
+    this.groups.push({ kind, mode, fd: opened.fd, buf: new Uint8Array(mode === "fd" ? 64 * 1024 : 256 * 1024) });
   }
 
   messageHandled(): void {
