@@ -46,6 +46,12 @@ const READER_NICE = -10;
 /** Post a batch once it holds this many events, or once its first event is MAX_BATCH_AGE_MS old. */
 const BATCH_EVENTS = 4096;
 const MAX_BATCH_AGE_MS = 2;
+/**
+ * Coalesce notification reads only when the previous batch held at least this many events: under
+ * load that saves a wake-up per event; at a trickle, events are read at once, so comm/exe are read
+ * while short-lived processes still exist (B14).
+ */
+const COALESCE_MIN_EVENTS = 32;
 /** Room kept for permission events while the main thread is behind (they are answered regardless). */
 const BACKLOG_EVENTS = 65536;
 const DIR_CACHE_MAX_AGE_MS = 1000;
@@ -83,6 +89,7 @@ class Reader {
   private strs: string[] = [];
   private count = 0;
   private batchStart = 0;
+  private coalesce = false;
   private lastCacheClear = 0;
   readonly counters: ReaderCounters = {
     eventsRead: 0,
@@ -183,11 +190,11 @@ class Reader {
       // group is not read, so a backlog becomes a counted kernel overflow instead of unbounded
       // memory. The content group is always read: permission events are answered whatever happens.
       const behind = this.behind();
-      // Coalescing: once a batch is open, the notification group is read again only when the
-      // batch is MAX_BATCH_AGE_MS old, so a trickle of events costs one wake-up per batch, not one
-      // per event (the kernel keeps them meanwhile). Permission events are never held back.
+      // Coalescing under load: once a batch is open, the notification group is read again only
+      // when the batch is MAX_BATCH_AGE_MS old, so a stream of events costs one wake-up per batch,
+      // not one per event (the kernel keeps them meanwhile). Permission events are never held back.
       const batchOpen = this.count > 0;
-      const skipNotify = behind || batchOpen;
+      const skipNotify = behind || (batchOpen && this.coalesce);
       let n = 0;
       for (const g of this.groups) {
         if (skipNotify && g.kind === "notify") continue;
@@ -397,6 +404,7 @@ class Reader {
     const msg: WorkerMessage = { type: "batch", count: this.count, ints, strs: this.strs.join("\0") };
     Atomics.add(this.control, CTRL_INFLIGHT, 1);
     post(msg, [ints.buffer]);
+    this.coalesce = this.count >= COALESCE_MIN_EVENTS;
     this.count = 0;
     this.strs = [];
     // comm/exe are re-validated once per posted batch (B14; a pid cannot be reused within ~2 ms).
