@@ -11,6 +11,12 @@
 // /proc/PID/fdinfo once it is ready (any mark that is not a filesystem mark on our tmpfs kills the
 // subject and aborts the run). Both mounts are unmounted on every exit path (normal end, error,
 // SIGINT/SIGTERM/SIGHUP). Every loop is bounded in count and time.
+//
+// Permission scenarios (perm-idle, perm-warm): the subjects are the C responder (perm-responder.c)
+// and fanotifyd --perm; perm-open.c times every open() under their OPEN_PERM/ACCESS_PERM marks (the
+// same filesystem marks on the private tmpfs, checked the same way). Every subject process is
+// stopped with SIGTERM and SIGKILLed after 5 s; the kernel releases any pending permission event
+// when the group fd closes. perm-warm keeps a nice-19 busy loop running so idle vCPUs do not halt.
 
 import type { Subprocess } from "bun";
 import {
@@ -51,6 +57,8 @@ interface Options {
   fatrace: boolean;
   soakMinutes: number; // 0 = no soak (the default run)
   soakMode: "fid" | "fd";
+  /** which perm scenarios run: both (default), only perm-warm (--perm-warm), only perm-idle (--perm-idle) */
+  permVariants: "both" | "warm" | "idle";
   json: string;
 }
 
@@ -59,7 +67,11 @@ const USAGE = `usage: bun test/bench/run.ts [options]        (as root)
   --rounds N            rounds per scenario and subject (default 5; --quick 2)
   --scale X             multiply every scenario's operation count by X
   --scenarios a,b       only these scenarios (ids as in the report)
-  --subjects a,b        only these subjects (none, floor-fd, floor-fid, fanotifyd-fd, fanotifyd-fid, fatrace)
+  --subjects a,b        only these subjects (none, floor-fd, floor-fid, fanotifyd-fd, fanotifyd-fid, fatrace,
+                        c-responder, fanotifyd-perm, fanotifyd-perm-deny)
+  --perm-warm           run the permission scenario only warm (perm-warm: a nice-19 busy loop keeps the
+                        vCPUs from idling); the default run does both perm-idle and perm-warm
+  --perm-idle           run the permission scenario only idle (perm-idle)
   --no-fatrace          leave fatrace out even when it is installed
   --soak                run ONLY the soak: 10k cwcru ops/s against fanotifyd for 10 minutes
   --soak-minutes N      the same for N minutes
@@ -77,6 +89,7 @@ function parseOptions(argv: string[]): Options {
     fatrace: true,
     soakMinutes: 0,
     soakMode: "fid",
+    permVariants: "both",
     json: join(BENCH, "results/latest.json"),
   };
   for (let i = 0; i < argv.length; i++) {
@@ -122,6 +135,12 @@ function parseOptions(argv: string[]): Options {
         o.soakMode = m;
         break;
       }
+      case "--perm-warm":
+        o.permVariants = "warm";
+        break;
+      case "--perm-idle":
+        o.permVariants = "idle";
+        break;
       case "--json":
         o.json = resolve(val());
         break;
@@ -142,13 +161,15 @@ function parseOptions(argv: string[]): Options {
 // subjects and scenarios
 
 type Mode = "fd" | "fid";
-type Kind = "none" | "floor" | "fanotifyd" | "fatrace";
+type Kind = "none" | "floor" | "fanotifyd" | "fatrace" | "responder";
 
 interface Subject {
   id: string;
   kind: Kind;
   mode: Mode | null; // the fanotify reporting mode (null: no reader)
   label: string;
+  /** permission subject: answers OPEN_PERM/ACCESS_PERM (deny: --deny-on-alert with a canary, so the verdict needs the path) */
+  perm?: "allow" | "deny";
 }
 
 const ALL_SUBJECTS: Subject[] = [
@@ -158,9 +179,12 @@ const ALL_SUBJECTS: Subject[] = [
   { id: "fanotifyd-fd", kind: "fanotifyd", mode: "fd", label: "fanotifyd --no-fid" },
   { id: "fanotifyd-fid", kind: "fanotifyd", mode: "fid", label: "fanotifyd (FID)" },
   { id: "fatrace", kind: "fatrace", mode: "fid", label: "fatrace -c (peer; own mask, FID)" },
+  { id: "c-responder", kind: "responder", mode: "fd", label: "C permission responder (allow all, readlink per event)", perm: "allow" },
+  { id: "fanotifyd-perm", kind: "fanotifyd", mode: "fid", label: "fanotifyd --perm", perm: "allow" },
+  { id: "fanotifyd-perm-deny", kind: "fanotifyd", mode: "fid", label: "fanotifyd --perm --deny-on-alert --canary DIR/canary*", perm: "deny" },
 ];
 
-type Load = "cwcru" | "orc";
+type Load = "cwcru" | "orc" | "perm";
 
 interface Scenario {
   id: string;
@@ -173,7 +197,21 @@ interface Scenario {
   perEventLag: boolean;
   note: string;
   skip?: string;
+  /** permission scenario (perm-open against the perm subjects); warm: a nice-19 busy loop runs meanwhile */
+  perm?: { warm: boolean };
 }
+
+/** Does subject s take part in scenario sc? Perm scenarios: none + the perm subjects; others: the rest. */
+function applies(sc: Scenario, s: Subject): boolean {
+  if (sc.perm) return s.kind === "none" || s.perm !== undefined;
+  return s.perm === undefined && sc.rate(s) !== null;
+}
+
+const PERM_OPENS = 50_000;
+const PERM_OPENS_QUICK = 20_000;
+const PERM_FILES = 64;
+/** the busy loop of perm-warm: nice 19 so it only takes otherwise idle CPU time */
+const WARM_CMD = ["nice", "-n", "19", "sh", "-c", "while :; do :; done"];
 
 // Nominal events per cwcru op without kernel merging (measured with floor-reader):
 // FID: CREATE, OPEN, MODIFY, CLOSE_WRITE, RENAME, MOVED_FROM, MOVED_TO, MOVE_SELF, ATTRIB, DELETE_SELF,
@@ -239,13 +277,22 @@ const ALL_SCENARIOS: Scenario[] = [
     note: "open+read+close at 100k ops/s for 1.5 s (target: no kernel overflow)",
   },
   {
-    id: "perm",
-    load: "orc",
-    rate: () => null,
-    ops: () => 0,
+    id: "perm-idle",
+    load: "perm",
+    rate: () => 0,
+    ops: () => PERM_OPENS,
     perEventLag: false,
-    note: "permission latency (added open() latency p50/p99 vs a C responder)",
-    skip: "later piece: fanotifyd --perm is not active yet; this slot is where its scenario goes",
+    note: "permission latency: perm-open times each open() of 64 files (+read, close) under OPEN_PERM/ACCESS_PERM, 50k opens, idle machine",
+    perm: { warm: false },
+  },
+  {
+    id: "perm-warm",
+    load: "perm",
+    rate: () => 0,
+    ops: () => PERM_OPENS,
+    perEventLag: false,
+    note: "the same with a nice-19 busy loop running (vCPUs kept awake: no ~70 µs idle wake-up per hand-off)",
+    perm: { warm: true },
   },
 ];
 
@@ -513,6 +560,8 @@ function installCleanupHooks(): void {
 interface Bins {
   loadgen: string;
   floor: string;
+  permOpen: string;
+  permResponder: string;
   fanotifyd: string;
   fanotifydMtime: string; // of the copied source binary, taken when it was copied
   fatrace: string | null;
@@ -529,6 +578,8 @@ function buildHelpers(m: Mounts, opts: Options): Bins {
   };
   build("loadgen.c", join(bin, "loadgen"));
   build("floor-reader.c", join(bin, "floor-reader"));
+  build("perm-open.c", join(bin, "perm-open"));
+  build("perm-responder.c", join(bin, "perm-responder"));
   const daemonSrc = process.env.FANOTIFYD_BIN ?? join(REPO, "fanotifyd");
   if (process.env.FANOTIFYD_BIN !== undefined && !existsSync(daemonSrc)) throw new Error(`FANOTIFYD_BIN=${daemonSrc} does not exist`);
   if (!existsSync(daemonSrc)) {
@@ -541,7 +592,15 @@ function buildHelpers(m: Mounts, opts: Options): Bins {
   copyFileSync(daemonSrc, fanotifyd);
   chmodSync(fanotifyd, 0o755);
   const fatrace = opts.fatrace ? which("fatrace") : null;
-  return { loadgen: join(bin, "loadgen"), floor: join(bin, "floor-reader"), fanotifyd, fanotifydMtime, fatrace };
+  return {
+    loadgen: join(bin, "loadgen"),
+    floor: join(bin, "floor-reader"),
+    permOpen: join(bin, "perm-open"),
+    permResponder: join(bin, "perm-responder"),
+    fanotifyd,
+    fanotifydMtime,
+    fatrace,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -557,8 +616,12 @@ function subjectCommand(s: Subject, b: Bins, m: Mounts, out: string): { cmd: str
   switch (s.kind) {
     case "floor":
       return { cmd: [b.floor, s.mode!, m.markDir, out] };
-    case "fanotifyd":
-      return { cmd: [b.fanotifyd, "-f", ...(s.mode === "fd" ? ["--no-fid"] : []), "--filesystem", m.markDir, "-o", out] };
+    case "fanotifyd": {
+      const perm = s.perm === undefined ? [] : ["--perm", ...(s.perm === "deny" ? ["--deny-on-alert", "--canary", `${m.markDir}/canary*`] : [])];
+      return { cmd: [b.fanotifyd, "-f", ...(s.mode === "fd" ? ["--no-fid"] : []), "--filesystem", m.markDir, ...perm, "-o", out] };
+    }
+    case "responder":
+      return { cmd: [b.permResponder, m.markDir] };
     case "fatrace":
       // -c: only the file system of the current directory (our tmpfs). Without -c fatrace marks
       // every mount of the machine, so the flag is asserted below.
@@ -586,7 +649,7 @@ async function startSubject(s: Subject, b: Bins, m: Mounts, out: string, extraAr
   });
   liveChildren.add(proc);
   let text = "";
-  const marker = s.kind === "floor" ? "ready\n" : s.kind === "fanotifyd" ? READY_FANOTIFYD : null;
+  const marker = s.kind === "floor" || s.kind === "responder" ? "ready\n" : s.kind === "fanotifyd" ? READY_FANOTIFYD : null;
   const ready = Promise.withResolvers<void>();
   const readyP = ready.promise;
   void (async () => {
@@ -899,12 +962,60 @@ interface Measurement {
   wallSec: number;
   threadCpuSec: Record<string, number>; // CPU per thread name over the measurement
   ctxSwitchesPerRecord: number; // context switches of the subject (all threads) per record written
+  // permission scenarios (NaN elsewhere): perm-open's per-open() latency, and the subject's answers
+  permP50Us: number;
+  permP99Us: number;
+  permMaxUs: number;
+  permAnswered: number; // fanotifyd: perm_allowed + perm_denied; c-responder: events answered
+  permDenied: number;
+  permTimeouts: number;
+}
+
+interface PermOpenResult {
+  opens: number;
+  secs: number;
+  rate: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+async function runPermOpen(b: Bins, dir: string, n: number): Promise<PermOpenResult> {
+  const p = Bun.spawn([b.permOpen, dir, String(n), String(PERM_FILES)], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  liveChildren.add(p);
+  const timeout = setTimeout(() => p.kill(9), 120_000);
+  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  await p.exited;
+  clearTimeout(timeout);
+  liveChildren.delete(p);
+  const mm = /opens=(\d+) secs=([\d.]+) rate=(\d+) p50_us=([\d.]+) p99_us=([\d.]+) max_us=([\d.]+)/.exec(out);
+  if (p.exitCode !== 0 || !mm) throw new Error(`perm-open failed (${p.exitCode ?? p.signalCode}): ${out}${err}`);
+  return { opens: Number(mm[1]), secs: Number(mm[2]), rate: Number(mm[3]), p50: Number(mm[4]), p99: Number(mm[5]), max: Number(mm[6]) };
+}
+
+/** perm-warm: a nice-19 busy loop (killed by the caller) so the vCPUs never go idle during the measurement. */
+function startWarmLoop(): Subprocess {
+  const p = Bun.spawn(WARM_CMD, { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+  liveChildren.add(p);
+  return p;
+}
+
+async function killProc(p: Subprocess): Promise<void> {
+  try {
+    p.kill(9);
+  } catch {
+    // gone
+  }
+  await Promise.race([p.exited, Bun.sleep(5000)]);
+  liveChildren.delete(p);
 }
 
 async function measure(sc: Scenario, s: Subject, round: number, b: Bins, m: Mounts, opts: Options): Promise<Measurement | null> {
   const rate = sc.rate(s);
-  if (rate === null) return null;
-  const ops = Math.max(100, Math.round(sc.ops(s) * opts.scale * (opts.quick ? 0.25 : 1)));
+  if (rate === null || !applies(sc, s)) return null;
+  const ops = sc.perm
+    ? Math.max(100, Math.round((opts.quick ? PERM_OPENS_QUICK : sc.ops(s)) * opts.scale))
+    : Math.max(100, Math.round(sc.ops(s) * opts.scale * (opts.quick ? 0.25 : 1)));
   const t0 = nowMs();
   const mm: Measurement = {
     round,
@@ -936,7 +1047,14 @@ async function measure(sc: Scenario, s: Subject, round: number, b: Bins, m: Moun
     wallSec: NaN,
     threadCpuSec: {},
     ctxSwitchesPerRecord: NaN,
+    permP50Us: NaN,
+    permP99Us: NaN,
+    permMaxUs: NaN,
+    permAnswered: NaN,
+    permDenied: NaN,
+    permTimeouts: NaN,
   };
+  if (sc.perm) return measurePerm(sc, s, round, b, m, mm, t0);
   // A fresh load directory, made before the subject starts (so the clean-up is not observed).
   const runDir = join(m.markDir, "run");
   rmSync(runDir, { recursive: true, force: true });
@@ -1002,6 +1120,96 @@ async function measure(sc: Scenario, s: Subject, round: number, b: Bins, m: Moun
   return mm;
 }
 
+/**
+ * One permission measurement: a fresh directory of PERM_FILES files (made before the subject starts),
+ * optionally the warm busy loop, the subject (none: perm-open alone), perm-open N, then for fanotifyd
+ * wait until its output (the perm events' records plus the FID group's notifications) is quiet.
+ */
+async function measurePerm(sc: Scenario, s: Subject, _round: number, b: Bins, m: Mounts, mm: Measurement, t0: number): Promise<Measurement> {
+  const runDir = join(m.markDir, "run");
+  rmSync(runDir, { recursive: true, force: true });
+  mkdirSync(runDir);
+  for (let i = 0; i < PERM_FILES; i++) writeFileSync(join(runDir, `p${i}`), "data\n");
+  const out = join(m.outMnt, `${s.id}.${sc.id}.${mm.round}.out`);
+  let running: Running | null = null;
+  let warm: Subprocess | null = null;
+  try {
+    if (sc.perm!.warm) {
+      warm = startWarmLoop();
+      await Bun.sleep(20);
+    }
+    if (s.kind !== "none") {
+      running = await startSubject(s, b, m, out);
+      await Bun.sleep(50);
+    }
+    const pid = running?.proc.pid ?? 0;
+    const cpu0 = running ? readCpuSec(pid) : 0;
+    const threads0 = running ? readThreadCpu(pid) : {};
+    const ctx0 = running ? readCtxSwitches(pid) : 0;
+    const po = await runPermOpen(b, runDir, mm.opsRequested);
+    const endMs = nowMs();
+    mm.ops = po.opens;
+    mm.loadSecs = po.secs;
+    mm.opsPerSec = po.rate;
+    mm.permP50Us = po.p50;
+    mm.permP99Us = po.p99;
+    mm.permMaxUs = po.max;
+    if (running) {
+      if (s.kind === "fanotifyd") {
+        const q = await waitQuiet(out, endMs, 200, 60_000);
+        mm.lagQuietMs = Math.max(0, q.lastGrowthMs - endMs);
+      }
+      mm.cpuSec = readCpuSec(pid) - cpu0;
+      mm.threadCpuSec = diffThreadCpu(threads0, readThreadCpu(pid));
+      const ctx = readCtxSwitches(pid) - ctx0;
+      mm.hwmMiB = readStatusKiB(pid, "VmHWM") / 1024;
+      mm.rssMiB = readStatusKiB(pid, "VmRSS") / 1024;
+      mm.fds = countFds(pid);
+      const st = await running.stop();
+      mm.exit = st.killed ? "killed after 5 s" : st.code !== null ? `exit ${st.code}` : `signal ${st.signal}`;
+      const err = running.stderr();
+      running = null;
+      if (s.kind === "fanotifyd") {
+        const num = (k: string) => {
+          const r = new RegExp(`"${k}":(\\d+)`).exec(err);
+          return r ? Number(r[1]) : NaN;
+        };
+        const pm = /processed (\d+) events \(overflow=(\d+)\)/.exec(err);
+        if (pm) mm.daemonProcessed = Number(pm[1]);
+        mm.daemonDropped = /dropping records/.test(err);
+        mm.permAnswered = num("perm_allowed") + num("perm_denied");
+        mm.permDenied = num("perm_denied");
+        mm.permTimeouts = num("perm_timeouts");
+        const scan = scanOutput(out, s.kind, null);
+        mm.events = scan.events;
+        mm.bitsPerOp = scan.bits / po.opens;
+        mm.overflows = scan.overflows;
+        mm.lagLastMs = Math.max(0, scan.lastTsMs - endMs);
+        mm.eventsPerSec = scan.events / po.secs;
+      } else {
+        const r = /events=(\d+)/.exec(err);
+        mm.permAnswered = r ? Number(r[1]) : NaN;
+        mm.permDenied = 0;
+        mm.events = mm.permAnswered;
+        mm.eventsPerSec = mm.events / po.secs;
+      }
+      mm.cpuPer100k = mm.events > 0 ? (mm.cpuSec / mm.events) * 1e5 : NaN;
+      mm.ctxSwitchesPerRecord = mm.events > 0 ? ctx / mm.events : NaN;
+      if (mm.permDenied > 0) throw new Error(`${s.id} denied ${mm.permDenied} permission events (expected none: no canary is opened)`);
+    }
+  } catch (e) {
+    mm.error = e instanceof Error ? e.message : String(e);
+    if (mm.error.startsWith("SAFETY")) throw e;
+  } finally {
+    if (running) await running.stop();
+    if (warm) await killProc(warm);
+    rmSync(out, { force: true });
+    rmSync(runDir, { recursive: true, force: true });
+  }
+  mm.wallSec = (nowMs() - t0) / 1000;
+  return mm;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // report
 
@@ -1035,6 +1243,19 @@ interface Row {
   lagMaxMs: number;
   eventsPerSec: number;
   deletedPaths: number;
+  // permission scenarios (NaN elsewhere): medians over rounds of perm-open's per-open() figures (µs)
+  permP50Us: number;
+  permP99Us: number;
+  permMaxUs: number;
+  permMaxUsWorst: number;
+  /** added latency: this subject's median − none's median (µs) */
+  permAddedP50Us: number;
+  permAddedP99Us: number;
+  /** added latency ÷ the C responder's added latency */
+  permAddedP50VsC: number;
+  permAddedP99VsC: number;
+  permAnswered: number;
+  permTimeouts: number;
 }
 
 function summarize(ms: Measurement[], scenarios: Scenario[], subjects: Subject[]): Row[] {
@@ -1091,10 +1312,87 @@ function summarize(ms: Measurement[], scenarios: Scenario[], subjects: Subject[]
         lagMaxMs: ok.length ? Math.max(...ok.map((x) => (Number.isFinite(x.lagMaxMs) ? x.lagMaxMs : 0))) : NaN,
         eventsPerSec: med((x) => x.eventsPerSec),
         deletedPaths: med((x) => x.deletedPaths),
+        permP50Us: NaN,
+        permP99Us: NaN,
+        permMaxUs: NaN,
+        permMaxUsWorst: NaN,
+        permAddedP50Us: NaN,
+        permAddedP99Us: NaN,
+        permAddedP50VsC: NaN,
+        permAddedP99VsC: NaN,
+        permAnswered: med((x) => x.permAnswered),
+        permTimeouts: med((x) => x.permTimeouts),
       });
+      const r = rows[rows.length - 1];
+      if (sc.perm) {
+        r.permP50Us = med((x) => x.permP50Us);
+        r.permP99Us = med((x) => x.permP99Us);
+        r.permMaxUs = med((x) => x.permMaxUs);
+        r.permMaxUsWorst = ok.length ? Math.max(...ok.map((x) => x.permMaxUs)) : NaN;
+      }
+    }
+    if (sc.perm) {
+      // Added latency vs no responder, and its ratio to the C responder's.
+      const pr = rows.filter((r) => r.scenario === sc.id);
+      const none = pr.find((r) => r.subject === "none");
+      const c = pr.find((r) => r.subject === "c-responder");
+      for (const r of pr) {
+        if (!none) continue;
+        r.permAddedP50Us = r.permP50Us - none.permP50Us;
+        r.permAddedP99Us = r.permP99Us - none.permP99Us;
+      }
+      for (const r of pr) {
+        if (!c || r.subject === "none") continue;
+        r.permAddedP50VsC = c.permAddedP50Us > 0 ? r.permAddedP50Us / c.permAddedP50Us : NaN;
+        r.permAddedP99VsC = c.permAddedP99Us > 0 ? r.permAddedP99Us / c.permAddedP99Us : NaN;
+        const cCpu = c.cpuPerKop;
+        r.cpuPerOpVsFloor = r.subject !== "c-responder" && cCpu > 0 ? r.cpuPerKop / cCpu : NaN;
+      }
     }
   }
   return rows;
+}
+
+function permTable(rows: Row[]): string {
+  const pr = rows.filter((r) => Number.isFinite(r.permP50Us));
+  if (pr.length === 0) return "";
+  const head = [
+    "scenario",
+    "subject",
+    "opens/s",
+    "open() p50 µs",
+    "p99 µs",
+    "max µs (worst)",
+    "added p50 µs",
+    "added p99 µs",
+    "added p50 ÷ C",
+    "added p99 ÷ C",
+    "CPU ms/1k opens",
+    "CPU ÷ C",
+    "perm answered",
+  ];
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i < 2 ? "---" : "---:")).join("|")}|`];
+  for (const r of pr) {
+    const isNone = r.subject === "none";
+    lines.push(
+      `| ${[
+        r.scenario,
+        r.subject + (r.errors ? ` (${r.errors} err)` : ""),
+        fmt(r.opsPerSec),
+        fmt(r.permP50Us, 1),
+        fmt(r.permP99Us, 1),
+        `${fmt(r.permMaxUs, 0)} (${fmt(r.permMaxUsWorst, 0)})`,
+        isNone ? "" : fmt(r.permAddedP50Us, 1),
+        isNone ? "" : fmt(r.permAddedP99Us, 1),
+        isNone || r.subject === "c-responder" ? "" : fmt(r.permAddedP50VsC, 2),
+        isNone || r.subject === "c-responder" ? "" : fmt(r.permAddedP99VsC, 2),
+        isNone ? "" : fmt(r.cpuPerKop, 1),
+        isNone || r.subject === "c-responder" ? "" : fmt(r.cpuPerOpVsFloor, 2),
+        isNone ? "" : fmt(r.permAnswered),
+      ].join(" | ")} |`,
+    );
+  }
+  return lines.join("\n");
 }
 
 function markdownTable(rows: Row[], scenarios: Scenario[]): string {
@@ -1185,6 +1483,24 @@ function evaluateTargets(rows: Row[]): Target[] {
       verdict: !Number.isFinite(r.lagP99Ms) ? "n/a" : r.lagP99Ms < 50 && r.roundsWithOverflow === 0 ? "pass" : "FAIL",
       detail: `p99 ${fmt(r.lagP99Ms, 1)} ms (median of rounds; worst single event ${fmt(r.lagMaxMs, 0)} ms), ${fmt(r.eventsPerSec)} events/s written, overflow rounds ${r.roundsWithOverflow}`,
     });
+  }
+  // 4. permission latency: added p50 within 1.2×, added p99 within 2× of the C responder
+  for (const sc of [...new Set(rows.filter((r) => Number.isFinite(r.permP50Us)).map((r) => r.scenario))]) {
+    const c = row(sc, "c-responder");
+    for (const su of ["fanotifyd-perm", "fanotifyd-perm-deny"]) {
+      const r = row(sc, su);
+      if (!r || !c) continue;
+      for (const [q, lim, ratio, added, cAdded, abs, cAbs] of [
+        ["p50", 1.2, r.permAddedP50VsC, r.permAddedP50Us, c.permAddedP50Us, r.permP50Us, c.permP50Us],
+        ["p99", 2, r.permAddedP99VsC, r.permAddedP99Us, c.permAddedP99Us, r.permP99Us, c.permP99Us],
+      ] as const) {
+        t.push({
+          target: `permission latency: added open() ${q} within ${lim}× of the C responder (${su}, ${sc})`,
+          verdict: !Number.isFinite(ratio) || r.n === 0 ? "n/a" : ratio <= lim ? "pass" : "FAIL",
+          detail: `added ${fmt(added, 1)} µs vs C ${fmt(cAdded, 1)} µs = ${fmt(ratio, 2)}× (open() ${q} ${fmt(abs, 1)} vs ${fmt(cAbs, 1)} µs; medians of ${r.n} rounds)`,
+        });
+      }
+    }
   }
   return t;
 }
@@ -1372,13 +1688,16 @@ async function main(): Promise<void> {
     (s) => s.kind !== "fatrace" || b.fatrace !== null,
   );
   if (b.fatrace === null) log(opts.fatrace ? "fatrace is not installed: peer skipped (apt-get install fatrace)" : "fatrace left out (--no-fatrace)");
-  const scenarios = ALL_SCENARIOS.filter((s) => (opts.scenarios ? opts.scenarios.includes(s.id) : true));
+  const scenarios = ALL_SCENARIOS.filter((s) => (opts.scenarios ? opts.scenarios.includes(s.id) || (s.perm && opts.scenarios.includes("perm")) : true)).filter(
+    (s) => !s.perm || opts.permVariants === "both" || (opts.permVariants === "warm") === s.perm.warm,
+  );
   for (const sc of scenarios) if (sc.skip) log(`scenario ${sc.id}: skipped — ${sc.skip}`);
   const measurements: Measurement[] = [];
   for (let round = 0; round < opts.rounds; round++) {
     for (const sc of scenarios) {
       if (sc.skip) continue;
-      const order = subjects.map((_, i) => subjects[(i + round) % subjects.length]);
+      const these = subjects.filter((su) => applies(sc, su));
+      const order = these.map((_, i) => these[(i + round) % these.length]);
       for (const su of order) {
         const r = await measure(sc, su, round, b, m, opts);
         if (r === null) continue;
@@ -1387,7 +1706,11 @@ async function main(): Promise<void> {
           `round ${round + 1}/${opts.rounds} ${sc.id} ${su.id}: ` +
             (r.error
               ? `ERROR ${r.error.split("\n")[0]}`
-              : `${fmt(r.opsPerSec)} ops/s` +
+              : sc.perm
+                ? `${fmt(r.opsPerSec)} opens/s, open() p50 ${fmt(r.permP50Us, 1)} µs, p99 ${fmt(r.permP99Us, 1)} µs, max ${fmt(r.permMaxUs)} µs` +
+                  (su.kind === "none" ? "" : `, CPU ${fmt(r.cpuSec, 2)} s, answered ${fmt(r.permAnswered)}, records ${fmt(r.events)}`) +
+                  ` [${fmt(r.wallSec, 1)} s]`
+                : `${fmt(r.opsPerSec)} ops/s` +
                 (su.kind === "none"
                   ? ""
                   : `, ${fmt(r.events)} events, overflow ${Number.isFinite(r.overflows) ? r.overflows : "n/a"}, CPU ${fmt(r.cpuSec, 2)} s, lag ${fmt(r.lagLastMs)} ms` +
@@ -1399,6 +1722,7 @@ async function main(): Promise<void> {
   }
   const rows = summarize(measurements, scenarios, subjects);
   const table = markdownTable(rows, scenarios);
+  const ptable = permTable(rows);
   const targets = evaluateTargets(rows);
   const elapsed = (nowMs() - started) / 1000;
   const notes = [
@@ -1407,6 +1731,11 @@ async function main(): Promise<void> {
     "CPU = utime+stime of the subject (all threads) from the ready state until its output stopped growing, from /proc/PID/stat; peak RSS = VmHWM.",
     "lag last = timestamp in the subject's last line − loadgen's end (fanotifyd: ts_ms, 1 ms resolution; floor: read time; fatrace: -tt); lag p50/p99 = per event, line timestamp − the start time of the op named in its path (cwcru at fixed rates).",
     "floor-fid caches the last directory handle (as fanotifyd caches directory handles); neither floor resolves comm/exe, fanotifyd does (cached per pid).",
+    ...(scenarios.some((s) => s.perm)
+      ? [
+          "perm-*: perm-open opens+reads+closes 64 files N times and times each open(); every iteration is an OPEN_PERM and an ACCESS_PERM. added = subject − none (median p50/p99 of the rounds); ÷ C = added ÷ the C responder's added. In the main table, events for fanotifyd are the records it wrote (perm events with their decision plus its FID group's OPEN/ACCESS/CLOSE_NOWRITE notifications), for c-responder the perm events it answered. perm-warm runs a nice-19 busy loop (`sh -c 'while :; do :; done'`) throughout so the vCPUs never idle: on this VM an idle vCPU takes ~70 µs to wake, which otherwise dominates every hand-off.",
+        ]
+      : []),
   ];
   const md = [
     `## fanotifyd bench — ${new Date().toISOString().slice(0, 16)}Z`,
@@ -1415,6 +1744,7 @@ async function main(): Promise<void> {
     "",
     table,
     "",
+    ...(ptable ? ["Permission latency (perm-open: each open() timed; medians over the rounds):", "", ptable, ""] : []),
     "| target | verdict | detail |",
     "|---|---|---|",
     ...targets.map((t) => `| ${t.target} | ${t.verdict} | ${t.detail} |`),
