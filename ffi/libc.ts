@@ -1,4 +1,5 @@
-// libc through bun:ffi. The only dlopen in the project (design.md "Layers").
+// libc through bun:ffi (design.md "Layers"): ffi/ is the only folder that calls dlopen (this file and
+// ffi/socket.ts for the sd_notify socket calls).
 // Hygiene (design.md "bun:ffi hygiene"): pass typed arrays themselves as pointer arguments on every
 // call (never a cached ptr()), and read errno right after the call that failed.
 import { dlopen, FFIType, read as readMem } from "bun:ffi";
