@@ -20,8 +20,7 @@ const lib = dlopen("libc.so.6", {
   readlink: { args: [ptr, ptr, u64], returns: i32 },
   fstatfs: { args: [i32, ptr], returns: i32 },
   getpid: { args: [], returns: i32 },
-  gettid: { args: [], returns: i32 },
-  setpriority: { args: [i32, u32, i32], returns: i32 },
+
   strerror: { args: [i32], returns: FFIType.cstring },
   __errno_location: { args: [], returns: ptr },
 });
@@ -73,6 +72,3 @@ export const sysOpenByHandleAt = (mountFd: number, handle: Uint8Array, flags: nu
 export const sysReadlink = (path: Uint8Array, buf: Uint8Array, len: number): number => sym.readlink(path, buf, len);
 export const sysFstatfs = (fd: number, buf: Uint8Array): number => sym.fstatfs(fd, buf);
 export const sysGetpid = (): number => sym.getpid();
-export const sysGettid = (): number => sym.gettid();
-/** setpriority(PRIO_PROCESS, tid, nice): on Linux a thread id addresses one thread. */
-export const sysSetThreadNice = (tid: number, nice: number): number => sym.setpriority(0, tid >>> 0, nice);

@@ -2,7 +2,7 @@
 // groups and a wake eventfd, reads batches, resolves paths and process names, answers permission
 // events itself from a policy snapshot, and posts ONE message per batch to the main thread.
 import * as K from "../../ffi/constants.ts";
-import { errno, strerror, sysClose, sysGetpid, sysGettid, sysPoll, sysRead, sysSetThreadNice, sysWrite } from "../../ffi/libc.ts";
+import { errno, strerror, sysClose, sysGetpid, sysPoll, sysRead, sysWrite } from "../../ffi/libc.ts";
 import { RecordCursor, RecordKind, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
 import { compileSnapshot, type CompiledSnapshot } from "../policy/engine.ts";
 import { addMark, openGroup, removeMark, SetupError, type GroupKind } from "./groups.ts";
@@ -36,13 +36,6 @@ import { PathResolver, UNKNOWN_PATH, UNRESOLVED } from "./resolve.ts";
 
 declare const self: Worker;
 
-/**
- * In permission mode the reader thread runs at a higher priority (nice -10, root only), so that on a
- * busy machine a permission event is answered before records are encoded (B5). In observe mode it
- * keeps the default: there it would only take CPU from the workload it watches.
- */
-const READER_NICE = -10;
-
 /** Post a batch once it holds this many events, or once its first event is MAX_BATCH_AGE_MS old. */
 const BATCH_EVENTS = 4096;
 const MAX_BATCH_AGE_MS = 2;
@@ -69,14 +62,21 @@ interface Group {
   readonly mode: ReaderMode;
   readonly fd: number;
   readonly buf: Uint8Array;
+  /** Each group walks its own buffer, so the content group can be served in the middle of another's. */
+  readonly cursor: RecordCursor;
 }
+
+/** While a notification batch is processed, look for permission events every this many records. */
+const CONTENT_CHECK_EVERY = 16;
 
 class Reader {
   private readonly ownPid = sysGetpid();
   private readonly control: Int32Array;
   private readonly resolver = new PathResolver();
   private readonly procs = new ProcInfoCache();
-  private readonly cursor = new RecordCursor();
+  private content: Group | null = null;
+  private readonly contentPoll = new Uint8Array(8);
+  private readonly contentPollView = new DataView(this.contentPoll.buffer);
   private readonly pollFds = new Uint8Array(24);
   private readonly pollView = new DataView(this.pollFds.buffer);
   private readonly wakeBuf = new Uint8Array(8);
@@ -118,9 +118,6 @@ class Reader {
       for (const d of this.start.extraDirs) this.resolver.registerDir(d);
     }
     const notes: string[] = [];
-    if (this.start.perm && sysSetThreadNice(sysGettid(), READER_NICE) !== 0) {
-      notes.push(`could not raise the reader thread's priority: ${strerror(errno())}`);
-    }
     try {
       // The content group first: once it is marked, every open on the marks waits for this thread.
       if (this.start.perm) this.addGroup("content", "fd", notes);
@@ -137,7 +134,19 @@ class Reader {
     const opened = openGroup(kind, mode, this.start.marks);
     notes.push(...opened.notes);
     // FD-mode reads create one fd per record, so keep them modest (~2.7k fds per read).
-    this.groups.push({ kind, mode, fd: opened.fd, buf: new Uint8Array(mode === "fd" ? 64 * 1024 : 256 * 1024) });
+    const group: Group = {
+      kind,
+      mode,
+      fd: opened.fd,
+      buf: new Uint8Array(mode === "fd" ? 64 * 1024 : 256 * 1024),
+      cursor: new RecordCursor(),
+    };
+    this.groups.push(group);
+    if (kind === "content") {
+      this.content = group;
+      this.contentPollView.setInt32(0, group.fd, true);
+      this.contentPollView.setInt16(4, K.POLLIN, true);
+    }
   }
 
   messageHandled(): void {
@@ -283,11 +292,29 @@ class Reader {
         }
         break;
       }
-      this.cursor.reset(g.buf, n);
-      while (this.cursor.next()) this.handle(g, this.cursor.event);
-      if (this.cursor.stats.truncated) this.counters.unknownRecords++;
+      const cursor = g.cursor;
+      cursor.reset(g.buf, n);
+      if (isContent || this.content === null) {
+        while (cursor.next()) this.handle(g, cursor.event);
+      } else {
+        // A notification read can hold thousands of records: answer permission events that
+        // arrive meanwhile every few records instead of after the whole read (B5).
+        for (let k = 1; cursor.next(); k++) {
+          this.handle(g, cursor.event);
+          if (k % CONTENT_CHECK_EVERY === 0) this.serviceContent();
+        }
+      }
+      if (cursor.stats.truncated) this.counters.unknownRecords++;
       if (isContent && this.count >= BATCH_EVENTS && !this.behind()) this.flush();
     }
+  }
+
+  /** Drains the content group if a permission event is waiting (non-blocking check). */
+  private serviceContent(): void {
+    const c = this.content;
+    if (c === null) return;
+    this.contentPollView.setInt16(6, 0, true);
+    if (sysPoll(this.contentPoll, 1, 0) > 0 && this.contentPollView.getInt16(6, true) & K.POLLIN) this.drain(c);
   }
 
   private handle(g: Group, ev: ParsedEvent): void {
