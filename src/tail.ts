@@ -13,8 +13,6 @@
 // see src/policy/canary.ts), and a filter should select exactly what a canary pattern would.
 
 import type { Writable } from "node:stream";
-import os from "node:os";
-import util from "node:util";
 import type { Socket } from "bun";
 import { defineCommand, type ArgsDef } from "citty";
 import { toByteString } from "./bytes.ts";
@@ -23,6 +21,7 @@ import { plainError } from "./log.ts";
 import { compileCanaries } from "./policy/canary.ts";
 import type { AlertKind } from "./records.ts";
 import { MASK_NAME_TABLE } from "./sinks/mask-names.ts";
+import { getopt } from "./config/getopt.ts";
 import { errCode, errReason } from "./errors.ts";
 
 /** The `tail` option table (citty metadata): read by the parser below and by the help text. */
@@ -210,47 +209,9 @@ export function parseTailArgs(argv: readonly string[]): TailOptions {
     pretty,
   });
 
-  let i = 0;
-  while (i < argv.length) {
-    const arg = argv[i++];
-    if (arg === "--") {
-      if (i < argv.length) throw new UsageError(`unexpected argument '${argv[i]}'`);
-      break;
-    }
-    if (arg.startsWith("--")) {
-      const eq = arg.indexOf("=");
-      const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-      const opt = BY_LONG.get(name);
-      if (opt === undefined) throw new UsageError(`unrecognized option '--${name}'`);
-      let value = "";
-      if (opt.type === "boolean") {
-        if (eq >= 0) throw new UsageError(`option '--${name}' doesn't allow an argument`);
-      } else if (eq >= 0) {
-        value = arg.slice(eq + 1);
-      } else {
-        if (i >= argv.length) throw new UsageError(`option '--${name}' requires an argument`);
-        value = argv[i++];
-      }
-      if (apply(opt, value)) return helpResult();
-      continue;
-    }
-    if (arg.startsWith("-") && arg !== "-") {
-      for (let j = 1; j < arg.length; j++) {
-        const ch = arg[j];
-        const opt = BY_SHORT.get(ch);
-        if (opt === undefined) throw new UsageError(`invalid option -- '${ch}'`);
-        let value = "";
-        if (opt.type === "string") {
-          if (j + 1 < arg.length) value = arg.slice(j + 1);
-          else if (i < argv.length) value = argv[i++];
-          else throw new UsageError(`option requires an argument -- '${ch}'`);
-          j = arg.length;
-        }
-        if (apply(opt, value)) return helpResult();
-      }
-      continue;
-    }
-    throw new UsageError(`unexpected argument '${arg}'`);
+  for (const item of getopt(argv, BY_LONG, BY_SHORT)) {
+    if (item.kind === "positional") throw new UsageError(`unexpected argument '${item.arg}'`);
+    if (apply(item.opt, item.value ?? "")) return helpResult();
   }
   if (socket === "") throw new UsageError("tail needs --socket PATH");
   return { help: false, socket, types, kinds, jobs, paths, events, pretty };

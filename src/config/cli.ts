@@ -10,6 +10,7 @@ import { defineCommand } from "citty";
 import { UsageError, type CliRequest, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
 import { loadConfigFile, parseNumberSetting, type NumberSetting, type ScalarSettings } from "./file.ts";
 import { resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
+import { getopt } from "./getopt.ts";
 import { mainArgs, optionList, renderHelp, type OptionInfo, type OptionName } from "./help.ts";
 
 /** The fanotifyd command (citty definition); subcommands (e.g. `tail`) can be added to it later. */
@@ -207,52 +208,13 @@ export function parseCommandLine(argv: readonly string[], opts: ParseOptions): C
     return null;
   };
 
-  let i = 0;
-  while (i < argv.length) {
-    const arg = argv[i++];
-    if (arg === "--") {
-      positionals.push(...argv.slice(i));
-      break;
-    }
-    if (arg.startsWith("--")) {
-      const eq = arg.indexOf("=");
-      const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-      const opt = BY_LONG.get(name);
-      if (opt === undefined) throw new UsageError(`unrecognized option '--${name}'`);
-      let value: string | undefined;
-      if (opt.type === "boolean") {
-        if (eq >= 0) throw new UsageError(`option '--${name}' doesn't allow an argument`);
-      } else if (eq >= 0) {
-        value = arg.slice(eq + 1);
-      } else {
-        if (i >= argv.length) throw new UsageError(`option '--${name}' requires an argument`);
-        value = argv[i++];
-      }
-      const done = finish(applyOption(b, opt, value, cwd));
-      if (done !== null) return done;
+  for (const item of getopt(argv, BY_LONG, BY_SHORT)) {
+    if (item.kind === "positional") {
+      positionals.push(item.arg);
       continue;
     }
-    if (arg.startsWith("-") && arg !== "-") {
-      for (let j = 1; j < arg.length; j++) {
-        const ch = arg[j];
-        const opt = BY_SHORT.get(ch);
-        if (opt === undefined) throw new UsageError(`invalid option -- '${ch}'`);
-        let value: string | undefined;
-        if (opt.type === "string") {
-          if (j + 1 < arg.length) {
-            value = arg.slice(j + 1);
-          } else {
-            if (i >= argv.length) throw new UsageError(`option requires an argument -- '${ch}'`);
-            value = argv[i++];
-          }
-          j = arg.length; // the rest of the cluster was the argument
-        }
-        const done = finish(applyOption(b, opt, value, cwd));
-        if (done !== null) return done;
-      }
-      continue;
-    }
-    positionals.push(arg);
+    const done = finish(applyOption(b, item.opt, item.value, cwd));
+    if (done !== null) return done;
   }
 
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);

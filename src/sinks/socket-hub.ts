@@ -20,9 +20,7 @@
 // inode. The socket file survives process.exit(): the daemon must call close().
 
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import util from "node:util";
 import type { Socket, UnixSocketListener } from "bun";
 import type { LineSink } from "../pipeline.ts";
 import { errCode, errReason } from "../errors.ts";
