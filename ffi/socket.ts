@@ -13,6 +13,7 @@ const lib = dlopen("libc.so.6", {
   connect: { args: [i32, ptr, u32], returns: i32 },
   sendto: { args: [i32, ptr, u64, i32, ptr, u32], returns: i64_fast },
   recv: { args: [i32, ptr, u64, i32], returns: i64_fast },
+  setsockopt: { args: [i32, i32, i32, ptr, u32], returns: i32 },
 });
 
 const sym = lib.symbols;
@@ -69,3 +70,17 @@ export const sysSendto = (
 ): number => Number(sym.sendto(fd, buf, len, flags, addr, addrLen >>> 0));
 export const sysRecv = (fd: number, buf: Uint8Array, len: number, flags: number): number =>
   Number(sym.recv(fd, buf, len, flags));
+
+export const SOL_SOCKET = 1;
+export const SO_SNDBUF = 7;
+export const SO_SNDBUFFORCE = 32;
+
+/**
+ * Sets a socket's send buffer to `bytes`: SO_SNDBUFFORCE first (root may exceed net.core.wmem_max),
+ * SO_SNDBUF otherwise (capped by the kernel). Returns 0 on success.
+ */
+export function setSendBuffer(fd: number, bytes: number): number {
+  const v = new Int32Array([bytes]);
+  if (sym.setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, v, 4) === 0) return 0;
+  return sym.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, v, 4);
+}

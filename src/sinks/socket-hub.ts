@@ -23,6 +23,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Socket, UnixSocketListener } from "bun";
 import type { LineSink } from "../pipeline.ts";
+import { setSendBuffer } from "../../ffi/socket.ts";
 import { errCode, errReason } from "../errors.ts";
 
 export type SocketHubLogFn = (level: "info" | "warn" | "debug", msg: string) => void;
@@ -51,6 +52,8 @@ export const DEFAULT_MAX_SUBSCRIBERS = 64;
 const SUN_PATH_MAX = 107;
 const PROBE_TIMEOUT_MS = 1000;
 const NL = 0x0a;
+/** net.core.wmem_default on a stock kernel. */
+const DEFAULT_UNIX_SNDBUF = 212992;
 /** How long a subscriber may stay more than queueBytes behind before it is dropped. */
 const OVER_GRACE_MS = 1000;
 /** A backlog that would pass HARD_FACTOR × queueBytes is dropped at once. */
@@ -280,6 +283,11 @@ export class SocketHub implements LineSink {
       sock.end();
       return;
     }
+    // A Unix socket holds ~200 KiB by default, less than one reader batch in a flood: let the kernel
+    // hold up to the queue bound too, so that a subscriber that keeps up is fed from the kernel's
+    // buffer while our event loop is busy (socket(7) SO_SNDBUFFORCE; root only, SO_SNDBUF's cap
+    // otherwise). A subscriber can thus be up to twice the bound behind before it is dropped.
+    if (fd >= 0 && this.queueBytes > DEFAULT_UNIX_SNDBUF) setSendBuffer(fd, this.queueBytes);
     this.subs.set(sock, new Subscriber(sock, fd));
     this.counters.subscribersConnected++;
     this.log("debug", `subscriber connected fd=${fd} (${this.subs.size} total)`);
