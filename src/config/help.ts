@@ -112,5 +112,6 @@ export function renderHelp(argv0: string): string {
     `The boolean keys ${booleans.slice(0, -1).join(", ")} and ${booleans[booleans.length - 1]} take only 0 or 1. ` +
     "Command-line values override config-file values; marks, canaries and jobs accumulate from every source.";
   out.push(wrap(paragraph, 100));
+  out.push("", `To print a running daemon's stream: ${argv0} tail --socket PATH [OPTIONS] (see ${argv0} tail --help).`);
   return `${out.join("\n")}\n`;
 }
