@@ -288,6 +288,28 @@ export interface StartOptions {
   cwd?: string;
 }
 
+
+/** Waits up to timeoutMs for `p` to exit; SIGKILLs it (and waits) otherwise. True if it exited in time. */
+async function exitWithin(p: { exited: Promise<number>; kill(signal?: number | NodeJS.Signals): void }, timeoutMs: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const inTime = await Promise.race([
+    p.exited.then(() => true),
+    new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!inTime) {
+    try {
+      p.kill("SIGKILL");
+    } catch {
+      // gone
+    }
+    await p.exited;
+  }
+  return inTime;
+}
+
 function spawnDaemon(args: readonly string[], opts: StartOptions, readStdout = true) {
   assertSafeMarks(args);
   installExitHook();
@@ -366,19 +388,8 @@ export async function startDaemon(args: readonly string[], opts: StartOptions = 
     stop: async (sig = "SIGTERM", stopTimeoutMs = 5000) => {
       const t0 = performance.now();
       if (!exited) proc.kill(sig);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const inTime = await Promise.race([
-        proc.exited.then(() => true),
-        new Promise<boolean>((r) => {
-          timer = setTimeout(() => r(false), stopTimeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
+      const inTime = await exitWithin(proc, stopTimeoutMs);
       const elapsedMs = performance.now() - t0;
-      if (!inTime) {
-        proc.kill("SIGKILL");
-        await proc.exited;
-      }
       await Promise.all([err.done, out?.done]);
       return { code: proc.exitCode, signal: proc.signalCode, elapsedMs, timedOut: !inTime };
     },
@@ -397,18 +408,7 @@ export interface RunResult {
 /** Runs `fanotifyd ARGS` (no -f added) to completion; SIGKILL after timeoutMs. */
 export async function runDaemon(args: readonly string[], timeoutMs = 5000, opts: StartOptions = {}): Promise<RunResult> {
   const { proc, out, err } = spawnDaemon(args, opts);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const inTime = await Promise.race([
-    proc.exited.then(() => true),
-    new Promise<boolean>((r) => {
-      timer = setTimeout(() => r(false), timeoutMs);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (!inTime) {
-    proc.kill("SIGKILL");
-    await proc.exited;
-  }
+  const inTime = await exitWithin(proc, timeoutMs);
   await Promise.all([out?.done, err.done]);
   return { code: proc.exitCode, signal: proc.signalCode, stdout: out?.text ?? "", stderr: err.text, timedOut: !inTime };
 }
@@ -803,23 +803,8 @@ export async function runTimed(
   );
   const out = new Collector(p.stdout);
   const err = new Collector(p.stderr);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const inTime = await Promise.race([
-    p.exited.then(() => true),
-    new Promise<boolean>((r) => {
-      timer = setTimeout(() => r(false), timeoutMs);
-    }),
-  ]);
-  clearTimeout(timer);
+  const inTime = await exitWithin(p, timeoutMs);
   const elapsedMs = performance.now() - t0;
-  if (!inTime) {
-    try {
-      p.kill("SIGKILL");
-    } catch {
-      // gone
-    }
-    await p.exited;
-  }
   await Promise.all([out.done, err.done]);
   return { pid: p.pid, code: p.exitCode, signal: p.signalCode, stdout: out.text, stderr: err.text, elapsedMs, timedOut: !inTime };
 }
@@ -932,18 +917,7 @@ export function spawnProcess(cmd: string[], opts: { cwd?: string; env?: Record<s
       }
     },
     wait: async (timeoutMs) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const inTime = await Promise.race([
-        p.exited.then(() => true),
-        new Promise<boolean>((r) => {
-          timer = setTimeout(() => r(false), timeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (!inTime) {
-        p.kill("SIGKILL");
-        await p.exited;
-      }
+      const inTime = await exitWithin(p, timeoutMs);
       await Promise.all([out.done, err.done]);
       return { code: p.exitCode, signal: p.signalCode, timedOut: !inTime };
     },
@@ -983,18 +957,7 @@ export async function runDaemonMode(args: readonly string[], opts: { cwd: string
     }),
   );
   const timeoutMs = opts.timeoutMs ?? 15_000;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const inTime = await Promise.race([
-    p.exited.then(() => true),
-    new Promise<boolean>((r) => {
-      timer = setTimeout(() => r(false), timeoutMs);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (!inTime) {
-    p.kill("SIGKILL");
-    await p.exited;
-  }
+  const inTime = await exitWithin(p, timeoutMs);
   const log = () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : "");
   return { parentPid: p.pid, code: p.exitCode, signal: p.signalCode, timedOut: !inTime, logFile, log };
 }
