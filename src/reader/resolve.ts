@@ -21,11 +21,16 @@ export class PathResolver {
   private readonly fdLinkPaths = new Map<number, Uint8Array>();
   /** Per fsid, the directory fds to resolve handles against, with their mounts' mount points. */
   private readonly mountFds = new Map<string, MountRef[]>();
-  private readonly dirCache = new Map<string, string>();
+  /** Per fsid key, directory handle bytes (latin1) → path. */
+  private readonly dirCache = new Map<string, Map<string, string>>();
+  private dirCacheSize = 0;
+  // One-entry memo: consecutive events almost always come from the same filesystem, so the fsid
+  // key string is not rebuilt per event.
+  private lastFsid0 = 0;
+  private lastFsid1 = 0;
+  private lastFsid = "";
   private readonly handle = new Uint8Array(MAX_HANDLE);
   private readonly statfsBuf = new Uint8Array(128);
-  dirCacheHits = 0;
-  dirCacheMisses = 0;
 
   /** FD mode: the path of an event fd, or `<fd:N>` when readlink fails. */
   fdPath(fd: number): string {
@@ -77,18 +82,22 @@ export class PathResolver {
    * `cacheable` for directory handles. Returns UNRESOLVED when the fsid is unknown or the handle
    * no longer opens (e.g. a deleted directory).
    */
-  handlePath(fsid: string, buf: Uint8Array, off: number, len: number, cacheable: boolean): string {
+  handlePath(fsid0: number, fsid1: number, buf: Buffer, off: number, len: number, cacheable: boolean): string {
+    if (fsid0 !== this.lastFsid0 || fsid1 !== this.lastFsid1 || this.lastFsid === "") {
+      this.lastFsid0 = fsid0;
+      this.lastFsid1 = fsid1;
+      this.lastFsid = fsidKey(fsid0, fsid1);
+    }
+    const fsid = this.lastFsid;
     const refs = this.mountFds.get(fsid);
     if (refs === undefined || len > MAX_HANDLE) return UNRESOLVED;
     let key = "";
+    let cache: Map<string, string> | undefined;
     if (cacheable) {
-      key = fsid + "/" + Buffer.from(buf.buffer, buf.byteOffset + off, len).toString("latin1");
-      const hit = this.dirCache.get(key);
-      if (hit !== undefined) {
-        this.dirCacheHits++;
-        return hit;
-      }
-      this.dirCacheMisses++;
+      key = buf.toString("latin1", off, off + len);
+      cache = this.dirCache.get(fsid);
+      const hit = cache?.get(key);
+      if (hit !== undefined) return hit;
     }
     const h = this.handle;
     for (let i = 0; i < len; i++) h[i] = buf[off + i];
@@ -107,8 +116,13 @@ export class PathResolver {
       }
     }
     if (cacheable) {
-      if (this.dirCache.size >= MAX_DIR_CACHE) this.dirCache.clear();
-      this.dirCache.set(key, path);
+      if (this.dirCacheSize >= MAX_DIR_CACHE) this.invalidateDirs();
+      if (cache === undefined || this.dirCacheSize === 0) {
+        cache = this.dirCache.get(fsid) ?? new Map<string, string>();
+        this.dirCache.set(fsid, cache);
+      }
+      cache.set(key, path);
+      this.dirCacheSize++;
     }
     return path;
   }
@@ -116,6 +130,7 @@ export class PathResolver {
   /** A directory moved or went away: cached directory paths may be stale. */
   invalidateDirs(): void {
     this.dirCache.clear();
+    this.dirCacheSize = 0;
   }
 
   close(): void {

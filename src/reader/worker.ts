@@ -61,7 +61,7 @@ interface Group {
   readonly kind: GroupKind;
   readonly mode: ReaderMode;
   readonly fd: number;
-  readonly buf: Uint8Array;
+  readonly buf: Buffer;
   /** Each group walks its own buffer, so the content group can be served in the middle of another's. */
   readonly cursor: RecordCursor;
 }
@@ -138,7 +138,7 @@ class Reader {
       kind,
       mode,
       fd: opened.fd,
-      buf: new Uint8Array(mode === "fd" ? 64 * 1024 : 256 * 1024),
+      buf: Buffer.alloc(mode === "fd" ? 64 * 1024 : 256 * 1024),
       cursor: new RecordCursor(),
     };
     this.groups.push(group);
@@ -371,8 +371,7 @@ class Reader {
       } else {
         const info = ev.infos[idx];
         const dirHandle = info.type !== K.FAN_EVENT_INFO_TYPE_FID || (lo & K.FAN_ONDIR) !== 0;
-        const fsid = `${info.fsid0 | 0}:${info.fsid1 | 0}`;
-        const base = this.resolver.handlePath(fsid, g.buf, info.handleOffset, info.handleLen, dirHandle);
+        const base = this.resolver.handlePath(info.fsid0, info.fsid1, g.buf, info.handleOffset, info.handleLen, dirHandle);
         if (isNameInfoType(info.type) && info.name !== "") {
           name = info.name;
           path = base === UNRESOLVED ? base : base.endsWith("/") ? base + name : `${base}/${name}`;
