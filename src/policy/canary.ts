@@ -136,10 +136,15 @@ const MAX_SOURCE = 1 << 16;
  * strings, or null when fnmatch can never match the pattern (e.g. a trailing backslash).
  * Throws a RangeError for a (pathological) pattern whose translation exceeds 64 KiB.
  */
+/** A pattern for an error message: quoted, and cut to its first 80 characters. */
+function quoteShort(pattern: string): string {
+  return JSON.stringify(pattern.length > 80 ? `${pattern.slice(0, 80)}…` : pattern);
+}
+
 export function fnmatchSource(pattern: string): string | null {
   const src = translateFrom(pattern, 0);
   if (src !== null && src.length > MAX_SOURCE) {
-    throw new RangeError(`canary pattern too complex: ${JSON.stringify(pattern)}`);
+    throw new RangeError(`canary pattern too complex: ${quoteShort(pattern)}`);
   }
   return src;
 }
@@ -188,7 +193,7 @@ function translateFrom(p: string, from: number): string | null {
       }
       if (alts.length === 0) return null;
       const src = `${out}(?:${alts.join("|")})`;
-      if (src.length > MAX_SOURCE) throw new RangeError(`canary pattern too complex: ${JSON.stringify(p)}`);
+      if (src.length > MAX_SOURCE) throw new RangeError(`canary pattern too complex: ${quoteShort(p)}`);
       return src;
     }
     out += literal(c);

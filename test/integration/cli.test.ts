@@ -69,6 +69,15 @@ describe.skipIf(!RUN)("command line errors and info flags", () => {
     expect(r.stderr).not.toContain("Success");
   });
 
+  test("a canary pattern too complex to compile: exit 2, one line naming it (cut short)", async () => {
+    const pattern = join(fs.dir, "[ab]".repeat(20_000));
+    const r = await runDaemon(["-f", "--watch", fs.dir, "--canary", pattern, "-o", "/dev/null"]);
+    expect(r.code).toBe(2);
+    expect(lines(r.stderr).length).toBe(1);
+    expect(r.stderr).toContain(`invalid policy: canary pattern too complex: "${pattern.slice(0, 80)}…"`);
+    expect(r.stderr.length).toBeLessThan(400);
+  });
+
   test("--version prints the version on stdout, exit 0", async () => {
     const r = await runDaemon(["--version"]);
     expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: `fanotifyd ${VERSION}\n` });

@@ -253,6 +253,17 @@ describe.skipIf(!RUN)("signals", () => {
     const cat2b = await run(["cat", C2]);
     await alertFor(out, cat2b.pid);
 
+    // 3b. a config that parses but whose new mark cannot be placed is refused as a whole: the
+    // canary it drops (C2) keeps alerting, nothing half-applied
+    const missing = join(fs2.dir, "missing-dir");
+    writeFileSync(conf, base + `watch ${missing}\n`);
+    const failures = () => count(d.stderr(), "reload failed, keeping the running configuration");
+    await hup("the failed mark reload", () => failures() === 2);
+    expect(d.stderr()).toContain(`cannot place inode mark on '${missing}'`);
+    expect(reloads()).toBe(2);
+    const cat2c = await run(["cat", C2]);
+    await alertFor(out, cat2c.pid);
+
     // 4. a watch of a second tmpfs added to the config: its events are recorded
     writeFileSync(conf, base + `canary ${C2}\nwatch ${fs2.dir}\n`);
     await hup("the third reload", () => reloads() === 3);
