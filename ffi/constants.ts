@@ -78,6 +78,9 @@ export const AT_FDCWD = -100;
 
 export const EFD_CLOEXEC = 0o2000000;
 export const EFD_NONBLOCK = 0o4000;
+export const CLOCK_MONOTONIC = 1;
+export const TFD_CLOEXEC = 0o2000000;
+export const TFD_NONBLOCK = 0o4000;
 
 export const POLLIN = 0x1;
 export const POLLERR = 0x8;

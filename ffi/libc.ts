@@ -14,6 +14,8 @@ const lib = dlopen("libc.so.6", {
   close: { args: [i32], returns: i32 },
   poll: { args: [ptr, u64, i32], returns: i32 },
   eventfd: { args: [u32, i32], returns: i32 },
+  timerfd_create: { args: [i32, i32], returns: i32 },
+  timerfd_settime: { args: [i32, i32, ptr, ptr], returns: i32 },
   open: { args: [ptr, i32, u32], returns: i32 },
   openat: { args: [i32, ptr, i32, u32], returns: i32 },
   open_by_handle_at: { args: [i32, ptr, i32], returns: i32 },
@@ -66,6 +68,9 @@ export const sysWrite = (fd: number, buf: Uint8Array, len: number): number => sy
 export const sysClose = (fd: number): number => sym.close(fd);
 export const sysPoll = (fds: Uint8Array, nfds: number, timeoutMs: number): number => sym.poll(fds, nfds, timeoutMs);
 export const sysEventfd = (initval: number, flags: number): number => sym.eventfd(initval >>> 0, flags);
+export const sysTimerfdCreate = (clockId: number, flags: number): number => sym.timerfd_create(clockId, flags);
+/** `spec` is a struct itimerspec (4 × 64-bit: interval sec/nsec, value sec/nsec). */
+export const sysTimerfdSettime = (fd: number, spec: Uint8Array): number => sym.timerfd_settime(fd, 0, spec, null);
 export const sysOpen = (path: Uint8Array, flags: number, mode = 0): number => sym.open(path, flags, mode >>> 0);
 export const sysOpenByHandleAt = (mountFd: number, handle: Uint8Array, flags: number): number =>
   sym.open_by_handle_at(mountFd, handle, flags);

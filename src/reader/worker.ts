@@ -5,6 +5,7 @@ import * as K from "../../ffi/constants.ts";
 import { errno, strerror, sysClose, sysGetpid, sysPoll, sysRead, sysWrite } from "../../ffi/libc.ts";
 import { RecordCursor, RecordKind, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
 import { compileSnapshot, type CompiledSnapshot } from "../policy/engine.ts";
+import { BatchTimer } from "./batch-timer.ts";
 import { addMark, openGroup, removeMark, SetupError, type GroupKind } from "./groups.ts";
 import { ProcInfoCache } from "./proc-info.ts";
 import {
@@ -77,7 +78,8 @@ class Reader {
   private content: Group | null = null;
   private readonly contentPoll = new Uint8Array(8);
   private readonly contentPollView = new DataView(this.contentPoll.buffer);
-  private readonly pollFds = new Uint8Array(24);
+  // Up to four struct pollfd: content group, notification group, wake eventfd, batch timer.
+  private readonly pollFds = new Uint8Array(32);
   private readonly pollView = new DataView(this.pollFds.buffer);
   private readonly wakeBuf = new Uint8Array(8);
   private readonly response = new Uint8Array(8);
@@ -88,7 +90,7 @@ class Reader {
   private readonly ints = new Int32Array((BACKLOG_EVENTS + 64 * 1024 / K.FAN_EVENT_METADATA_LEN) * INTS_PER_EVENT);
   private strs: string[] = [];
   private count = 0;
-  private batchStart = 0;
+  private readonly timer = new BatchTimer(MAX_BATCH_AGE_MS);
   private coalesce = false;
   private lastCacheClear = 0;
   readonly counters: ReaderCounters = {
@@ -125,6 +127,7 @@ class Reader {
     } catch (err) {
       for (const g of this.groups) sysClose(g.fd);
       this.resolver.close();
+      this.timer.close();
       throw err;
     }
     return notes;
@@ -199,29 +202,21 @@ class Reader {
       // group is not read, so a backlog becomes a counted kernel overflow instead of unbounded
       // memory. The content group is always read: permission events are answered whatever happens.
       const behind = this.behind();
-      // Coalescing under load: once a batch is open, the notification group is read again only
-      // when the batch is MAX_BATCH_AGE_MS old, so a stream of events costs one wake-up per batch,
-      // not one per event (the kernel keeps them meanwhile). Permission events are never held back.
-      const batchOpen = this.count > 0;
-      const skipNotify = behind || (batchOpen && this.coalesce);
+      // Coalescing under load: the notification group is read only when the batch timer fires
+      // (armed by a batch's first event, or right after a post while the stream goes on), so a
+      // stream of events costs one wake-up per batch, not one per event (the kernel keeps them
+      // meanwhile). Permission events are never held back.
+      const skipNotify = behind || (this.coalesce && this.timer.pending);
       let n = 0;
       for (const g of this.groups) {
         if (skipNotify && g.kind === "notify") continue;
-        pv.setInt32(n * 8, g.fd, true);
-        pv.setInt16(n * 8 + 4, K.POLLIN, true);
-        pv.setInt16(n * 8 + 6, 0, true);
-        n++;
+        setPollFd(pv, n++, g.fd);
       }
       const wakeSlot = n;
-      pv.setInt32(wakeSlot * 8, this.start.wakeFd, true);
-      pv.setInt16(wakeSlot * 8 + 4, K.POLLIN, true);
-      pv.setInt16(wakeSlot * 8 + 6, 0, true);
-      const timeout = behind
-        ? 50
-        : batchOpen
-          ? Math.max(0, Math.ceil(MAX_BATCH_AGE_MS - (performance.now() - this.batchStart)))
-          : -1;
-      const r = sysPoll(this.pollFds, n + 1, timeout);
+      setPollFd(pv, wakeSlot, this.start.wakeFd);
+      setPollFd(pv, wakeSlot + 1, this.timer.fd);
+      // While behind, nothing can be posted: the acknowledgement that ends it wakes us; 50 ms is a fallback.
+      const r = sysPoll(this.pollFds, n + 2, behind ? 50 : -1);
       if (r < 0) {
         const e = errno();
         if (e === K.EINTR) continue;
@@ -236,7 +231,9 @@ class Reader {
           await new Promise((resolve) => setTimeout(resolve, 0));
         }
       }
-      this.beginBatch();
+      const timerFired = pv.getInt16((wakeSlot + 1) * 8 + 6, true) !== 0;
+      if (timerFired) this.timer.fired();
+      if (this.count === 0) this.beginBatch();
       for (let i = 0, gi = 0; i < n; gi++) {
         const g = this.groups[gi];
         if (skipNotify && g.kind === "notify") continue;
@@ -248,10 +245,12 @@ class Reader {
         }
         if (revents & K.POLLIN) this.drain(g);
       }
-      if (this.count > 0 && !this.behind() && performance.now() - this.batchStart >= MAX_BATCH_AGE_MS) {
-        // The batch is due: collect what the notification group gathered meanwhile, then post.
+      // A batch is due once the timer has fired (a batch's first event arms it if nothing else
+      // did). It stays due while the main thread is behind; an acknowledgement wakes us then.
+      if ((timerFired || this.count > 0) && !this.timer.pending && !this.behind()) {
+        // Collect what the notification group gathered meanwhile, then post.
         for (const g of this.groups) if (g.kind === "notify") this.drain(g);
-        this.flush();
+        if (this.count > 0) this.flush();
       } else if (this.count >= BATCH_EVENTS) {
         this.flush();
       }
@@ -264,6 +263,7 @@ class Reader {
     // Closing the groups releases any pending permission events (fanotify(7)).
     for (const g of this.groups) sysClose(g.fd);
     this.resolver.close();
+    this.timer.close();
     post({ type: "stopped", counters: this.counters });
   }
 
@@ -409,7 +409,7 @@ class Reader {
   private push(lo: number, hi: number, pid: number, flags: number, path: string, name: string, comm: string, exe: string): void {
     const i = this.count * INTS_PER_EVENT;
     const ints = this.ints;
-    if (this.count === 0) this.batchStart = performance.now();
+    if (this.count === 0) this.timer.arm();
     ints[i + I_MASK_LO] = lo;
     ints[i + I_MASK_HI] = hi;
     ints[i + I_PID] = pid;
@@ -431,11 +431,21 @@ class Reader {
     Atomics.add(this.control, CTRL_INFLIGHT, 1);
     post(msg, [ints.buffer]);
     this.coalesce = this.count >= COALESCE_MIN_EVENTS;
+    // A stream: the next batch is collected when the timer fires, without a wake-up for its first
+    // event. Otherwise the next batch's first event arms a fresh timer.
+    this.timer.disarm();
+    if (this.coalesce) this.timer.arm();
     this.count = 0;
     this.strs = [];
     // comm/exe are re-validated once per posted batch (B14; a pid cannot be reused within ~2 ms).
     this.procs.nextBatch();
   }
+}
+
+function setPollFd(pv: DataView, slot: number, fd: number): void {
+  pv.setInt32(slot * 8, fd, true);
+  pv.setInt16(slot * 8 + 4, K.POLLIN, true);
+  pv.setInt16(slot * 8 + 6, 0, true);
 }
 
 /** readlink shows unlinked files as "<path> (deleted)"; policy matches the path itself. */
@@ -454,9 +464,10 @@ self.onmessage = (e: MessageEvent<ControlMessage>) => {
     return;
   }
   if (msg.type !== "start" || reader !== null) return;
-  const r = new Reader(msg);
+  let r: Reader;
   let notes: string[];
   try {
+    r = new Reader(msg);
     notes = r.setUp();
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

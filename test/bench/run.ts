@@ -60,6 +60,8 @@ interface Options {
   /** which perm scenarios run: both (default), only perm-warm (--perm-warm), only perm-idle (--perm-idle) */
   permVariants: "both" | "warm" | "idle";
   json: string;
+  /** run a short warm-up load before each measurement (off: --no-warmup) */
+  warmup: boolean;
 }
 
 const USAGE = `usage: bun test/bench/run.ts [options]        (as root)
@@ -77,6 +79,7 @@ const USAGE = `usage: bun test/bench/run.ts [options]        (as root)
   --soak-minutes N      the same for N minutes
   --soak-mode fid|fd    daemon mode for the soak (default fid)
   --json PATH           where to write the JSON report (default test/bench/results/latest.json)
+  --no-warmup           measure from the subject's start, one-off costs (fanotifyd's JIT) included
 `;
 
 function parseOptions(argv: string[]): Options {
@@ -91,6 +94,7 @@ function parseOptions(argv: string[]): Options {
     soakMode: "fid",
     permVariants: "both",
     json: join(BENCH, "results/latest.json"),
+    warmup: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -143,6 +147,9 @@ function parseOptions(argv: string[]): Options {
         break;
       case "--json":
         o.json = resolve(val());
+        break;
+      case "--no-warmup":
+        o.warmup = false;
         break;
       case "-h":
       case "--help":
@@ -216,6 +223,12 @@ const WARM_CMD = ["nice", "-n", "19", "sh", "-c", "while :; do :; done"];
 // Nominal events per cwcru op without kernel merging (measured with floor-reader):
 // FID: CREATE, OPEN, MODIFY, CLOSE_WRITE, RENAME, MOVED_FROM, MOVED_TO, MOVE_SELF, ATTRIB, DELETE_SELF,
 // DELETE = 11; FD: OPEN, MODIFY, CLOSE_WRITE = 3.
+/** The warm-up load (see measure()): its own directory under the mark, and how much of it. */
+const WARMUP_DIR = "warm";
+function warmupOps(load: Load): number {
+  return load === "orc" ? 100_000 : 25_000;
+}
+
 const NOMINAL_CWCRU_EVENTS: Record<Mode, number> = { fid: 11, fd: 3 };
 const LAG_EVENTS_PER_SEC = 50_000;
 
@@ -809,23 +822,29 @@ function opIndex(b: Buffer, start: number, end: number): number {
   return v;
 }
 
-function scanOutput(file: string, kind: Kind, times: Float64Array | null): Scan {
+/**
+ * Counts the records of one subject's output. Records whose path starts with `skipPrefix` (the
+ * warm-up's directory) are left out of every figure.
+ */
+function scanOutput(file: string, kind: Kind, times: Float64Array | null, skipPrefix: Buffer | null = null): Scan {
   const res: Scan = { lines: 0, events: 0, overflows: 0, lastTsMs: NaN, lags: null, deleted: 0, bits: kind === "fatrace" ? NaN : 0 };
   if (!existsSync(file)) return res;
   const lagList: number[] = [];
+  const skipped = (b: Buffer, pathStart: number, pathEnd: number): boolean =>
+    skipPrefix !== null && pathEnd - pathStart >= skipPrefix.length && b.compare(skipPrefix, 0, skipPrefix.length, pathStart, pathStart + skipPrefix.length) === 0;
   const handle = (b: Buffer, s: number, e: number) => {
     if (e <= s) return;
     res.lines++;
     let ts = NaN;
     let pathStart = -1;
     let pathEnd = -1;
+    let bits = 0;
     if (kind === "fanotifyd") {
       if (b[s + 2] === 0x73) {
         // {"schema_version":…  an event record
         const [t, j] = parseUint(b, s + FD_PREFIX.length, e);
         ts = t;
-        res.bits += maskBits(b, j + MASK_AFTER_TS, e);
-        res.events++;
+        bits = maskBits(b, j + MASK_AFTER_TS, e);
         const p = b.lastIndexOf(PATH_KEY, e);
         if (p > s) {
           pathStart = p + PATH_KEY.length;
@@ -844,8 +863,7 @@ function scanOutput(file: string, kind: Kind, times: Float64Array | null): Scan 
       }
       const [t, j] = parseUint(b, s + 9, e); // {"ts_ns":
       ts = t / 1e6;
-      res.bits += maskBits(b, j + MASK_AFTER_TS, e);
-      res.events++;
+      bits = maskBits(b, j + MASK_AFTER_TS, e);
       const p = b.lastIndexOf(PATH_KEY, e);
       if (p > s) {
         pathStart = p + PATH_KEY.length;
@@ -856,7 +874,6 @@ function scanOutput(file: string, kind: Kind, times: Float64Array | null): Scan 
       const [sec, dot] = parseUint(b, s, e);
       const [usec, after] = parseUint(b, dot + 1, e);
       ts = sec * 1000 + (usec / 10 ** (after - dot - 1)) * 1000;
-      res.events++;
       const colon = b.indexOf(Buffer.from("): "), s);
       if (colon > s && colon < e) {
         const sp = b.indexOf(0x20, colon + 3);
@@ -865,8 +882,12 @@ function scanOutput(file: string, kind: Kind, times: Float64Array | null): Scan 
         pathEnd = e;
       }
     }
+    const hasPath = pathEnd > pathStart && pathStart > s;
+    if (hasPath && skipped(b, pathStart, pathEnd)) return;
+    res.events++;
+    res.bits += bits;
     if (!(ts <= res.lastTsMs)) res.lastTsMs = ts;
-    if (pathEnd > pathStart && pathStart > s) {
+    if (hasPath) {
       if (pathEnd - pathStart > DELETED.length && b.compare(DELETED, 0, DELETED.length, pathEnd - DELETED.length, pathEnd) === 0) res.deleted++;
       if (times !== null) {
         const i = opIndex(b, pathStart, pathEnd);
@@ -928,6 +949,19 @@ async function waitQuiet(file: string, sinceMs: number, quietMs: number, maxMs: 
   return { lastGrowthMs: last, timedOut: true };
 }
 
+/** "0.21 s (fanotifyd-fid), 0.18 s (fanotifyd-fd)": median warm-up CPU per fanotifyd subject. */
+function warmupSummary(ms: Measurement[]): string {
+  const by = new Map<string, number[]>();
+  for (const x of ms) {
+    if (!x.subject.startsWith("fanotifyd") || !Number.isFinite(x.warmupCpuSec)) continue;
+    const list = by.get(x.subject) ?? [];
+    list.push(x.warmupCpuSec);
+    by.set(x.subject, list);
+  }
+  const parts = [...by].map(([subject, xs]) => `${fmt(median(xs), 2)} CPU s (${subject})`);
+  return parts.length > 0 ? parts.join(", ") : "n/a";
+}
+
 // ---------------------------------------------------------------------------------------------------
 // one measurement
 
@@ -960,6 +994,8 @@ interface Measurement {
   daemonDropped: boolean; // fanotifyd: output queue dropped records
   exit: string;
   wallSec: number;
+  /** CPU s the subject spent on the warm-up load (not part of cpuSec) */
+  warmupCpuSec: number;
   threadCpuSec: Record<string, number>; // CPU per thread name over the measurement
   ctxSwitchesPerRecord: number; // context switches of the subject (all threads) per record written
   // permission scenarios (NaN elsewhere): perm-open's per-open() latency, and the subject's answers
@@ -1045,6 +1081,7 @@ async function measure(sc: Scenario, s: Subject, round: number, b: Bins, m: Moun
     daemonDropped: false,
     exit: "",
     wallSec: NaN,
+    warmupCpuSec: NaN,
     threadCpuSec: {},
     ctxSwitchesPerRecord: NaN,
     permP50Us: NaN,
@@ -1061,6 +1098,12 @@ async function measure(sc: Scenario, s: Subject, round: number, b: Bins, m: Moun
   mkdirSync(runDir);
   const out = join(m.outMnt, `${s.id}.${sc.id}.${round}.out`);
   const timesFile = sc.perEventLag && s.kind !== "none" ? join(m.work, "times.bin") : null;
+  const warmDir = join(m.markDir, WARMUP_DIR);
+  const warmup = opts.warmup && s.kind !== "none";
+  if (warmup) {
+    rmSync(warmDir, { recursive: true, force: true });
+    mkdirSync(warmDir);
+  }
   let running: Running | null = null;
   try {
     if (s.kind !== "none") {
@@ -1068,6 +1111,16 @@ async function measure(sc: Scenario, s: Subject, round: number, b: Bins, m: Moun
       await Bun.sleep(50); // let start-up work settle before the CPU sample
     }
     const pid = running?.proc.pid ?? 0;
+    if (running && warmup) {
+      // Steady state: the same load for a moment first, so one-off costs (fanotifyd's JIT
+      // compilation, page faults of first use) are not charged to the measured records. Its
+      // records name WARMUP_DIR and are left out of the scan.
+      const w0 = readCpuSec(pid);
+      // As fast as possible whatever the scenario's rate: the hot code gets compiled in ~0.3 s.
+      const wl = await runLoadgen(b, warmDir, sc.load, warmupOps(sc.load), 0, null);
+      await waitQuiet(out, wl.endMs, 100, 10_000);
+      mm.warmupCpuSec = readCpuSec(pid) - w0;
+    }
     const cpu0 = running ? readCpuSec(pid) : 0;
     const threads0 = running ? readThreadCpu(pid) : {};
     const ctx0 = running ? readCtxSwitches(pid) : 0;
@@ -1092,7 +1145,7 @@ async function measure(sc: Scenario, s: Subject, round: number, b: Bins, m: Moun
       if (pm) mm.daemonProcessed = Number(pm[1]);
       mm.daemonDropped = /dropping records/.test(err);
       const times = timesFile !== null ? readTimesMs(timesFile) : null;
-      const scan = scanOutput(out, s.kind, times);
+      const scan = scanOutput(out, s.kind, times, warmup ? Buffer.from(`${warmDir}/`) : null);
       mm.events = scan.events;
       mm.bitsPerOp = scan.bits / lg.ops;
       mm.overflows = s.kind === "fatrace" ? NaN : scan.overflows;
@@ -1115,6 +1168,7 @@ async function measure(sc: Scenario, s: Subject, round: number, b: Bins, m: Moun
     rmSync(out, { force: true });
     if (timesFile !== null) rmSync(timesFile, { force: true });
     rmSync(runDir, { recursive: true, force: true });
+    if (warmup) rmSync(warmDir, { recursive: true, force: true });
   }
   mm.wallSec = (nowMs() - t0) / 1000;
   return mm;
@@ -1728,7 +1782,9 @@ async function main(): Promise<void> {
   const notes = [
     `Medians over ${opts.rounds} rounds${opts.quick ? " (--quick: a quarter of the operations)" : ""}; subjects interleaved, order rotated each round.`,
     "events = records written (event lines). expected = median records of the C floor reader in the same mode and scenario. The kernel merges queued events on the same object into one record, so a slower reader writes fewer records without losing anything: bits/op (event-type bits summed over records, per op) is the merge-independent count — for cwcru every op is FID 11 / FD 3 events, so bits/op below that is loss. orc re-opens 64 files, so its repeated OPENs merge away for every reader. fatrace has its own mask: no expected, no bits.",
-    "CPU = utime+stime of the subject (all threads) from the ready state until its output stopped growing, from /proc/PID/stat; peak RSS = VmHWM.",
+    opts.warmup
+      ? `CPU = utime+stime of the subject (all threads) in steady state, from /proc/PID/stat: each subject first gets a warm-up (the same load type in another directory, as fast as possible: 25k cwcru or 100k orc ops; its records are not counted), then CPU is sampled from the start of the measured load until the output stopped growing. The warm-up keeps one-off costs out of the per-record figures; fanotifyd's is mostly JIT compilation: median ${warmupSummary(measurements)}. --no-warmup measures from the ready state instead. Peak RSS = VmHWM.`
+      : "CPU = utime+stime of the subject (all threads) from the ready state until its output stopped growing, from /proc/PID/stat (--no-warmup: one-off costs such as fanotifyd's JIT compilation included); peak RSS = VmHWM.",
     "lag last = timestamp in the subject's last line − loadgen's end (fanotifyd: ts_ms, 1 ms resolution; floor: read time; fatrace: -tt); lag p50/p99 = per event, line timestamp − the start time of the op named in its path (cwcru at fixed rates).",
     "floor-fid caches the last directory handle (as fanotifyd caches directory handles); neither floor resolves comm/exe, fanotifyd does (cached per pid).",
     ...(scenarios.some((s) => s.perm)
