@@ -142,7 +142,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
   let fatal: string | null = null;
   let shuttingDown: Promise<number> | null = null;
   reader = new ReaderHandle({
-    onBatch: (count, ints, strs) => pipeline.processBatch(count, ints, strs),
+    onBatch: (count, ints, bytes) => pipeline.processBatch(count, ints, bytes),
     holdBack: () => output.queuedBytes > OUTPUT_HOLD_BYTES,
     onLog: (level, message) => logger[level](message),
     onFatal: (message) => {

@@ -1,5 +1,6 @@
 // The main thread's hot path: one Worker batch → JSONL lines (+ alerts) → sinks.
-// Per batch: one split of the string block, one timestamp, one concatenated write.
+// Per batch: one timestamp, one buffer of lines (event heads written here in front of the tails the
+// Worker encoded), one write per sink. Text fields become strings only when the policy reads them.
 import type { PolicyEngine } from "./policy/engine.ts";
 import type { Decision, AlertRecord, FsEvent } from "./records.ts";
 import {
@@ -7,15 +8,21 @@ import {
   F_IS_DIR,
   F_OVERFLOW,
   F_PERM,
+  I_COMM,
+  I_EXE,
   I_FLAGS,
   I_MASK_HI,
   I_MASK_LO,
+  I_NAME,
+  I_PATH,
   I_PID,
+  I_TAIL_END,
+  I_TAIL_START,
   INTS_PER_EVENT,
-  STRS_PER_EVENT,
   sharedMonoNow,
 } from "./reader/protocol.ts";
-import { encodeAlert, encodeEvent } from "./sinks/jsonl.ts";
+import { EventLineWriter } from "./sinks/event-lines.ts";
+import { encodeAlert } from "./sinks/jsonl.ts";
 
 /** A14: the record written for a kernel queue overflow. */
 export const OVERFLOW_ALERT: Readonly<AlertRecord> = {
@@ -28,8 +35,60 @@ export const OVERFLOW_ALERT: Readonly<AlertRecord> = {
 };
 
 export interface LineSink {
-  /** `text` is whole lines, each ending in "\n", as a byte string. */
-  write(text: string, records: number): void;
+  /** `chunk` is whole lines, each ending in "\n"; the sink may keep it (it is never modified). */
+  write(chunk: Buffer, records: number): void;
+}
+
+const EMPTY_INTS = new Int32Array(0);
+const EMPTY_BYTES = Buffer.alloc(0);
+
+/**
+ * The event being evaluated: numbers are set per event, text fields are decoded from the batch's
+ * bytes on first read (most events are never looked at by a policy).
+ */
+class BatchEvent implements FsEvent {
+  maskLo = 0;
+  maskHi = 0;
+  pid = 0;
+  isDir = false;
+  decision: Decision = "observe";
+  private ints: Int32Array = EMPTY_INTS;
+  private bytes: Buffer = EMPTY_BYTES;
+  private row = 0;
+  private pathText: string | null = null;
+  private nameText: string | null = null;
+  private commText: string | null = null;
+  private exeText: string | null = null;
+
+  at(ints: Int32Array, bytes: Buffer, row: number): void {
+    this.ints = ints;
+    this.bytes = bytes;
+    this.row = row;
+    this.pathText = null;
+    this.nameText = null;
+    this.commText = null;
+    this.exeText = null;
+  }
+
+  get path(): string {
+    return (this.pathText ??= this.text(I_PATH));
+  }
+  get name(): string {
+    return (this.nameText ??= this.text(I_NAME));
+  }
+  get comm(): string {
+    return (this.commText ??= this.text(I_COMM));
+  }
+  get exe(): string {
+    return (this.exeText ??= this.text(I_EXE));
+  }
+
+  private text(slot: number): string {
+    const len = this.ints[this.row + slot + 1];
+    if (len === 0) return "";
+    const off = this.ints[this.row + slot];
+    return this.bytes.toString("latin1", off, off + len);
+  }
 }
 
 export interface PipelineCounters {
@@ -40,17 +99,8 @@ export interface PipelineCounters {
 
 export class Pipeline {
   readonly counters: PipelineCounters = { eventsWritten: 0, alertsWritten: 0, overflows: 0 };
-  private readonly ev: FsEvent = {
-    maskLo: 0,
-    maskHi: 0,
-    pid: 0,
-    comm: "",
-    exe: "",
-    path: "",
-    name: "",
-    isDir: false,
-    decision: "observe",
-  };
+  private readonly ev = new BatchEvent();
+  private readonly lines = new EventLineWriter();
 
   constructor(
     private policy: PolicyEngine,
@@ -74,42 +124,41 @@ export class Pipeline {
 
   /** Writes one already-encoded line (stats) to every sink. */
   writeLine(line: string): void {
-    for (const sink of this.sinks) sink.write(line + "\n", 1);
+    const chunk = Buffer.from(line + "\n", "latin1");
+    for (const sink of this.sinks) sink.write(chunk, 1);
   }
 
-  processBatch(count: number, ints: Int32Array, strs: string): void {
-    const parts = strs.split("\0");
+  processBatch(count: number, ints: Int32Array, batchBytes: Uint8Array): void {
+    const bytes = Buffer.from(batchBytes.buffer, batchBytes.byteOffset, batchBytes.byteLength);
     const ts = Date.now();
     const mono = sharedMonoNow();
     const policy = this.policy;
+    const lines = this.lines;
     let denyChanged = false;
     const ev = this.ev;
-    let out = "";
     let records = 0;
+    // Heads add ~150 bytes to each tail.
+    lines.begin(ts, bytes.length + count * 160);
     for (let i = 0; i < count; i++) {
-      const base = i * INTS_PER_EVENT;
-      const flags = ints[base + I_FLAGS];
+      const row = i * INTS_PER_EVENT;
+      const flags = ints[row + I_FLAGS];
       if (flags & F_OVERFLOW) {
         const line = encodeAlert(OVERFLOW_ALERT, ts);
-        out += line + "\n";
+        lines.line(line);
         records++;
         this.counters.overflows++;
         this.counters.alertsWritten++;
         this.hooks.onAlert(OVERFLOW_ALERT, line);
         continue;
       }
-      const s = i * STRS_PER_EVENT;
-      ev.maskLo = ints[base + I_MASK_LO] >>> 0;
-      ev.maskHi = ints[base + I_MASK_HI] >>> 0;
-      ev.pid = ints[base + I_PID];
+      ev.at(ints, bytes, row);
+      ev.maskLo = ints[row + I_MASK_LO] >>> 0;
+      ev.maskHi = ints[row + I_MASK_HI] >>> 0;
+      ev.pid = ints[row + I_PID];
       ev.isDir = (flags & F_IS_DIR) !== 0;
       ev.decision = decisionOf(flags);
-      ev.path = parts[s];
-      ev.name = parts[s + 1];
-      ev.comm = parts[s + 2];
-      ev.exe = parts[s + 3];
       const verdict = policy.evaluate(ev, mono);
-      out += encodeEvent(ev, ts, verdict.jobId, verdict.role) + "\n";
+      lines.event(ev.maskLo, ev.maskHi, ev.decision, verdict.jobId, verdict.role, bytes, ints[row + I_TAIL_START], ints[row + I_TAIL_END]);
       records++;
       this.counters.eventsWritten++;
       if (verdict.burstDenyChanged) denyChanged = true;
@@ -117,12 +166,13 @@ export class Pipeline {
       for (let a = 0; a < verdict.alerts.length; a++) {
         const alert = verdict.alerts[a];
         const line = encodeAlert(alert, ts);
-        out += line + "\n";
+        lines.line(line);
         records++;
         this.counters.alertsWritten++;
         this.hooks.onAlert(alert, line);
       }
     }
+    const out = lines.take();
     if (records > 0) for (const sink of this.sinks) sink.write(out, records);
     if (denyChanged) this.hooks.onBurstDenyChanged();
   }

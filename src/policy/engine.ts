@@ -169,8 +169,8 @@ export class PolicyEngine {
     r.canaryMatch = false;
     r.burstDenyChanged = false;
 
-    const path = ev.path;
-    const tag = this.jobs.tag(path);
+    // ev.path is read only when something needs it: the pipeline decodes it on demand.
+    const tag = this.jobs.rootCount === 0 ? null : this.jobs.tag(ev.path);
     if (tag === null) {
       r.jobId = null;
       r.role = null;
@@ -182,11 +182,11 @@ export class PolicyEngine {
     const mask = ev.maskLo;
     const perm = (mask & FAN_PERM_EVENTS) !== 0;
     const reason = canaryReason(mask);
-    if (reason !== null || (perm && this.denyOnAlert)) {
-      r.canaryMatch = this.canaries.matchesEvent(path);
+    if (this.canarySources.length > 0 && (reason !== null || (perm && this.denyOnAlert))) {
+      r.canaryMatch = this.canaries.matchesEvent(ev.path);
       if (r.canaryMatch && reason !== null) {
         if (this.cooldown.tryAlert(ev.pid, nowMono)) {
-          r.alerts.push({ kind: "canary", pid: ev.pid, comm: ev.comm, exe: ev.exe, path, reason });
+          r.alerts.push({ kind: "canary", pid: ev.pid, comm: ev.comm, exe: ev.exe, path: ev.path, reason });
           this.stats.alertsEmitted++;
         } else {
           r.suppressed++;
@@ -204,7 +204,7 @@ export class PolicyEngine {
             pid: ev.pid,
             comm: ev.comm,
             exe: ev.exe,
-            path,
+            path: ev.path,
             reason: BURST_REASON,
             count,
             windowMs: this.burst.windowMs,

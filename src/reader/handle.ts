@@ -19,7 +19,7 @@ import {
 } from "./protocol.ts";
 
 export interface ReaderCallbacks {
-  onBatch(count: number, ints: Int32Array, strs: string): void;
+  onBatch(count: number, ints: Int32Array, bytes: Uint8Array): void;
   /**
    * True while a sink is too far behind (the output queue): batches are then acknowledged only once
    * it has caught up, so the Worker stops reading and the kernel queue absorbs the backlog (a
@@ -83,7 +83,7 @@ export class ReaderHandle {
         const m = e.data;
         switch (m.type) {
           case "batch":
-            this.cb.onBatch(m.count, m.ints, m.strs);
+            this.cb.onBatch(m.count, m.ints, m.bytes);
             if (this.cb.holdBack()) this.holdAck();
             else this.ack(1);
             break;

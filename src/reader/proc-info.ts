@@ -6,10 +6,12 @@ import { cpath, sysClose, sysOpen, sysRead, sysReadlink } from "../../ffi/libc.t
 
 interface ProcEntry {
   startTime: string;
-  comm: string;
-  exe: string;
+  comm: Uint8Array;
+  exe: Uint8Array;
   batch: number;
 }
+
+const EMPTY = new Uint8Array(0);
 
 const MAX_ENTRIES = 4096;
 
@@ -18,15 +20,16 @@ export class ProcInfoCache {
   private readonly statBuf = Buffer.alloc(1024);
   private readonly linkBuf = Buffer.alloc(4096);
   private batch = 0;
-  comm = "";
-  exe = "";
+  /** Raw bytes of comm and exe (empty when unknown); not to be modified. */
+  comm: Uint8Array = EMPTY;
+  exe: Uint8Array = EMPTY;
 
   /** Call once per read batch: entries are re-validated once per batch. */
   nextBatch(): void {
     this.batch++;
   }
 
-  /** Sets `comm` and `exe` ("" when unknown) for pid. */
+  /** Sets `comm` and `exe` (empty when unknown) for pid. */
   lookup(pid: number): void {
     const cached = this.entries.get(pid);
     if (cached !== undefined && cached.batch === this.batch) {
@@ -34,8 +37,8 @@ export class ProcInfoCache {
       this.exe = cached.exe;
       return;
     }
-    this.comm = "";
-    this.exe = "";
+    this.comm = EMPTY;
+    this.exe = EMPTY;
     if (pid <= 0) return;
     const stat = this.readStat(pid);
     if (stat === null) {
@@ -46,7 +49,7 @@ export class ProcInfoCache {
     // spaces, so split after the last ')'.
     const close = stat.lastIndexOf(")");
     const open = stat.indexOf("(");
-    const comm = open >= 0 && close > open ? stat.slice(open + 1, close) : "";
+    const comm = open >= 0 && close > open ? Buffer.from(stat.slice(open + 1, close), "latin1") : EMPTY;
     const rest = stat.slice(close + 2).split(" ");
     const startTime = rest[19] ?? "";
     if (cached !== undefined && cached.startTime === startTime) {
@@ -72,9 +75,9 @@ export class ProcInfoCache {
     return this.statBuf.toString("latin1", 0, n);
   }
 
-  private readLink(path: string): string {
+  private readLink(path: string): Uint8Array {
     const n = sysReadlink(cpath(path), this.linkBuf, this.linkBuf.length);
-    if (n <= 0) return "";
-    return this.linkBuf.toString("latin1", 0, n);
+    if (n <= 0) return EMPTY;
+    return this.linkBuf.slice(0, n);
   }
 }

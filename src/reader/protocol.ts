@@ -43,15 +43,21 @@ export const I_MASK_LO = 0;
 export const I_MASK_HI = 1;
 export const I_PID = 2;
 export const I_FLAGS = 3;
-export const INTS_PER_EVENT = 4;
+/** The event's JSONL tail in the batch bytes: [start, end) (see batch-builder.ts). */
+export const I_TAIL_START = 4;
+export const I_TAIL_END = 5;
+/** Raw (unescaped) bytes of a text field: offset at I_x, length at I_x + 1 (length 0: empty). */
+export const I_PATH = 6;
+export const I_NAME = 8;
+export const I_COMM = 10;
+export const I_EXE = 12;
+export const INTS_PER_EVENT = 14;
 
 export const F_IS_DIR = 1;
 export const F_OVERFLOW = 2;
 export const F_PERM = 4; // a permission event (answered by the Worker)
 export const F_DENIED = 8; // answered FAN_DENY
 
-/** Per-event strings, joined with "\0" (a path never contains NUL): path, name, comm, exe. */
-export const STRS_PER_EVENT = 4;
 
 /** The Worker mirrors its counters into a shared Float64Array in this order (live stats, B12). */
 export const COUNTER_NAMES = [
@@ -108,7 +114,14 @@ export type WorkerMessage =
   | { readonly type: "ready"; readonly notes: readonly string[] }
   | { readonly type: "fatal"; readonly message: string; readonly exitCode: number }
   | { readonly type: "log"; readonly level: "warn" | "info" | "debug" | "error"; readonly message: string }
-  | { readonly type: "batch"; readonly count: number; readonly ints: Int32Array; readonly strs: string }
+  | {
+      readonly type: "batch";
+      readonly count: number;
+      /** INTS_PER_EVENT per event (I_*). */
+      readonly ints: Int32Array;
+      /** The events' JSONL tails and raw field bytes (batch-builder.ts). */
+      readonly bytes: Uint8Array;
+    }
   | { readonly type: "stopped"; readonly counters: ReaderCounters }
   | {
       readonly type: "marks-done";

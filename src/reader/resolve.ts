@@ -15,14 +15,35 @@ const MAX_DIR_CACHE = 8192;
 const MAX_FD_LINKS = 1024;
 const MAX_HANDLE = 128 + 8; // MAX_HANDLE_SZ + struct file_handle header
 
+/** A cached directory: its handle bytes (to confirm a hash hit) and its path's bytes. */
+interface DirEntry {
+  readonly handle: Uint8Array;
+  readonly path: Uint8Array;
+  /** The next entry with the same hash. */
+  next: DirEntry | null;
+}
+
+/** FNV-1a over buf[off, off+len): the directory cache's key, so no string is built per event. */
+function hashBytes(buf: Uint8Array, off: number, len: number): number {
+  let h = 0x811c9dc5;
+  for (let i = off; i < off + len; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  return h >>> 0;
+}
+
+function sameBytes(a: Uint8Array, buf: Uint8Array, off: number, len: number): boolean {
+  if (a.length !== len) return false;
+  for (let i = 0; i < len; i++) if (a[i] !== buf[off + i]) return false;
+  return true;
+}
 
 export class PathResolver {
-  private readonly linkBuf = Buffer.alloc(4096);
+  /** fdPathLength() leaves the path here. */
+  readonly linkBuf = Buffer.alloc(4096);
   private readonly fdLinkPaths = new Map<number, Uint8Array>();
   /** Per fsid, the directory fds to resolve handles against, with their mounts' mount points. */
   private readonly mountFds = new Map<string, MountRef[]>();
-  /** Per fsid key, directory handle bytes (latin1) → path. */
-  private readonly dirCache = new Map<string, Map<string, string>>();
+  /** Per fsid key, directory handle hash → entries. */
+  private readonly dirCache = new Map<string, Map<number, DirEntry>>();
   private dirCacheSize = 0;
   // One-entry memo: consecutive events almost always come from the same filesystem, so the fsid
   // key string is not rebuilt per event.
@@ -34,13 +55,19 @@ export class PathResolver {
 
   /** FD mode: the path of an event fd, or `<fd:N>` when readlink fails. */
   fdPath(fd: number): string {
+    const n = this.fdPathLength(fd);
+    return n > 0 ? this.linkBuf.toString("latin1", 0, n) : `<fd:${fd}>`;
+  }
+
+  /** FD mode: reads the path of an event fd into `linkBuf`; its length, or -1 when readlink fails. */
+  fdPathLength(fd: number): number {
     let link = this.fdLinkPaths.get(fd);
     if (link === undefined) {
       link = cpath(`/proc/self/fd/${fd}`);
       if (this.fdLinkPaths.size < MAX_FD_LINKS) this.fdLinkPaths.set(fd, link);
     }
     const n = sysReadlink(link, this.linkBuf, this.linkBuf.length);
-    return n > 0 ? this.linkBuf.toString("latin1", 0, n) : `<fd:${fd}>`;
+    return n > 0 ? n : -1;
   }
 
   /**
@@ -78,11 +105,11 @@ export class PathResolver {
   }
 
   /**
-   * Path of the object behind a struct file_handle stored in buf[off, off+len).
-   * `cacheable` for directory handles. Returns UNRESOLVED when the fsid is unknown or the handle
-   * no longer opens (e.g. a deleted directory).
+   * The path's bytes of the object behind a struct file_handle stored in buf[off, off+len), or null
+   * when the fsid is unknown or the handle no longer opens (e.g. a deleted directory). `cacheable`
+   * for directory handles. The result must not be modified.
    */
-  handlePath(fsid0: number, fsid1: number, buf: Buffer, off: number, len: number, cacheable: boolean): string {
+  handlePath(fsid0: number, fsid1: number, buf: Uint8Array, off: number, len: number, cacheable: boolean): Uint8Array | null {
     if (fsid0 !== this.lastFsid0 || fsid1 !== this.lastFsid1 || this.lastFsid === "") {
       this.lastFsid0 = fsid0;
       this.lastFsid1 = fsid1;
@@ -90,41 +117,46 @@ export class PathResolver {
     }
     const fsid = this.lastFsid;
     const refs = this.mountFds.get(fsid);
-    if (refs === undefined || len > MAX_HANDLE) return UNRESOLVED;
-    let key = "";
-    let cache: Map<string, string> | undefined;
+    if (refs === undefined || len > MAX_HANDLE) return null;
+    let hash = 0;
+    let cache: Map<number, DirEntry> | undefined;
+    let first: DirEntry | undefined;
     if (cacheable) {
-      key = buf.toString("latin1", off, off + len);
+      hash = hashBytes(buf, off, len);
       cache = this.dirCache.get(fsid);
-      const hit = cache?.get(key);
-      if (hit !== undefined) return hit;
+      first = cache?.get(hash);
+      for (let e = first ?? null; e !== null; e = e.next) if (sameBytes(e.handle, buf, off, len)) return e.path;
     }
     const h = this.handle;
     for (let i = 0; i < len; i++) h[i] = buf[off + i];
-    let path = UNRESOLVED;
+    let path: string | null = null;
     for (let i = 0; i < refs.length; i++) {
       const ref = refs[i];
       const fd = sysOpenByHandleAt(ref.fd, h, K.O_PATH | K.O_CLOEXEC);
-      if (fd < 0) return UNRESOLVED; // the object is gone (ESTALE) whichever mount we ask through
-      const p = this.fdPath(fd);
+      if (fd < 0) return null; // the object is gone (ESTALE) whichever mount we ask through
+      const n = this.fdPathLength(fd);
       sysClose(fd);
-      if (p.startsWith("<fd:")) return UNRESOLVED;
+      if (n < 0) return null;
+      const p = this.linkBuf.toString("latin1", 0, n);
       if (i === 0) path = p; // the best we have if no mount contains the object
       if (isUnder(p, ref.mountPoint)) {
         path = p;
         break;
       }
     }
+    if (path === null) return null;
+    const bytes = Buffer.from(path, "latin1");
     if (cacheable) {
       if (this.dirCacheSize >= MAX_DIR_CACHE) this.invalidateDirs();
       if (cache === undefined || this.dirCacheSize === 0) {
-        cache = this.dirCache.get(fsid) ?? new Map<string, string>();
+        cache = this.dirCache.get(fsid) ?? new Map<number, DirEntry>();
         this.dirCache.set(fsid, cache);
+        first = cache.get(hash);
       }
-      cache.set(key, path);
+      cache.set(hash, { handle: h.slice(0, len), path: bytes, next: first ?? null });
       this.dirCacheSize++;
     }
-    return path;
+    return bytes;
   }
 
   /** A directory moved or went away: cached directory paths may be stale. */

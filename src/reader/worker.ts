@@ -15,13 +15,7 @@ import {
   CTRL_STOP,
   F_DENIED,
   F_IS_DIR,
-  F_OVERFLOW,
   F_PERM,
-  I_FLAGS,
-  I_MASK_HI,
-  I_MASK_LO,
-  I_PID,
-  INTS_PER_EVENT,
   MAX_INFLIGHT,
   sharedMonoNow,
   type ControlMessage,
@@ -33,7 +27,11 @@ import {
   type StartMessage,
   type WorkerMessage,
 } from "./protocol.ts";
+import { BatchBuilder } from "./batch-builder.ts";
 import { PathResolver, UNKNOWN_PATH, UNRESOLVED } from "./resolve.ts";
+
+const UNRESOLVED_BYTES = Buffer.from(UNRESOLVED, "latin1");
+const UNKNOWN_PATH_BYTES = Buffer.from(UNKNOWN_PATH, "latin1");
 
 declare const self: Worker;
 
@@ -87,9 +85,9 @@ class Reader {
   private readonly groups: Group[] = [];
   private policy: CompiledSnapshot;
   // Room for the backlog plus one more full read (64 KiB of 24-byte records at most).
-  private readonly ints = new Int32Array((BACKLOG_EVENTS + 64 * 1024 / K.FAN_EVENT_METADATA_LEN) * INTS_PER_EVENT);
-  private strs: string[] = [];
-  private count = 0;
+  private readonly batch = new BatchBuilder(BACKLOG_EVENTS + (64 * 1024) / K.FAN_EVENT_METADATA_LEN);
+  /** FID paths are assembled here (directory path + "/" + name). */
+  private readonly pathScratch = new Uint8Array(8192);
   private readonly timer = new BatchTimer(MAX_BATCH_AGE_MS);
   private coalesce = false;
   private lastCacheClear = 0;
@@ -142,7 +140,8 @@ class Reader {
       mode,
       fd: opened.fd,
       buf: Buffer.alloc(mode === "fd" ? 64 * 1024 : 256 * 1024),
-      cursor: new RecordCursor(),
+      // Names are copied as bytes (nameOffset/nameLen), never decoded to strings.
+      cursor: new RecordCursor(false),
     };
     this.groups.push(group);
     if (kind === "content") {
@@ -233,7 +232,7 @@ class Reader {
       }
       const timerFired = pv.getInt16((wakeSlot + 1) * 8 + 6, true) !== 0;
       if (timerFired) this.timer.fired();
-      if (this.count === 0) this.beginBatch();
+      if (this.batch.count === 0) this.beginBatch();
       for (let i = 0, gi = 0; i < n; gi++) {
         const g = this.groups[gi];
         if (skipNotify && g.kind === "notify") continue;
@@ -247,11 +246,11 @@ class Reader {
       }
       // A batch is due once the timer has fired (a batch's first event arms it if nothing else
       // did). It stays due while the main thread is behind; an acknowledgement wakes us then.
-      if ((timerFired || this.count > 0) && !this.timer.pending && !this.behind()) {
+      if ((timerFired || this.batch.count > 0) && !this.timer.pending && !this.behind()) {
         // Collect what the notification group gathered meanwhile, then post.
         for (const g of this.groups) if (g.kind === "notify") this.drain(g);
-        if (this.count > 0) this.flush();
-      } else if (this.count >= BATCH_EVENTS) {
+        if (this.batch.count > 0) this.flush();
+      } else if (this.batch.count >= BATCH_EVENTS) {
         this.flush();
       }
     }
@@ -279,7 +278,7 @@ class Reader {
   private drain(g: Group): void {
     const isContent = g.kind === "content";
     while (!this.stopRequested()) {
-      if (!isContent && this.count >= BATCH_EVENTS) break;
+      if (!isContent && this.batch.count >= BATCH_EVENTS) break;
       // A content group is drained even past the batch size: its records are answered first.
       const n = sysRead(g.fd, g.buf, g.buf.length);
       if (n <= 0) {
@@ -305,7 +304,7 @@ class Reader {
         }
       }
       if (cursor.stats.truncated) this.counters.unknownRecords++;
-      if (isContent && this.count >= BATCH_EVENTS && !this.behind()) this.flush();
+      if (isContent && this.batch.count >= BATCH_EVENTS && !this.behind()) this.flush();
     }
   }
 
@@ -328,7 +327,9 @@ class Reader {
     const lo = ev.maskLo;
     if (lo & K.FAN_Q_OVERFLOW) {
       this.counters.overflows++;
-      this.push(lo, ev.maskHi, 0, F_OVERFLOW, "<overflow>", "", "", "");
+      if (this.batch.full) return;
+      if (this.batch.count === 0) this.timer.arm();
+      this.batch.overflow(lo, ev.maskHi);
       return;
     }
     const perm = (lo & K.FAN_PERM_EVENTS) !== 0;
@@ -338,55 +339,97 @@ class Reader {
       if (ev.fd >= 0) this.release(g, ev.fd, perm ? K.FAN_ALLOW : 0);
       return;
     }
-    let path: string;
-    let name = "";
-    let flags = lo & K.FAN_ONDIR ? F_IS_DIR : 0;
-    if (ev.fd >= 0) {
-      if (perm) {
-        // B5: the kernel's answer comes first, before anything else is done with the event. Only
-        // with deny-on-alert does the verdict need the path (canaries); otherwise answer at once.
-        let deny = false;
-        if (this.policy.denyOnAlert) {
-          path = this.resolver.fdPath(ev.fd);
-          deny = this.policy.decide(lo, ev.pid, stripDeleted(path), sharedMonoNow()) === "deny";
-          this.respond(g, ev.fd, deny ? K.FAN_DENY : K.FAN_ALLOW);
-        } else {
-          this.respond(g, ev.fd, K.FAN_ALLOW);
-          path = this.resolver.fdPath(ev.fd);
-        }
-        flags |= F_PERM | (deny ? F_DENIED : 0);
-        if (deny) this.counters.permDenied++;
-        else this.counters.permAllowed++;
+    const flags = lo & K.FAN_ONDIR ? F_IS_DIR : 0;
+    if (ev.fd >= 0) this.handleFdEvent(g, ev, flags, perm);
+    else this.handleFidEvent(g, ev, flags);
+  }
+
+  /** FD mode and permission events: the path is the event fd's. */
+  private handleFdEvent(g: Group, ev: ParsedEvent, flags: number, perm: boolean): void {
+    const fd = ev.fd;
+    const lo = ev.maskLo;
+    let pathLen: number;
+    if (perm) {
+      // B5: the kernel's answer comes first, before anything else is done with the event. Only
+      // with deny-on-alert does the verdict need the path (canaries); otherwise answer at once.
+      let deny = false;
+      if (this.policy.denyOnAlert) {
+        pathLen = this.resolver.fdPathLength(fd);
+        const path = pathLen > 0 ? this.resolver.linkBuf.toString("latin1", 0, pathLen) : `<fd:${fd}>`;
+        deny = this.policy.decide(lo, ev.pid, stripDeleted(path), sharedMonoNow()) === "deny";
+        this.respond(g, fd, deny ? K.FAN_DENY : K.FAN_ALLOW);
       } else {
-        path = this.resolver.fdPath(ev.fd);
+        this.respond(g, fd, K.FAN_ALLOW);
+        pathLen = this.resolver.fdPathLength(fd);
       }
-      // Closed exactly once, after the answer that names it (fanotify(7): a closed fd number is
-      // reused by the next open, and an answer naming the wrong fd leaves the opener hanging).
-      sysClose(ev.fd);
+      flags |= F_PERM | (deny ? F_DENIED : 0);
+      if (deny) this.counters.permDenied++;
+      else this.counters.permAllowed++;
     } else {
-      if (lo & K.FAN_ONDIR && lo & DIR_CHANGE) this.resolver.invalidateDirs();
-      const idx = pathInfoIndex(ev);
-      if (idx < 0) {
-        path = UNKNOWN_PATH;
-      } else {
-        const info = ev.infos[idx];
-        const dirHandle = info.type !== K.FAN_EVENT_INFO_TYPE_FID || (lo & K.FAN_ONDIR) !== 0;
-        const base = this.resolver.handlePath(info.fsid0, info.fsid1, g.buf, info.handleOffset, info.handleLen, dirHandle);
-        if (isNameInfoType(info.type) && info.name !== "") {
-          name = info.name;
-          path = base === UNRESOLVED ? base : base.endsWith("/") ? base + name : `${base}/${name}`;
-        } else {
-          path = base;
-        }
-      }
+      pathLen = this.resolver.fdPathLength(fd);
     }
-    if (this.count >= this.ints.length / INTS_PER_EVENT) {
-      // Only reachable for permission events while the main thread is far behind.
-      this.counters.permUnreported++;
+    // Closed exactly once, after the answer that names it (fanotify(7): a closed fd number is
+    // reused by the next open, and an answer naming the wrong fd leaves the opener hanging).
+    sysClose(fd);
+    if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags)) return;
+    if (pathLen > 0) {
+      this.batch.path(this.resolver.linkBuf, 0, pathLen);
+    } else {
+      const placeholder = Buffer.from(`<fd:${fd}>`, "latin1");
+      this.batch.path(placeholder, 0, placeholder.length);
+    }
+    this.batch.end((flags & F_IS_DIR) !== 0);
+  }
+
+  /** FID mode: the directory handle's cached path plus the reported name (A5). */
+  private handleFidEvent(g: Group, ev: ParsedEvent, flags: number): void {
+    const lo = ev.maskLo;
+    if (lo & K.FAN_ONDIR && lo & DIR_CHANGE) this.resolver.invalidateDirs();
+    if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags)) return;
+    const b = this.batch;
+    const idx = pathInfoIndex(ev);
+    if (idx < 0) {
+      b.path(UNKNOWN_PATH_BYTES, 0, UNKNOWN_PATH_BYTES.length);
+      b.end((flags & F_IS_DIR) !== 0);
       return;
     }
-    this.procs.lookup(ev.pid);
-    this.push(lo, ev.maskHi, ev.pid, flags, path, name, this.procs.comm, this.procs.exe);
+    const info = ev.infos[idx];
+    const dirHandle = info.type !== K.FAN_EVENT_INFO_TYPE_FID || (lo & K.FAN_ONDIR) !== 0;
+    const base = this.resolver.handlePath(info.fsid0, info.fsid1, g.buf, info.handleOffset, info.handleLen, dirHandle);
+    const hasName = isNameInfoType(info.type) && info.nameLen > 0;
+    if (base === null) {
+      b.path(UNRESOLVED_BYTES, 0, UNRESOLVED_BYTES.length);
+    } else if (!hasName) {
+      b.path(base, 0, base.length);
+    } else {
+      // base + "/" + name, in one piece for the raw-bytes bookkeeping.
+      const scratch = this.pathScratch;
+      let n = base.length;
+      scratch.set(base, 0);
+      if (n === 0 || base[n - 1] !== 0x2f) scratch[n++] = 0x2f;
+      scratch.set(g.buf.subarray(info.nameOffset, info.nameOffset + info.nameLen), n);
+      b.path(scratch, 0, n + info.nameLen);
+    }
+    if (hasName) b.name(g.buf, info.nameOffset, info.nameOffset + info.nameLen);
+    b.end((flags & F_IS_DIR) !== 0);
+  }
+
+  /** Opens the event's row with pid, comm and exe; false when there is no room (counted). */
+  private beginEvent(lo: number, hi: number, pid: number, flags: number): boolean {
+    const b = this.batch;
+    if (b.full) {
+      // Only reachable for permission events while the main thread is far behind.
+      this.counters.permUnreported++;
+      return false;
+    }
+    if (b.count === 0) this.timer.arm();
+    this.procs.lookup(pid);
+    b.begin(lo, hi, pid, flags);
+    const comm = this.procs.comm;
+    const exe = this.procs.exe;
+    b.comm(comm, 0, comm.length);
+    b.exe(exe, 0, exe.length);
+    return true;
   }
 
   /** Writes the answer (FAN_ALLOW/FAN_DENY) for a permission event's fd. */
@@ -406,37 +449,23 @@ class Reader {
     sysClose(fd);
   }
 
-  private push(lo: number, hi: number, pid: number, flags: number, path: string, name: string, comm: string, exe: string): void {
-    const i = this.count * INTS_PER_EVENT;
-    const ints = this.ints;
-    if (this.count === 0) this.timer.arm();
-    ints[i + I_MASK_LO] = lo;
-    ints[i + I_MASK_HI] = hi;
-    ints[i + I_PID] = pid;
-    ints[i + I_FLAGS] = flags;
-    this.strs.push(path, name, comm, exe);
-    this.count++;
-  }
-
   private publishCounters(): void {
     for (let i = 0; i < COUNTER_NAMES.length; i++) this.sharedCounters[i] = this.counters[COUNTER_NAMES[i]];
   }
 
   private flush(final = false): void {
     this.publishCounters();
-    if (this.count === 0) return;
+    if (this.batch.count === 0) return;
     if (!final && this.behind()) return;
-    const ints = this.ints.slice(0, this.count * INTS_PER_EVENT);
-    const msg: WorkerMessage = { type: "batch", count: this.count, ints, strs: this.strs.join("\0") };
+    const { count, ints, bytes } = this.batch.take();
+    const msg: WorkerMessage = { type: "batch", count, ints, bytes };
     Atomics.add(this.control, CTRL_INFLIGHT, 1);
-    post(msg, [ints.buffer]);
-    this.coalesce = this.count >= COALESCE_MIN_EVENTS;
+    post(msg, [ints.buffer as ArrayBuffer, bytes.buffer as ArrayBuffer]);
+    this.coalesce = count >= COALESCE_MIN_EVENTS;
     // A stream: the next batch is collected when the timer fires, without a wake-up for its first
     // event. Otherwise the next batch's first event arms a fresh timer.
     this.timer.disarm();
     if (this.coalesce) this.timer.arm();
-    this.count = 0;
-    this.strs = [];
     // comm/exe are re-validated once per posted batch (B14; a pid cannot be reused within ~2 ms).
     this.procs.nextBatch();
   }

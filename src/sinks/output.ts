@@ -1,7 +1,8 @@
 // The JSONL output: a file (append mode, created 0640, reopened on SIGHUP/SIGUSR1) or stdout
 // (behavior.md A12 file part, B10).
 //
-// The caller hands over already-encoded byte-string lines (one JS char per byte) and is never blocked:
+// The caller hands over already-encoded lines (bytes, or a byte string: one JS char per byte) and is
+// never blocked:
 // lines go to an in-memory queue, bounded by `maxQueueBytes`, that is flushed with as few write()
 // calls as possible — everything queued goes out in one write. Records that do not fit are dropped
 // whole and counted. Lines are never split or duplicated: a partial write keeps its remainder at the
@@ -83,9 +84,9 @@ function openStdout(): Target {
   }
 }
 
-function countNewlines(s: string, end: number): number {
+function countNewlines(b: Buffer, end: number): number {
   let n = 0;
-  for (let i = s.indexOf("\n"); i !== -1 && i < end; i = s.indexOf("\n", i + 1)) n++;
+  for (let i = b.indexOf(0x0a); i !== -1 && i < end; i = b.indexOf(0x0a, i + 1)) n++;
   return n;
 }
 
@@ -109,8 +110,8 @@ export class OutputWriter {
   /** Set by reopen(); takes over at the next line boundary. */
   private nextTarget: Target | null = null;
 
-  // Queue: chunks not yet turned into bytes…
-  private pending: string[] = [];
+  // Queue: chunks not yet joined into one buffer…
+  private pending: Buffer[] = [];
   private pendingRecords: number[] = [];
   private pendingBytes = 0;
   // …and the buffer being written: chunk end offsets and record counts, curIdx = first unfinished.
@@ -168,23 +169,24 @@ export class OutputWriter {
   }
 
   /**
-   * Queues `chunk` — `records` whole lines, each ending "\n", as a byte string — and starts a write
-   * if none is under way. Never blocks and never throws. What does not fit in the queue is dropped
-   * at line boundaries and counted.
+   * Queues `chunk` — `records` whole lines, each ending "\n", as bytes (kept, not copied: the caller
+   * must not modify them) or as a byte string — and starts a write if none is under way. Never blocks
+   * and never throws. What does not fit in the queue is dropped at line boundaries and counted.
    */
-  write(chunk: string, records: number): void {
-    if (chunk.length === 0) return;
+  write(text: string | Buffer, records: number): void {
+    if (text.length === 0) return;
+    let chunk = typeof text === "string" ? Buffer.from(text, "latin1") : text;
     if (this.closing) {
       this.droppedRecords += records;
       return;
     }
     const room = this.maxQueueBytes - this.queuedBytes;
     if (chunk.length > room) {
-      const cut = room > 0 ? chunk.lastIndexOf("\n", room - 1) + 1 : 0;
+      const cut = room > 0 ? chunk.lastIndexOf(0x0a, room - 1) + 1 : 0;
       const kept = cut > 0 ? Math.min(records, countNewlines(chunk, cut)) : 0;
       this.noteDropped(records - kept);
       if (cut === 0) return;
-      chunk = chunk.slice(0, cut);
+      chunk = chunk.subarray(0, cut);
       records = kept;
     }
     this.pending.push(chunk);
@@ -308,14 +310,14 @@ export class OutputWriter {
   /** Turns every pending chunk into one buffer. */
   private materialize(): void {
     const n = this.pending.length;
-    const text = n === 1 ? this.pending[0] : this.pending.join("");
+    const joined = n === 1 ? this.pending[0] : Buffer.concat(this.pending);
     const ends = new Array<number>(n);
     let end = 0;
     for (let i = 0; i < n; i++) {
       end += this.pending[i].length;
       ends[i] = end;
     }
-    this.cur = Buffer.from(text, "latin1");
+    this.cur = joined;
     this.curOff = 0;
     this.curEnds = ends;
     this.curRecords = this.pendingRecords;

@@ -250,10 +250,10 @@ export class SocketHub implements LineSink {
     return this.subs.size;
   }
 
-  /** Fan `text` (whole lines, byte string) out to every subscriber. */
-  write(text: string, _records: number): void {
-    if (this.subs.size === 0 || text.length === 0) return;
-    const buf = Buffer.from(text, "latin1");
+  /** Fan `chunk` (whole lines: bytes, or a byte string) out to every subscriber. Not modified later. */
+  write(chunk: string | Buffer, _records: number): void {
+    if (this.subs.size === 0 || chunk.length === 0) return;
+    const buf = typeof chunk === "string" ? Buffer.from(chunk, "latin1") : chunk;
     for (const sub of this.subs.values()) this.send(sub, buf);
   }
 

@@ -1,0 +1,237 @@
+// The Worker's side of a batch (design.md "one transferred buffer per batch"): per event a row of
+// integers, and the event's JSONL tail already encoded as bytes:
+//
+//   "pid":N[,"comm":"…"][,"exe":"…"],"path":"…"[,"name":"…"],"is_dir":B}\n
+//
+// The main thread writes the head (`{"schema_version":1,…,"path_role":…,` with ts_ms and the policy's
+// job fields) and copies the tail, so no per-event string exists unless the policy asks for one
+// (each text field's raw bytes are located by offset/length for that). Escaping is behavior.md A7:
+// `"` `\` \b \t \n \f \r, other bytes < 0x20 as \u00xx (lowercase), every other byte raw.
+import {
+  F_OVERFLOW,
+  I_COMM,
+  I_EXE,
+  I_FLAGS,
+  I_MASK_HI,
+  I_MASK_LO,
+  I_NAME,
+  I_PATH,
+  I_PID,
+  I_TAIL_END,
+  I_TAIL_START,
+  INTS_PER_EVENT,
+} from "./protocol.ts";
+
+const enc = (s: string): Uint8Array => Buffer.from(s, "latin1");
+const PID_KEY = enc('"pid":');
+const COMM_KEY = enc(',"comm":"');
+const EXE_KEY = enc(',"exe":"');
+const PATH_KEY = enc(',"path":"');
+const NAME_KEY = enc(',"name":"');
+const DIR_TRUE = enc('","is_dir":true}\n');
+const DIR_FALSE = enc('","is_dir":false}\n');
+const HEX = enc("0123456789abcdef");
+
+/** The escape's second byte for \b \t \n \f \r, else 0 (→ \u00xx). */
+const SHORT_ESCAPE = new Uint8Array(0x20);
+SHORT_ESCAPE[0x08] = 0x62;
+SHORT_ESCAPE[0x09] = 0x74;
+SHORT_ESCAPE[0x0a] = 0x6e;
+SHORT_ESCAPE[0x0c] = 0x66;
+SHORT_ESCAPE[0x0d] = 0x72;
+
+/** A field whose escaped form differs from its bytes: its raw bytes are appended after the tail. */
+interface RawCopy {
+  src: Uint8Array;
+  start: number;
+  end: number;
+  slot: number;
+}
+
+export class BatchBuilder {
+  count = 0;
+  /** Bytes used in `bytes`. */
+  len = 0;
+  ints: Int32Array;
+  bytes: Uint8Array;
+  private readonly rawCopies: RawCopy[] = [];
+  private rawCount = 0;
+  private row = 0;
+
+  constructor(
+    private readonly maxEvents: number,
+    initialBytes = 256 * 1024,
+  ) {
+    this.ints = new Int32Array(maxEvents * INTS_PER_EVENT);
+    this.bytes = new Uint8Array(initialBytes);
+    for (let i = 0; i < 4; i++) this.rawCopies.push({ src: this.bytes, start: 0, end: 0, slot: 0 });
+  }
+
+  get full(): boolean {
+    return this.count >= this.maxEvents;
+  }
+
+  /** A kernel queue overflow: a row with no tail. */
+  overflow(lo: number, hi: number): void {
+    this.begin(lo, hi, 0, F_OVERFLOW);
+    this.ints[this.row + I_TAIL_END] = this.len;
+  }
+
+  /** Starts an event's row and its tail (`"pid":N`). Text fields follow in record order. */
+  begin(lo: number, hi: number, pid: number, flags: number): void {
+    const r = this.count * INTS_PER_EVENT;
+    const ints = this.ints;
+    this.row = r;
+    this.count++;
+    ints[r + I_MASK_LO] = lo;
+    ints[r + I_MASK_HI] = hi;
+    ints[r + I_PID] = pid;
+    ints[r + I_FLAGS] = flags;
+    ints[r + I_TAIL_START] = this.len;
+    ints[r + I_COMM] = 0;
+    ints[r + I_COMM + 1] = 0;
+    ints[r + I_EXE] = 0;
+    ints[r + I_EXE + 1] = 0;
+    ints[r + I_NAME] = 0;
+    ints[r + I_NAME + 1] = 0;
+    this.rawCount = 0;
+    this.reserve(PID_KEY.length + 11);
+    this.put(PID_KEY);
+    this.putInt(pid);
+  }
+
+  /** `,"comm":"…"` (left out when empty). */
+  comm(src: Uint8Array, start: number, end: number): void {
+    if (end > start) this.field(COMM_KEY, src, start, end, I_COMM, true);
+  }
+
+  /** `,"exe":"…"` (left out when empty). */
+  exe(src: Uint8Array, start: number, end: number): void {
+    if (end > start) this.field(EXE_KEY, src, start, end, I_EXE, true);
+  }
+
+  /** `,"path":"…"` from one piece, always present. */
+  path(src: Uint8Array, start: number, end: number): void {
+    this.field(PATH_KEY, src, start, end, I_PATH, false);
+  }
+
+  /** `,"name":"…"` (left out when empty); closes the path's quote first (end() closes the last one). */
+  name(src: Uint8Array, start: number, end: number): void {
+    if (end <= start) return;
+    this.reserve(1);
+    this.bytes[this.len++] = 0x22;
+    this.field(NAME_KEY, src, start, end, I_NAME, false);
+  }
+
+  /** `"is_dir":B}\n`: ends the tail, then appends raw copies of fields that needed escaping. */
+  end(isDir: boolean): void {
+    this.reserve(DIR_FALSE.length);
+    this.put(isDir ? DIR_TRUE : DIR_FALSE);
+    const r = this.row;
+    this.ints[r + I_TAIL_END] = this.len;
+    for (let i = 0; i < this.rawCount; i++) {
+      const c = this.rawCopies[i];
+      const n = c.end - c.start;
+      this.reserve(n);
+      this.bytes.set(c.src.subarray(c.start, c.end), this.len);
+      this.ints[r + c.slot] = this.len;
+      this.len += n;
+    }
+  }
+
+  /** Hands the batch over (the buffers are transferred) and starts an empty one. */
+  take(): { count: number; ints: Int32Array; bytes: Uint8Array } {
+    const out = {
+      count: this.count,
+      ints: this.ints.slice(0, this.count * INTS_PER_EVENT),
+      bytes: this.bytes.slice(0, this.len),
+    };
+    this.count = 0;
+    this.len = 0;
+    return out;
+  }
+
+  /**
+   * Writes key, the escaped bytes and (closed) the quote; records the raw bytes' offset and length
+   * in the row at `slot`. The path's closing quote is written by name()/end().
+   */
+  private field(key: Uint8Array, src: Uint8Array, start: number, end: number, slot: number, close: boolean): void {
+    const n = end - start;
+    // Worst case 6 output bytes per input byte (\u00xx).
+    this.reserve(key.length + n * 6 + 1);
+    this.put(key);
+    const at = this.len;
+    const escaped = this.escape(src, start, end);
+    const r = this.row;
+    this.ints[r + slot + 1] = n;
+    if (escaped) {
+      const c = this.rawCopies[this.rawCount++];
+      c.src = src;
+      c.start = start;
+      c.end = end;
+      c.slot = slot;
+    } else {
+      this.ints[r + slot] = at;
+    }
+    if (close) this.bytes[this.len++] = 0x22;
+  }
+
+  /** Copies src[start, end) JSON-escaped; true when anything had to be escaped. */
+  private escape(src: Uint8Array, start: number, end: number): boolean {
+    const out = this.bytes;
+    let p = this.len;
+    let escaped = false;
+    for (let i = start; i < end; i++) {
+      const c = src[i];
+      if (c >= 0x20 && c !== 0x22 && c !== 0x5c) {
+        out[p++] = c;
+        continue;
+      }
+      escaped = true;
+      out[p++] = 0x5c;
+      if (c === 0x22 || c === 0x5c) {
+        out[p++] = c;
+      } else if (SHORT_ESCAPE[c] !== 0) {
+        out[p++] = SHORT_ESCAPE[c];
+      } else {
+        out[p++] = 0x75; // u00xx
+        out[p++] = 0x30;
+        out[p++] = 0x30;
+        out[p++] = HEX[c >> 4];
+        out[p++] = HEX[c & 15];
+      }
+    }
+    this.len = p;
+    return escaped;
+  }
+
+  private put(b: Uint8Array): void {
+    this.bytes.set(b, this.len);
+    this.len += b.length;
+  }
+
+  private putInt(n: number): void {
+    const out = this.bytes;
+    if (n < 0) {
+      out[this.len++] = 0x2d;
+      n = -n;
+    }
+    let digits = 1;
+    for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
+    let p = this.len + digits;
+    this.len = p;
+    do {
+      out[--p] = 0x30 + (n % 10);
+      n = Math.floor(n / 10);
+    } while (n > 0);
+  }
+
+  private reserve(n: number): void {
+    if (this.len + n <= this.bytes.length) return;
+    let size = this.bytes.length * 2;
+    while (size < this.len + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.bytes.subarray(0, this.len));
+    this.bytes = next;
+  }
+}

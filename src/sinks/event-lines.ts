@@ -1,0 +1,105 @@
+// The main thread's half of an event record (behavior.md A7): the Worker sends each event's tail
+// (`"pid":…,"is_dir":…}\n`, src/reader/batch-builder.ts) as bytes; this writes the head in front of it
+//
+//   {"schema_version":1,"type":"event","ts_ms":T,"mask":M,"events":"E","decision":"D","job_id":J,"path_role":R,
+//
+// into one buffer per batch. The mask/decision part and the job part are cached as bytes, so an event
+// costs two small copies and the tail's copy; alert lines (strings from encodeAlert) go in between.
+import type { Decision } from "../records.ts";
+import { jsonString } from "./jsonl.ts";
+import { maskDecimal, maskNames } from "./mask-names.ts";
+
+const enc = (s: string): Buffer => Buffer.from(s, "latin1");
+const HEAD_START = enc('{"schema_version":1,"type":"event","ts_ms":');
+const NO_JOB = enc('null,"path_role":null,');
+const MAX_CACHED = 4096;
+
+/** Masks below 2^53 (high half < 2^21) make an exact number key. */
+const EXACT_HI_LIMIT = 0x200000;
+
+export class EventLineWriter {
+  private buf: Buffer = Buffer.alloc(0);
+  private len = 0;
+  private ts: Buffer = enc("0");
+  private readonly maskParts: Record<Decision, Map<number, Buffer>> = {
+    observe: new Map(),
+    allow: new Map(),
+    deny: new Map(),
+  };
+  private readonly jobParts = new Map<string, Buffer>();
+
+  /** Starts a batch's buffer: `bytes` is a size hint. */
+  begin(tsMs: number, bytes: number): void {
+    this.buf = Buffer.allocUnsafe(Math.max(1024, bytes));
+    this.len = 0;
+    this.ts = enc(String(tsMs));
+  }
+
+  /** Writes one event line: the head, then tail[start, end). */
+  event(lo: number, hi: number, decision: Decision, jobId: string | null, role: string | null, tail: Uint8Array, start: number, end: number): void {
+    const mask = this.maskPart(lo, hi, decision);
+    const job = jobId === null ? NO_JOB : this.jobPart(jobId, role);
+    this.reserve(HEAD_START.length + this.ts.length + mask.length + job.length + (end - start));
+    const buf = this.buf;
+    let p = this.len;
+    p += HEAD_START.copy(buf, p);
+    p += this.ts.copy(buf, p);
+    p += mask.copy(buf, p);
+    p += job.copy(buf, p);
+    buf.set(tail.subarray(start, end), p);
+    this.len = p + (end - start);
+  }
+
+  /** Writes a line given as a byte string (no newline). */
+  line(text: string): void {
+    this.reserve(text.length + 1);
+    this.len += this.buf.write(text, this.len, "latin1");
+    this.buf[this.len++] = 0x0a;
+  }
+
+  /** The batch's lines (handed to the sinks, which keep them); empty when nothing was written. */
+  take(): Buffer {
+    const out = this.buf.subarray(0, this.len);
+    this.buf = Buffer.alloc(0);
+    this.len = 0;
+    return out;
+  }
+
+  /** `,"mask":M,"events":"E","decision":"D","job_id":` */
+  private maskPart(lo: number, hi: number, decision: Decision): Buffer {
+    const exact = hi < EXACT_HI_LIMIT;
+    const key = hi * 4294967296 + lo;
+    const cache = this.maskParts[decision];
+    if (exact) {
+      const hit = cache.get(key);
+      if (hit !== undefined) return hit;
+    }
+    const part = enc(`,"mask":${maskDecimal(lo, hi)},"events":"${maskNames(lo, hi)}","decision":"${decision}","job_id":`);
+    if (exact) {
+      if (cache.size >= MAX_CACHED) cache.clear();
+      cache.set(key, part);
+    }
+    return part;
+  }
+
+  /** `"<job>","path_role":"<role>",` */
+  private jobPart(jobId: string, role: string | null): Buffer {
+    const key = role === null ? jobId : `${role}\0${jobId}`;
+    let part = this.jobParts.get(key);
+    if (part === undefined) {
+      part = enc(`${jsonString(jobId)},"path_role":${role === null ? "null" : jsonString(role)},`);
+      if (this.jobParts.size >= MAX_CACHED) this.jobParts.clear();
+      this.jobParts.set(key, part);
+    }
+    return part;
+  }
+
+  private reserve(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = Math.max(1024, this.buf.length * 2);
+    while (size < this.len + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+}

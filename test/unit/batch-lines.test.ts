@@ -1,0 +1,175 @@
+// The byte path of a batch: BatchBuilder (Worker: tails) + Pipeline/EventLineWriter (main: heads)
+// must write exactly what the reference encoder (encodeEvent, itself checked byte by byte in
+// jsonl.test.ts) writes, and the policy must see the same text fields.
+import { describe, expect, test } from "bun:test";
+import { Pipeline } from "../../src/pipeline.ts";
+import { PolicyEngine } from "../../src/policy/engine.ts";
+import { BatchBuilder } from "../../src/reader/batch-builder.ts";
+import { F_DENIED, F_IS_DIR, F_PERM } from "../../src/reader/protocol.ts";
+import type { AlertRecord, Decision, FsEvent } from "../../src/records.ts";
+import { encodeAlert, encodeEvent } from "../../src/sinks/jsonl.ts";
+
+const b = (s: string): Buffer => Buffer.from(s, "latin1");
+
+interface Ev {
+  lo: number;
+  hi: number;
+  pid: number;
+  flags: number;
+  comm: string;
+  exe: string;
+  path: string;
+  name: string;
+}
+
+function build(evs: Ev[], initialBytes = 64): { count: number; ints: Int32Array; bytes: Uint8Array } {
+  const bb = new BatchBuilder(evs.length + 1, initialBytes);
+  for (const e of evs) {
+    bb.begin(e.lo, e.hi, e.pid, e.flags);
+    bb.comm(b(e.comm), 0, e.comm.length);
+    bb.exe(b(e.exe), 0, e.exe.length);
+    // Offsets inside a larger buffer, as the Worker passes them.
+    const p = b(`xx${e.path}yy`);
+    bb.path(p, 2, 2 + e.path.length);
+    const n = b(`zz${e.name}`);
+    bb.name(n, 2, 2 + e.name.length);
+    bb.end((e.flags & F_IS_DIR) !== 0);
+  }
+  return bb.take();
+}
+
+function decision(flags: number): Decision {
+  return flags & F_PERM ? (flags & F_DENIED ? "deny" : "allow") : "observe";
+}
+
+function reference(e: Ev, ts: number, jobId: string | null = null, role: string | null = null): string {
+  const ev: FsEvent = {
+    maskLo: e.lo >>> 0,
+    maskHi: e.hi >>> 0,
+    pid: e.pid,
+    comm: e.comm,
+    exe: e.exe,
+    path: e.path,
+    name: e.name,
+    isDir: (e.flags & F_IS_DIR) !== 0,
+    decision: decision(e.flags),
+  };
+  return encodeEvent(ev, ts, jobId, role);
+}
+
+function run(
+  evs: Ev[],
+  opts: Partial<ConstructorParameters<typeof PolicyEngine>[0]> = {},
+): { text: string; records: number; alerts: AlertRecord[] } {
+  const policy = new PolicyEngine({
+    canaries: [],
+    jobs: [],
+    burstThreshold: 0,
+    burstWindowMs: 1000,
+    hookCooldownMs: 0,
+    denyOnAlert: false,
+    ...opts,
+  });
+  const chunks: Buffer[] = [];
+  let records = 0;
+  const alerts: AlertRecord[] = [];
+  const sink = {
+    write(chunk: Buffer, n: number) {
+      chunks.push(chunk);
+      records += n;
+    },
+  };
+  const p = new Pipeline(policy, [sink], { onAlert: (a) => alerts.push(a), onBurstDenyChanged() {} });
+  const batch = build(evs);
+  p.processBatch(batch.count, batch.ints, batch.bytes);
+  return { text: Buffer.concat(chunks).toString("latin1"), records, alerts };
+}
+
+const TS_RE = /"ts_ms":(\d+)/;
+
+function expectSameAsReference(evs: Ev[]): void {
+  const { text, records } = run(evs);
+  const lines = text.split("\n");
+  expect(lines.pop()).toBe("");
+  expect(records).toBe(evs.length);
+  expect(lines.length).toBe(evs.length);
+  const ts = Number(TS_RE.exec(lines[0])![1]);
+  lines.forEach((line, i) => expect(line).toBe(reference(evs[i], ts)));
+}
+
+const plain: Ev = { lo: 0x100, hi: 0, pid: 4242, flags: 0, comm: "loadgen", exe: "/usr/bin/loadgen", path: "/mnt/w/run/g1", name: "g1" };
+
+describe("batch byte path (BatchBuilder + Pipeline)", () => {
+  test("plain events, optional fields left out when empty, is_dir, decisions, negative pid", () => {
+    expectSameAsReference([
+      plain,
+      { ...plain, comm: "", exe: "", name: "" },
+      { ...plain, lo: 0x40000100, flags: F_IS_DIR, name: "" },
+      { ...plain, lo: 0x10000, flags: F_PERM, name: "" },
+      { ...plain, lo: 0x10000, flags: F_PERM | F_DENIED, name: "" },
+      { ...plain, pid: -7 },
+      { ...plain, pid: 0 },
+      { ...plain, pid: 2147483647 },
+    ]);
+  });
+
+  test("every byte value 0x00..0xff in every text field matches the reference escaping", () => {
+    const evs: Ev[] = [];
+    for (let c = 0; c < 256; c++) {
+      const ch = String.fromCharCode(c);
+      evs.push({ lo: 0x2, hi: 0, pid: c, flags: 0, comm: `a${ch}b`, exe: `/x${ch}`, path: `/d/${ch}/f${ch}`, name: `f${ch}` });
+      evs.push({ lo: 0x2, hi: 0, pid: c, flags: 0, comm: ch, exe: ch, path: ch, name: ch });
+    }
+    expectSameAsReference(evs);
+  });
+
+  test("64-bit masks, and a batch that outgrows its first buffer", () => {
+    const long = "/".concat("d".repeat(3000));
+    expectSameAsReference([
+      { ...plain, lo: 0x1, hi: 0x1 },
+      { ...plain, lo: 0xffffffff | 0, hi: 0xffffffff | 0 },
+      ...Array.from({ length: 50 }, (_, i) => ({ ...plain, path: `${long}/${i}\n"` })),
+    ]);
+  });
+
+  test("the policy sees the raw text fields, escaped or not (job tag, canary alert with comm/exe)", () => {
+    const weird = '/jobs/a/x"\n\\y';
+    const { text, alerts } = run(
+      [
+        { ...plain, lo: 0x2, comm: "c\tm", exe: "/e\u0001", path: weird, name: 'x"\n\\y' },
+        { ...plain, lo: 0x2, path: "/jobs/a/ok", name: "ok" },
+      ],
+      { canaries: ['/jobs/a/x"*'], jobs: [{ id: "job\n1", roots: { rootfs: "/jobs/a" } }] },
+    );
+    expect(alerts).toEqual([{ kind: "canary", pid: 4242, comm: "c\tm", exe: "/e\u0001", path: weird, reason: "canary modified" }]);
+    const lines = text.trimEnd().split("\n");
+    const ts = Number(TS_RE.exec(lines[0])![1]);
+    expect(lines[0]).toBe(
+      reference({ ...plain, lo: 0x2, comm: "c\tm", exe: "/e\u0001", path: weird, name: 'x"\n\\y' }, ts, "job\n1", "rootfs"),
+    );
+    expect(lines[1]).toBe(encodeAlert(alerts[0], ts));
+    expect(lines[2]).toBe(reference({ ...plain, lo: 0x2, path: "/jobs/a/ok", name: "ok" }, ts, "job\n1", "rootfs"));
+  });
+
+  test("an overflow row becomes the overflow alert between the events around it", () => {
+    const bb = new BatchBuilder(4);
+    for (const overflow of [false, true, false]) {
+      if (overflow) {
+        bb.overflow(0x4000, 0);
+        continue;
+      }
+      bb.begin(0x2, 0, 1, 0);
+      bb.path(b("/p"), 0, 2);
+      bb.end(false);
+    }
+    const batch = bb.take();
+    const policy = new PolicyEngine({ canaries: [], jobs: [], burstThreshold: 0, burstWindowMs: 1000, hookCooldownMs: 0, denyOnAlert: false });
+    const chunks: Buffer[] = [];
+    const p = new Pipeline(policy, [{ write: (c: Buffer) => void chunks.push(c) }], { onAlert() {}, onBurstDenyChanged() {} });
+    p.processBatch(batch.count, batch.ints, batch.bytes);
+    const lines = Buffer.concat(chunks).toString("latin1").trimEnd().split("\n");
+    expect(lines.map((l) => (l.startsWith('{"type":"alert"') ? "alert" : JSON.parse(l).path))).toEqual(["/p", "alert", "/p"]);
+    expect(lines[1]).toContain('"kind":"overflow"');
+    expect(p.counters).toEqual({ eventsWritten: 2, alertsWritten: 1, overflows: 1 });
+  });
+});
