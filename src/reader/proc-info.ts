@@ -53,9 +53,14 @@ export class ProcInfoCache {
     const rest = stat.slice(close + 2).split(" ");
     const startTime = rest[19] ?? "";
     if (cached !== undefined && cached.startTime === startTime) {
-      cached.comm = comm;
+      // Same process. An execve() keeps pid and start time but changes exe, and comm with it
+      // (to the new program's name), so exe is read again when comm changed.
+      if (!sameBytes(cached.comm, comm)) {
+        cached.comm = comm;
+        cached.exe = this.readLink(`/proc/${pid}/exe`);
+      }
       cached.batch = this.batch;
-      this.comm = comm;
+      this.comm = cached.comm;
       this.exe = cached.exe;
       return;
     }
@@ -80,4 +85,10 @@ export class ProcInfoCache {
     if (n <= 0) return EMPTY;
     return this.linkBuf.slice(0, n);
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -1,7 +1,7 @@
 // Event records from real fanotify marks on private tmpfs mounts (behavior.md A4, A5, A7, A8, B2).
 
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   SELF_COMM,
@@ -180,6 +180,41 @@ describe.skipIf(!RUN)("FD mode (--no-fid)", () => {
       for (const e of eventsOf(r)) expect(["OPEN", "MODIFY", "CLOSE_WRITE", "ONDIR"]).toContain(e);
     }
   }, 20_000);
+});
+
+describe.skipIf(!RUN)("attribution (B14)", () => {
+  afterEach(cleanupAll);
+
+  test("after an execve in the same process, comm and exe are the new program's", async () => {
+    const fs = makeTmpfs();
+    const outFs = makeTmpfs();
+    const out = join(outFs.dir, "out.jsonl");
+    const A = join(fs.dir, "before");
+    const B = join(fs.dir, "after");
+    const bash = realpathSync(Bun.which("bash") ?? "/bin/bash");
+    const d = await startDaemon(["--watch", fs.dir, "-o", out]);
+    const w = { daemon: d };
+    // One pid: sh writes A, waits for a line on stdin, then execs bash, which writes B and waits.
+    const p = track(
+      Bun.spawn(["sh", "-c", ': > "$1"; read _x; exec bash -c \': > "$1"; read _y\' bash "$2"', "sh", A, B], {
+        stdin: "pipe",
+        stdout: "ignore",
+        stderr: "inherit",
+      }),
+    );
+    const before = await waitForRecord(out, (r) => r.name === "before" && hasEvent(r, "CLOSE_WRITE"), 5000, w);
+    expect(before.record.pid).toBe(p.pid);
+    expect(before.record.comm).toBe("sh");
+    p.stdin.write("\n");
+    p.stdin.flush();
+    const after = await waitForRecord(out, (r) => r.name === "after" && hasEvent(r, "CLOSE_WRITE"), 5000, w);
+    expect(after.record.pid).toBe(p.pid);
+    expect(after.record.comm).toBe("bash");
+    expect(after.record.exe).toBe(bash);
+    p.stdin.end();
+    await p.exited;
+    await stopClean(d);
+  });
 });
 
 describe.skipIf(!RUN)("--mount", () => {
