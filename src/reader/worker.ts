@@ -17,6 +17,7 @@ import {
   F_IS_DIR,
   F_PERM,
   MAX_INFLIGHT,
+  WARM_UP_MS,
   sharedMonoNow,
   type ControlMessage,
   type MarksMessage,
@@ -28,6 +29,7 @@ import {
   type WorkerMessage,
 } from "./protocol.ts";
 import { BatchBuilder } from "./batch-builder.ts";
+import { warmUpReader } from "./warm-up.ts";
 import { PathResolver, UNKNOWN_PATH, UNRESOLVED } from "./resolve.ts";
 
 const UNRESOLVED_BYTES = Buffer.from(UNRESOLVED, "latin1");
@@ -89,6 +91,8 @@ class Reader {
   /** FID paths are assembled here (directory path + "/" + name). */
   private readonly pathScratch = new Uint8Array(8192);
   private readonly timer = new BatchTimer(MAX_BATCH_AGE_MS);
+  /** True while a due batch is topped up just before it is posted. */
+  private collectingDue = false;
   private coalesce = false;
   private lastCacheClear = 0;
   readonly counters: ReaderCounters = {
@@ -112,6 +116,7 @@ class Reader {
   }
 
   setUp(): string[] {
+    warmUpReader(WARM_UP_MS);
     // Open the handle-resolution directories before marking, so opening them is not an event.
     if (this.start.mode === "fid") {
       for (const m of this.start.marks) this.resolver.registerDir(m.path);
@@ -247,8 +252,11 @@ class Reader {
       // A batch is due once the timer has fired (a batch's first event arms it if nothing else
       // did). It stays due while the main thread is behind; an acknowledgement wakes us then.
       if ((timerFired || this.batch.count > 0) && !this.timer.pending && !this.behind()) {
-        // Collect what the notification group gathered meanwhile, then post.
+        // Collect what the notification group gathered meanwhile, then post (no timer for this
+        // batch: it goes out now).
+        this.collectingDue = true;
         for (const g of this.groups) if (g.kind === "notify") this.drain(g);
+        this.collectingDue = false;
         if (this.batch.count > 0) this.flush();
       } else if (this.batch.count >= BATCH_EVENTS) {
         this.flush();
@@ -328,7 +336,7 @@ class Reader {
     if (lo & K.FAN_Q_OVERFLOW) {
       this.counters.overflows++;
       if (this.batch.full) return;
-      if (this.batch.count === 0) this.timer.arm();
+      if (this.batch.count === 0 && !this.collectingDue) this.timer.arm();
       this.batch.overflow(lo, ev.maskHi);
       return;
     }
@@ -422,7 +430,7 @@ class Reader {
       this.counters.permUnreported++;
       return false;
     }
-    if (b.count === 0) this.timer.arm();
+    if (b.count === 0 && !this.collectingDue) this.timer.arm();
     this.procs.lookup(pid);
     b.begin(lo, hi, pid, flags);
     const comm = this.procs.comm;

@@ -214,7 +214,7 @@ function applies(sc: Scenario, s: Subject): boolean {
   return s.perm === undefined && sc.rate(s) !== null;
 }
 
-const PERM_OPENS = 50_000;
+const PERM_OPENS = 30_000;
 const PERM_OPENS_QUICK = 20_000;
 const PERM_FILES = 64;
 /** the busy loop of perm-warm: nice 19 so it only takes otherwise idle CPU time */
@@ -226,7 +226,7 @@ const WARM_CMD = ["nice", "-n", "19", "sh", "-c", "while :; do :; done"];
 /** The warm-up load (see measure()): its own directory under the mark, and how much of it. */
 const WARMUP_DIR = "warm";
 function warmupOps(load: Load): number {
-  return load === "orc" ? 100_000 : 25_000;
+  return load === "orc" ? 80_000 : 20_000;
 }
 
 const NOMINAL_CWCRU_EVENTS: Record<Mode, number> = { fid: 11, fd: 3 };
@@ -248,9 +248,9 @@ const ALL_SCENARIOS: Scenario[] = [
   {
     id: "cwcru-10k",
     load: "cwcru",
-    ...fixed(10_000, 1.5),
+    ...fixed(10_000, 2.5),
     perEventLag: true,
-    note: "cwcru at 10k ops/s for 1.5 s",
+    note: "cwcru at 10k ops/s for 2.5 s",
   },
   {
     id: "cwcru-50k",
@@ -270,9 +270,9 @@ const ALL_SCENARIOS: Scenario[] = [
     id: "lag-50kev",
     load: "cwcru",
     rate: (s) => (s.mode === null ? null : Math.round(LAG_EVENTS_PER_SEC / NOMINAL_CWCRU_EVENTS[s.mode])),
-    ops: (s) => (s.mode === null ? 0 : Math.round((1.5 * LAG_EVENTS_PER_SEC) / NOMINAL_CWCRU_EVENTS[s.mode])),
+    ops: (s) => (s.mode === null ? 0 : Math.round((2 * LAG_EVENTS_PER_SEC) / NOMINAL_CWCRU_EVENTS[s.mode])),
     perEventLag: true,
-    note: "cwcru at 50k nominal events/s for 1.5 s (FID 4.5k ops/s × 11 events, FD 16.7k ops/s × 3)",
+    note: "cwcru at 50k nominal events/s for 2 s (FID 4.5k ops/s × 11 events, FD 16.7k ops/s × 3)",
   },
   {
     id: "orc-flood",
@@ -295,7 +295,7 @@ const ALL_SCENARIOS: Scenario[] = [
     rate: () => 0,
     ops: () => PERM_OPENS,
     perEventLag: false,
-    note: "permission latency: perm-open times each open() of 64 files (+read, close) under OPEN_PERM/ACCESS_PERM, 50k opens, idle machine",
+    note: "permission latency: perm-open times each open() of 64 files (+read, close) under OPEN_PERM/ACCESS_PERM, 30k opens, idle machine",
     perm: { warm: false },
   },
   {
@@ -768,6 +768,8 @@ interface Scan {
   lines: number;
   events: number;
   overflows: number;
+  /** overflow records from before the measured load (the warm-up's) */
+  warmupOverflows: number;
   lastTsMs: number;
   lags: Float64Array | null; // sorted per-event lag (ms), when op times were given
   deleted: number; // FD-mode paths ending in " (deleted)"
@@ -822,12 +824,20 @@ function opIndex(b: Buffer, start: number, end: number): number {
   return v;
 }
 
+const ALERT_TS = Buffer.from('{"type":"alert","ts_ms":').length;
+const FLOOR_OVERFLOW_TS = Buffer.from('{"overflow":1,"ts_ns":').length;
+
 /**
  * Counts the records of one subject's output. Records whose path starts with `skipPrefix` (the
- * warm-up's directory) are left out of every figure.
+ * warm-up's directory) are left out of every figure, and so are overflow records from before
+ * `sinceMs` (the warm-up's; counted apart).
  */
-function scanOutput(file: string, kind: Kind, times: Float64Array | null, skipPrefix: Buffer | null = null): Scan {
-  const res: Scan = { lines: 0, events: 0, overflows: 0, lastTsMs: NaN, lags: null, deleted: 0, bits: kind === "fatrace" ? NaN : 0 };
+function scanOutput(file: string, kind: Kind, times: Float64Array | null, skipPrefix: Buffer | null = null, sinceMs = -Infinity): Scan {
+  const res: Scan = { lines: 0, events: 0, overflows: 0, warmupOverflows: 0, lastTsMs: NaN, lags: null, deleted: 0, bits: kind === "fatrace" ? NaN : 0 };
+  const overflowAt = (tsMs: number): void => {
+    if (tsMs < sinceMs) res.warmupOverflows++;
+    else res.overflows++;
+  };
   if (!existsSync(file)) return res;
   const lagList: number[] = [];
   const skipped = (b: Buffer, pathStart: number, pathEnd: number): boolean =>
@@ -852,13 +862,13 @@ function scanOutput(file: string, kind: Kind, times: Float64Array | null, skipPr
         }
       } else {
         const o = b.indexOf(OVERFLOW_KEY, s);
-        if (o >= 0 && o < e) res.overflows++;
+        if (o >= 0 && o < e) overflowAt(parseUint(b, s + ALERT_TS, e)[0]);
         return;
       }
     } else if (kind === "floor") {
       if (b[s + 2] === 0x6f) {
         // {"overflow":1,…
-        res.overflows++;
+        overflowAt(parseUint(b, s + FLOOR_OVERFLOW_TS, e)[0] / 1e6);
         return;
       }
       const [t, j] = parseUint(b, s + 9, e); // {"ts_ns":
@@ -959,7 +969,10 @@ function warmupSummary(ms: Measurement[]): string {
     by.set(x.subject, list);
   }
   const parts = [...by].map(([subject, xs]) => `${fmt(median(xs), 2)} CPU s (${subject})`);
-  return parts.length > 0 ? parts.join(", ") : "n/a";
+  const warmed = ms.filter((x) => Number.isFinite(x.warmupOverflows));
+  const overflowed = warmed.filter((x) => x.warmupOverflows > 0);
+  const where = overflowed.map((x) => `${x.subject} ${x.scenario} round ${x.round + 1}`).join(", ");
+  return `${parts.length > 0 ? parts.join(", ") : "n/a"}. Overflow records during warm-ups (the flood starts ~50 ms after the subject is ready; not counted in the overflow column): ${overflowed.length} of ${warmed.length} runs${where ? ` (${where})` : ""}`;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -996,6 +1009,8 @@ interface Measurement {
   wallSec: number;
   /** CPU s the subject spent on the warm-up load (not part of cpuSec) */
   warmupCpuSec: number;
+  /** overflow records during the warm-up (not in `overflows`) */
+  warmupOverflows: number;
   threadCpuSec: Record<string, number>; // CPU per thread name over the measurement
   ctxSwitchesPerRecord: number; // context switches of the subject (all threads) per record written
   // permission scenarios (NaN elsewhere): perm-open's per-open() latency, and the subject's answers
@@ -1082,6 +1097,7 @@ async function measure(sc: Scenario, s: Subject, round: number, b: Bins, m: Moun
     exit: "",
     wallSec: NaN,
     warmupCpuSec: NaN,
+    warmupOverflows: NaN,
     threadCpuSec: {},
     ctxSwitchesPerRecord: NaN,
     permP50Us: NaN,
@@ -1145,7 +1161,8 @@ async function measure(sc: Scenario, s: Subject, round: number, b: Bins, m: Moun
       if (pm) mm.daemonProcessed = Number(pm[1]);
       mm.daemonDropped = /dropping records/.test(err);
       const times = timesFile !== null ? readTimesMs(timesFile) : null;
-      const scan = scanOutput(out, s.kind, times, warmup ? Buffer.from(`${warmDir}/`) : null);
+      const scan = scanOutput(out, s.kind, times, warmup ? Buffer.from(`${warmDir}/`) : null, warmup ? lg.startMs : -Infinity);
+      mm.warmupOverflows = scan.warmupOverflows;
       mm.events = scan.events;
       mm.bitsPerOp = scan.bits / lg.ops;
       mm.overflows = s.kind === "fatrace" ? NaN : scan.overflows;
@@ -1783,7 +1800,7 @@ async function main(): Promise<void> {
     `Medians over ${opts.rounds} rounds${opts.quick ? " (--quick: a quarter of the operations)" : ""}; subjects interleaved, order rotated each round.`,
     "events = records written (event lines). expected = median records of the C floor reader in the same mode and scenario. The kernel merges queued events on the same object into one record, so a slower reader writes fewer records without losing anything: bits/op (event-type bits summed over records, per op) is the merge-independent count — for cwcru every op is FID 11 / FD 3 events, so bits/op below that is loss. orc re-opens 64 files, so its repeated OPENs merge away for every reader. fatrace has its own mask: no expected, no bits.",
     opts.warmup
-      ? `CPU = utime+stime of the subject (all threads) in steady state, from /proc/PID/stat: each subject first gets a warm-up (the same load type in another directory, as fast as possible: 25k cwcru or 100k orc ops; its records are not counted), then CPU is sampled from the start of the measured load until the output stopped growing. The warm-up keeps one-off costs out of the per-record figures; fanotifyd's is mostly JIT compilation: median ${warmupSummary(measurements)}. --no-warmup measures from the ready state instead. Peak RSS = VmHWM.`
+      ? `CPU = utime+stime of the subject (all threads) in steady state, from /proc/PID/stat: each subject first gets a warm-up (the same load type in another directory, as fast as possible: 20k cwcru or 80k orc ops; its records are not counted), then CPU is sampled from the start of the measured load until the output stopped growing. The warm-up keeps one-off costs out of the per-record figures; fanotifyd's is mostly JIT compilation: median ${warmupSummary(measurements)}. --no-warmup measures from the ready state instead. Peak RSS = VmHWM.`
       : "CPU = utime+stime of the subject (all threads) from the ready state until its output stopped growing, from /proc/PID/stat (--no-warmup: one-off costs such as fanotifyd's JIT compilation included); peak RSS = VmHWM.",
     "lag last = timestamp in the subject's last line − loadgen's end (fanotifyd: ts_ms, 1 ms resolution; floor: read time; fatrace: -tt); lag p50/p99 = per event, line timestamp − the start time of the op named in its path (cwcru at fixed rates).",
     "floor-fid caches the last directory handle (as fanotifyd caches directory handles); neither floor resolves comm/exe, fanotifyd does (cached per pid).",
