@@ -15,3 +15,10 @@ export function fromByteString(bytes: string): string {
   if (/^[\x00-\x7f]*$/.test(bytes)) return bytes;
   return Buffer.from(bytes, "latin1").toString("utf8");
 }
+
+/** True when `a` equals buf[off, off + len). */
+export function bytesEqualAt(a: Uint8Array, buf: Uint8Array, off: number, len: number): boolean {
+  if (a.length !== len) return false;
+  for (let i = 0; i < len; i++) if (a[i] !== buf[off + i]) return false;
+  return true;
+}

@@ -7,11 +7,11 @@ import { notifyParent } from "./lifecycle/daemonize.ts";
 import { acquirePidFile, type PidFile } from "./lifecycle/pidfile.ts";
 import { sdNotify } from "./lifecycle/sd-notify.ts";
 import { logger, setVerbosity } from "./log.ts";
-import { Pipeline, warmUpPipeline, type LineSink } from "./pipeline.ts";
+import { Pipeline, type LineSink } from "./pipeline.ts";
 import { PolicyEngine } from "./policy/engine.ts";
 import type { AlertRecord } from "./records.ts";
 import { ReaderHandle, ReaderStartError } from "./reader/handle.ts";
-import { sharedMonoNow, WARM_UP_MS, type ReaderCounters, type ReaderMark } from "./reader/protocol.ts";
+import { sharedMonoNow, type ReaderCounters, type ReaderMark } from "./reader/protocol.ts";
 import { HookRunner } from "./sinks/hooks.ts";
 import { encodeStats } from "./sinks/jsonl.ts";
 import { OutputWriter } from "./sinks/output.ts";
@@ -156,16 +156,13 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
 
   let notes: readonly string[];
   try {
-    const started = reader.start({
+    notes = await reader.start({
       mode,
       perm: config.perm,
       marks: readerMarks(config.marks),
       extraDirs: config.canaries.map((c) => dirname(c)),
       snapshot: policy.snapshot(sharedMonoNow()),
     });
-    // While the Worker warms up its own side before marking (src/reader/warm-up.ts).
-    warmUpPipeline(WARM_UP_MS);
-    notes = await started;
   } catch (err) {
     const code = err instanceof ReaderStartError ? err.exitCode : 1;
     return fail(err instanceof ReaderStartError ? err.message : `the reader worker could not start: ${errText(err)}`, code);

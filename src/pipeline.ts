@@ -1,7 +1,7 @@
 // The main thread's hot path: one Worker batch → JSONL lines (+ alerts) → sinks.
 // Per batch: one timestamp, one buffer of lines (event heads written here in front of the tails the
 // Worker encoded), one write per sink. Text fields become strings only when the policy reads them.
-import { PolicyEngine } from "./policy/engine.ts";
+import type { PolicyEngine } from "./policy/engine.ts";
 import type { Decision, AlertRecord, FsEvent } from "./records.ts";
 import {
   F_DENIED,
@@ -21,7 +21,6 @@ import {
   INTS_PER_EVENT,
   sharedMonoNow,
 } from "./reader/protocol.ts";
-import { syntheticBatch } from "./reader/warm-up.ts";
 import { EventLineWriter } from "./sinks/event-lines.ts";
 import { encodeAlert } from "./sinks/jsonl.ts";
 
@@ -182,13 +181,4 @@ export class Pipeline {
 function decisionOf(flags: number): Decision {
   if ((flags & F_PERM) === 0) return "observe";
   return flags & F_DENIED ? "deny" : "allow";
-}
-
-/** Start-up warm-up of processBatch (see src/reader/warm-up.ts): a throwaway pipeline, no sink. */
-export function warmUpPipeline(ms: number): void {
-  const policy = new PolicyEngine({ canaries: [], jobs: [], burstThreshold: 0, burstWindowMs: 1000, hookCooldownMs: 0, denyOnAlert: false });
-  const p = new Pipeline(policy, [{ write() {} }], { onAlert() {}, onBurstDenyChanged() {} });
-  const b = syntheticBatch();
-  const deadline = performance.now() + ms;
-  while (performance.now() < deadline) p.processBatch(b.count, b.ints, b.bytes);
 }

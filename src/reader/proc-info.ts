@@ -3,6 +3,7 @@
 // when (pid, start time) is new, so a reused pid never inherits another process's names.
 import * as K from "../../ffi/constants.ts";
 import { cpath, sysClose, sysOpen, sysRead, sysReadlink } from "../../ffi/libc.ts";
+import { bytesEqualAt } from "../bytes.ts";
 
 interface ProcEntry {
   startTime: string;
@@ -55,7 +56,7 @@ export class ProcInfoCache {
     if (cached !== undefined && cached.startTime === startTime) {
       // Same process. An execve() keeps pid and start time but changes exe, and comm with it
       // (to the new program's name), so exe is read again when comm changed.
-      if (!sameBytes(cached.comm, comm)) {
+      if (!bytesEqualAt(cached.comm, comm, 0, comm.length)) {
         cached.comm = comm;
         cached.exe = this.readLink(`/proc/${pid}/exe`);
       }
@@ -85,10 +86,4 @@ export class ProcInfoCache {
     if (n <= 0) return EMPTY;
     return this.linkBuf.slice(0, n);
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

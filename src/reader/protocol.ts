@@ -35,8 +35,6 @@ export const CTRL_INFLIGHT = 0; // batches posted and not yet processed by the m
 export const CTRL_STOP = 1; // set to 1 by the main thread to stop the Worker
 export const CTRL_MESSAGES = 2; // control messages posted to the Worker and not yet handled
 export const CTRL_SLOTS = 3;
-/** Start-up warm-up of the per-event code, in each thread, before the marks (warm-up.ts). */
-export const WARM_UP_MS = 20;
 /** Flow control: the Worker stops reading while this many batches are unprocessed. */
 export const MAX_INFLIGHT = 4;
 

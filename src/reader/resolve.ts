@@ -6,6 +6,7 @@ import { dirname } from "node:path";
 import { readFileSync, statSync } from "node:fs";
 import * as K from "../../ffi/constants.ts";
 import { fsidKey } from "../../ffi/records.ts";
+import { bytesEqualAt } from "../bytes.ts";
 import { cpath, sysClose, sysFstatfs, sysOpen, sysOpenByHandleAt, sysReadlink } from "../../ffi/libc.ts";
 
 export const UNRESOLVED = "<fid-unresolved>";
@@ -28,12 +29,6 @@ function hashBytes(buf: Uint8Array, off: number, len: number): number {
   let h = 0x811c9dc5;
   for (let i = off; i < off + len; i++) h = Math.imul(h ^ buf[i], 0x01000193);
   return h >>> 0;
-}
-
-function sameBytes(a: Uint8Array, buf: Uint8Array, off: number, len: number): boolean {
-  if (a.length !== len) return false;
-  for (let i = 0; i < len; i++) if (a[i] !== buf[off + i]) return false;
-  return true;
 }
 
 export class PathResolver {
@@ -125,7 +120,7 @@ export class PathResolver {
       hash = hashBytes(buf, off, len);
       cache = this.dirCache.get(fsid);
       first = cache?.get(hash);
-      for (let e = first ?? null; e !== null; e = e.next) if (sameBytes(e.handle, buf, off, len)) return e.path;
+      for (let e = first ?? null; e !== null; e = e.next) if (bytesEqualAt(e.handle, buf, off, len)) return e.path;
     }
     const h = this.handle;
     for (let i = 0; i < len; i++) h[i] = buf[off + i];

@@ -17,7 +17,6 @@ import {
   F_IS_DIR,
   F_PERM,
   MAX_INFLIGHT,
-  WARM_UP_MS,
   sharedMonoNow,
   type ControlMessage,
   type MarksMessage,
@@ -29,7 +28,6 @@ import {
   type WorkerMessage,
 } from "./protocol.ts";
 import { BatchBuilder } from "./batch-builder.ts";
-import { warmUpReader } from "./warm-up.ts";
 import { PathResolver, UNKNOWN_PATH, UNRESOLVED } from "./resolve.ts";
 
 const UNRESOLVED_BYTES = Buffer.from(UNRESOLVED, "latin1");
@@ -116,7 +114,6 @@ class Reader {
   }
 
   setUp(): string[] {
-    warmUpReader(WARM_UP_MS);
     // Open the handle-resolution directories before marking, so opening them is not an event.
     if (this.start.mode === "fid") {
       for (const m of this.start.marks) this.resolver.registerDir(m.path);

@@ -828,11 +828,12 @@ const ALERT_TS = Buffer.from('{"type":"alert","ts_ms":').length;
 const FLOOR_OVERFLOW_TS = Buffer.from('{"overflow":1,"ts_ns":').length;
 
 /**
- * Counts the records of one subject's output. Records whose path starts with `skipPrefix` (the
- * warm-up's directory) are left out of every figure, and so are overflow records from before
- * `sinceMs` (the warm-up's; counted apart).
+ * Counts the records of one subject's output. Records timestamped before `sinceMs` (the warm-up's,
+ * which has gone quiet for 100 ms before the measured load starts) are left out of every figure;
+ * overflow records among them are counted apart. By time, not by path: records the warm-up caused
+ * whose path could not be resolved (a file already gone) name no directory.
  */
-function scanOutput(file: string, kind: Kind, times: Float64Array | null, skipPrefix: Buffer | null = null, sinceMs = -Infinity): Scan {
+function scanOutput(file: string, kind: Kind, times: Float64Array | null, sinceMs = -Infinity): Scan {
   const res: Scan = { lines: 0, events: 0, overflows: 0, warmupOverflows: 0, lastTsMs: NaN, lags: null, deleted: 0, bits: kind === "fatrace" ? NaN : 0 };
   const overflowAt = (tsMs: number): void => {
     if (tsMs < sinceMs) res.warmupOverflows++;
@@ -840,8 +841,6 @@ function scanOutput(file: string, kind: Kind, times: Float64Array | null, skipPr
   };
   if (!existsSync(file)) return res;
   const lagList: number[] = [];
-  const skipped = (b: Buffer, pathStart: number, pathEnd: number): boolean =>
-    skipPrefix !== null && pathEnd - pathStart >= skipPrefix.length && b.compare(skipPrefix, 0, skipPrefix.length, pathStart, pathStart + skipPrefix.length) === 0;
   const handle = (b: Buffer, s: number, e: number) => {
     if (e <= s) return;
     res.lines++;
@@ -892,8 +891,8 @@ function scanOutput(file: string, kind: Kind, times: Float64Array | null, skipPr
         pathEnd = e;
       }
     }
+    if (ts < sinceMs) return;
     const hasPath = pathEnd > pathStart && pathStart > s;
-    if (hasPath && skipped(b, pathStart, pathEnd)) return;
     res.events++;
     res.bits += bits;
     if (!(ts <= res.lastTsMs)) res.lastTsMs = ts;
@@ -1130,7 +1129,7 @@ async function measure(sc: Scenario, s: Subject, round: number, b: Bins, m: Moun
     if (running && warmup) {
       // Steady state: the same load for a moment first, so one-off costs (fanotifyd's JIT
       // compilation, page faults of first use) are not charged to the measured records. Its
-      // records name WARMUP_DIR and are left out of the scan.
+      // records come before the measured load's start and are left out of the scan.
       const w0 = readCpuSec(pid);
       // As fast as possible whatever the scenario's rate: the hot code gets compiled in ~0.3 s.
       const wl = await runLoadgen(b, warmDir, sc.load, warmupOps(sc.load), 0, null);
@@ -1161,7 +1160,8 @@ async function measure(sc: Scenario, s: Subject, round: number, b: Bins, m: Moun
       if (pm) mm.daemonProcessed = Number(pm[1]);
       mm.daemonDropped = /dropping records/.test(err);
       const times = timesFile !== null ? readTimesMs(timesFile) : null;
-      const scan = scanOutput(out, s.kind, times, warmup ? Buffer.from(`${warmDir}/`) : null, warmup ? lg.startMs : -Infinity);
+      // 1 ms of slack: fanotifyd's ts_ms is whole milliseconds.
+      const scan = scanOutput(out, s.kind, times, warmup ? lg.startMs - 1 : -Infinity);
       mm.warmupOverflows = scan.warmupOverflows;
       mm.events = scan.events;
       mm.bitsPerOp = scan.bits / lg.ops;
