@@ -48,12 +48,6 @@ export class PathResolver {
   private readonly handle = new Uint8Array(MAX_HANDLE);
   private readonly statfsBuf = new Uint8Array(128);
 
-  /** FD mode: the path of an event fd, or `<fd:N>` when readlink fails. */
-  fdPath(fd: number): string {
-    const n = this.fdPathLength(fd);
-    return n > 0 ? this.linkBuf.toString("latin1", 0, n) : `<fd:${fd}>`;
-  }
-
   /** FD mode: reads the path of an event fd into `linkBuf`; its length, or -1 when readlink fails. */
   fdPathLength(fd: number): number {
     let link = this.fdLinkPaths.get(fd);

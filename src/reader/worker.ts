@@ -412,7 +412,7 @@ class Reader {
       let n = base.length;
       scratch.set(base, 0);
       if (n === 0 || base[n - 1] !== 0x2f) scratch[n++] = 0x2f;
-      scratch.set(g.buf.subarray(info.nameOffset, info.nameOffset + info.nameLen), n);
+      g.buf.copy(scratch, n, info.nameOffset, info.nameOffset + info.nameLen);
       b.path(scratch, 0, n + info.nameLen);
     }
     if (hasName) b.name(g.buf, info.nameOffset, info.nameOffset + info.nameLen);

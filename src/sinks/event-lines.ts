@@ -26,7 +26,9 @@ export class EventLineWriter {
     allow: new Map(),
     deny: new Map(),
   };
-  private readonly jobParts = new Map<string, Buffer>();
+  /** role (null: none) → job id → part; the tagger hands out the same strings every time. */
+  private readonly jobParts = new Map<string | null, Map<string, Buffer>>();
+  private jobPartCount = 0;
 
   /** Starts a batch's buffer: `bytes` is a size hint. */
   begin(tsMs: number, bytes: number): void {
@@ -36,7 +38,7 @@ export class EventLineWriter {
   }
 
   /** Writes one event line: the head, then tail[start, end). */
-  event(lo: number, hi: number, decision: Decision, jobId: string | null, role: string | null, tail: Uint8Array, start: number, end: number): void {
+  event(lo: number, hi: number, decision: Decision, jobId: string | null, role: string | null, tail: Buffer, start: number, end: number): void {
     const mask = this.maskPart(lo, hi, decision);
     const job = jobId === null ? NO_JOB : this.jobPart(jobId, role);
     this.reserve(HEAD_START.length + this.ts.length + mask.length + job.length + (end - start));
@@ -46,8 +48,7 @@ export class EventLineWriter {
     p += this.ts.copy(buf, p);
     p += mask.copy(buf, p);
     p += job.copy(buf, p);
-    buf.set(tail.subarray(start, end), p);
-    this.len = p + (end - start);
+    this.len = p + tail.copy(buf, p, start, end);
   }
 
   /** Writes a line given as a byte string (no newline). */
@@ -84,13 +85,21 @@ export class EventLineWriter {
 
   /** `"<job>","path_role":"<role>",` */
   private jobPart(jobId: string, role: string | null): Buffer {
-    const key = role === null ? jobId : `${role}\0${jobId}`;
-    let part = this.jobParts.get(key);
-    if (part === undefined) {
-      part = enc(`${jsonString(jobId)},"path_role":${role === null ? "null" : jsonString(role)},`);
-      if (this.jobParts.size >= MAX_CACHED) this.jobParts.clear();
-      this.jobParts.set(key, part);
+    let byJob = this.jobParts.get(role);
+    let part = byJob?.get(jobId);
+    if (part !== undefined) return part;
+    if (this.jobPartCount >= MAX_CACHED) {
+      this.jobParts.clear();
+      this.jobPartCount = 0;
+      byJob = undefined;
     }
+    if (byJob === undefined) {
+      byJob = new Map();
+      this.jobParts.set(role, byJob);
+    }
+    part = enc(`${jsonString(jobId)},"path_role":${role === null ? "null" : jsonString(role)},`);
+    byJob.set(jobId, part);
+    this.jobPartCount++;
     return part;
   }
 
