@@ -13,6 +13,7 @@ export const FAN_REPORT_DFID_NAME = FAN_REPORT_DIR_FID | FAN_REPORT_NAME;
 // fanotify_mark flags
 export const FAN_MARK_ADD = 0x1;
 export const FAN_MARK_REMOVE = 0x2;
+export const FAN_MARK_DONT_FOLLOW = 0x4;
 export const FAN_MARK_FLUSH = 0x80;
 export const FAN_MARK_INODE = 0x0;
 export const FAN_MARK_MOUNT = 0x10;
@@ -75,6 +76,19 @@ export const O_LARGEFILE = 0o100000;
 export const O_CLOEXEC = 0o2000000;
 export const O_PATH = 0o10000000;
 export const AT_FDCWD = -100;
+/** name_to_handle_at(2): a handle fanotify would report, even where it cannot be opened (Linux 6.5+). */
+export const AT_HANDLE_FID = 0x200;
+export const AT_EMPTY_PATH = 0x1000;
+export const MAX_HANDLE_SZ = 128;
+
+// statfs(2) f_type of the filesystems whose fanotify behaviour differs (design.md "Marks: a plan per mark").
+export const TMPFS_MAGIC = 0x01021994;
+export const EXT4_SUPER_MAGIC = 0xef53;
+export const XFS_SUPER_MAGIC = 0x58465342;
+export const BTRFS_SUPER_MAGIC = 0x9123683e;
+export const OVERLAYFS_SUPER_MAGIC = 0x794c7630;
+export const RAMFS_MAGIC = 0x858458f6;
+export const FUSE_SUPER_MAGIC = 0x65735546;
 
 export const EFD_CLOEXEC = 0o2000000;
 export const EFD_NONBLOCK = 0o4000;
@@ -91,3 +105,12 @@ export const EINTR = 4;
 export const EAGAIN = 11;
 export const ENOENT = 2;
 export const ESTALE = 116;
+export const EPERM = 1;
+export const EACCES = 13;
+export const EXDEV = 18;
+export const ENODEV = 19;
+export const ENOTDIR = 20;
+export const EINVAL = 22;
+export const EMFILE = 24;
+export const ENOSPC = 28;
+export const EOPNOTSUPP = 95;

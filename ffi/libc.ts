@@ -19,6 +19,7 @@ const lib = dlopen("libc.so.6", {
   open: { args: [ptr, i32, u32], returns: i32 },
   openat: { args: [i32, ptr, i32, u32], returns: i32 },
   open_by_handle_at: { args: [i32, ptr, i32], returns: i32 },
+  name_to_handle_at: { args: [i32, ptr, ptr, ptr, i32], returns: i32 },
   readlink: { args: [ptr, ptr, u64], returns: i32 },
   fstatfs: { args: [i32, ptr], returns: i32 },
   getpid: { args: [], returns: i32 },
@@ -74,6 +75,12 @@ export const sysTimerfdSettime = (fd: number, spec: Uint8Array): number => sym.t
 export const sysOpen = (path: Uint8Array, flags: number, mode = 0): number => sym.open(path, flags, mode >>> 0);
 export const sysOpenByHandleAt = (mountFd: number, handle: Uint8Array, flags: number): number =>
   sym.open_by_handle_at(mountFd, handle, flags);
+/**
+ * name_to_handle_at(2): fills `handle` (a struct file_handle whose handle_bytes says its room) for
+ * `path`; `mountId` receives the mount id (4 bytes).
+ */
+export const sysNameToHandleAt = (dirfd: number, path: Uint8Array, handle: Uint8Array, mountId: Uint8Array, flags: number): number =>
+  sym.name_to_handle_at(dirfd, path, handle, mountId, flags);
 export const sysReadlink = (path: Uint8Array, buf: Uint8Array, len: number): number => sym.readlink(path, buf, len);
 export const sysFstatfs = (fd: number, buf: Uint8Array): number => sym.fstatfs(fd, buf);
 export const sysGetpid = (): number => sym.getpid();

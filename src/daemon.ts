@@ -179,6 +179,8 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
       events_written: pipeline.counters.eventsWritten,
       own_events_ignored: rc?.ownEvents ?? 0,
       unknown_records_skipped: rc?.unknownRecords ?? 0,
+      paths_unresolved: rc?.pathsUnresolved ?? 0,
+      tree_marks_refused: rc?.treeMarkFailures ?? 0,
       kernel_overflows: rc?.overflows ?? pipeline.counters.overflows,
       perm_allowed: rc?.permAllowed ?? 0,
       perm_denied: rc?.permDenied ?? 0,

@@ -1,8 +1,8 @@
-// fanotify group set-up: fanotify_init per mode and one fanotify_mark per configured mark
-// (behavior.md A4, with B2: every mark type works in every mode).
-import { statSync } from "node:fs";
+// fanotify group set-up: fanotify_init per group kind and mode, the permission (content) group's marks,
+// and the error text for a mark the kernel refuses (behavior.md A4, B2, B17). The notification
+// group's marks are planned per mark in notify-marks.ts.
 import * as K from "../../ffi/constants.ts";
-import { cpath, errno, fanotifyInit, fanotifyMark, strerror, sysClose } from "../../ffi/libc.ts";
+import { cpath, errno, fanotifyInit, fanotifyMark, strerror } from "../../ffi/libc.ts";
 import type { ReaderMark, ReaderMode } from "./protocol.ts";
 
 export class SetupError extends Error {
@@ -24,137 +24,58 @@ export function initFlags(kind: GroupKind, mode: ReaderMode): number {
     : K.FAN_CLOEXEC | K.FAN_NONBLOCK | K.FAN_CLASS_NOTIF;
 }
 
-const FILE_EVENTS = K.FAN_OPEN | K.FAN_MODIFY | K.FAN_CLOSE_WRITE;
-const DIRENT_EVENTS = K.FAN_CREATE | K.FAN_DELETE | K.FAN_MOVED_FROM | K.FAN_MOVED_TO | K.FAN_RENAME;
-const SELF_EVENTS = K.FAN_ATTRIB | K.FAN_MOVE_SELF | K.FAN_DELETE_SELF;
-const PERM_EVENTS = K.FAN_OPEN_PERM | K.FAN_ACCESS_PERM;
-const TREE = K.FAN_ONDIR | K.FAN_EVENT_ON_CHILD;
-
-export interface MarkPlan {
-  readonly flags: number;
-  readonly mask: number;
-  /** Event kinds this mark cannot deliver in this mode, for the one-time log line (B2). */
-  readonly missing: readonly string[];
+/** fanotify_init for one group; throws SetupError with a hint. */
+export function initGroup(kind: GroupKind, mode: ReaderMode): number {
+  const fd = fanotifyInit(initFlags(kind, mode), EVENT_FLAGS);
+  if (fd >= 0) return fd;
+  const code = errno();
+  const hint =
+    code === K.EPERM
+      ? "run as root or with CAP_SYS_ADMIN"
+      : code === K.EINVAL && mode === "fid"
+        ? "this kernel lacks file-handle reporting; use --no-fid"
+        : code === K.EMFILE
+          ? "too many fanotify groups; raise /proc/sys/fs/fanotify/max_user_groups"
+          : "check that the kernel has CONFIG_FANOTIFY";
+  const what = kind === "content" ? "fanotify_init (permission group)" : "fanotify_init";
+  throw new SetupError(`${what} failed: ${strerror(code)} (${hint})`);
 }
 
-/**
- * The mask for a mark. The kernel refuses directory-entry and self events on mount marks of a
- * FID group, and directory-entry events on an inode mark of a non-directory (fanotify_mark(2),
- * EINVAL / ENOTDIR), so those marks ask only for what they can get.
- */
-export function planMark(kind: GroupKind, mode: ReaderMode, type: ReaderMark["type"], isDir: boolean): MarkPlan {
-  const flags =
-    K.FAN_MARK_ADD |
-    (type === "mount" ? K.FAN_MARK_MOUNT : type === "filesystem" ? K.FAN_MARK_FILESYSTEM : K.FAN_MARK_INODE);
-  const tree = type === "inode" && !isDir ? 0 : TREE;
-  if (kind === "content") return { flags, mask: PERM_EVENTS | tree, missing: [] };
-  if (mode === "fd") return { flags, mask: FILE_EVENTS | tree, missing: [] };
-  if (type === "mount") {
-    return {
-      flags,
-      mask: FILE_EVENTS | TREE,
-      missing: ["CREATE", "DELETE", "MOVED_FROM", "MOVED_TO", "RENAME", "ATTRIB", "MOVE_SELF", "DELETE_SELF"],
-    };
-  }
-  if (type === "inode" && !isDir) return { flags, mask: FILE_EVENTS | SELF_EVENTS, missing: [] };
-  return { flags, mask: FILE_EVENTS | DIRENT_EVENTS | SELF_EVENTS | TREE, missing: [] };
+/** The reason and what would work instead, for a mark the kernel refused with `code` (B2). */
+export function markFailure(mark: ReaderMark, code: number, mode: ReaderMode): SetupError {
+  return new SetupError(`cannot place ${mark.type} mark on '${mark.path}': ${strerror(code)} (${markHint(code, mode, mark.type)})`);
 }
-
-const TYPE_NUMBER = { inode: 0, mount: 1, filesystem: 2 } as const;
 
 function markHint(code: number, mode: ReaderMode, type: ReaderMark["type"]): string {
   switch (code) {
     case K.ENOENT:
       return "the path does not exist; create it first";
-    case 1: // EPERM
-    case 13: // EACCES
+    case K.EPERM:
+    case K.EACCES:
       return "fanotify needs root or CAP_SYS_ADMIN";
-    case 28: // ENOSPC
+    case K.ENOSPC:
       return "too many marks; raise /proc/sys/fs/fanotify/max_user_marks";
-    case 19: // ENODEV
-    case 18: // EXDEV
-    case 95: // EOPNOTSUPP
+    case K.ENODEV:
+    case K.EXDEV:
+    case K.EOPNOTSUPP:
       return mode === "fid"
         ? "this filesystem cannot report file handles; use --no-fid"
         : "this filesystem does not support fanotify marks";
-    case 22: // EINVAL
-      return type === "filesystem"
-        ? "this kernel or filesystem refuses filesystem marks; use --mount or --watch"
-        : mode === "fid"
-          ? "use --filesystem or --no-fid"
-          : "use --watch or --filesystem";
-    case 20: // ENOTDIR
+    case K.EINVAL:
+      return type === "filesystem" ? "this kernel or filesystem refuses filesystem marks; use --mount or --watch" : "use --watch or --filesystem";
+    case K.ENOTDIR:
       return "use --no-fid or watch the parent directory";
     default:
       return "check the path and the kernel log";
   }
 }
 
-export interface OpenedGroup {
-  readonly fd: number;
-  /** One line per mark: `watching <p> (type=N)` plus any capability note. */
-  readonly notes: string[];
-}
+const PERM_EVENTS = K.FAN_OPEN_PERM | K.FAN_ACCESS_PERM;
 
-export function openGroup(kind: GroupKind, mode: ReaderMode, marks: readonly ReaderMark[]): OpenedGroup {
-  const fd = fanotifyInit(initFlags(kind, mode), EVENT_FLAGS);
-  if (fd < 0) {
-    const code = errno();
-    const hint =
-      code === 1
-        ? "run as root or with CAP_SYS_ADMIN"
-        : code === 22 && mode === "fid"
-          ? "this kernel lacks file-handle reporting; use --no-fid"
-          : code === 24
-            ? "too many fanotify groups; raise /proc/sys/fs/fanotify/max_user_groups"
-            : "check that the kernel has CONFIG_FANOTIFY";
-    const what = kind === "content" ? "fanotify_init (permission group)" : "fanotify_init";
-    throw new SetupError(`${what} failed: ${strerror(code)} (${hint})`);
-  }
-  const notes: string[] = [];
-  try {
-    for (const mark of marks) notes.push(...addMark(fd, kind, mode, mark));
-  } catch (err) {
-    sysClose(fd);
-    throw err;
-  }
-  return { fd, notes };
-}
-
-function planFor(kind: GroupKind, mode: ReaderMode, mark: ReaderMark): MarkPlan {
-  let isDir = true;
-  try {
-    isDir = statSync(mark.path).isDirectory();
-  } catch {
-    // fanotify_mark reports the real reason.
-  }
-  return planMark(kind, mode, mark.type, isDir);
-}
-
-/** Places one mark on a group; returns its log notes. Throws SetupError naming path, type, reason, hint (B2). */
-export function addMark(fd: number, kind: GroupKind, mode: ReaderMode, mark: ReaderMark): string[] {
-  const plan = planFor(kind, mode, mark);
-  if (fanotifyMark(fd, plan.flags, plan.mask, K.AT_FDCWD, cpath(mark.path)) !== 0) {
-    const code = errno();
-    throw new SetupError(
-      `cannot place ${mark.type} mark on '${mark.path}': ${strerror(code)} (${markHint(code, mode, mark.type)})`,
-    );
-  }
-  if (kind === "content") return [];
-  const notes = [`watching ${mark.path} (type=${TYPE_NUMBER[mark.type]})`];
-  if (plan.missing.length > 0) {
-    notes.push(
-      `mount mark on ${mark.path} cannot deliver ${plan.missing.join(", ")} in FID mode (the kernel refuses them on mount marks); use --filesystem for those`,
-    );
-  }
-  return notes;
-}
-
-/** Removes one mark; returns an error text or null. A vanished inode took its mark with it. */
-export function removeMark(fd: number, kind: GroupKind, mode: ReaderMode, mark: ReaderMark): string | null {
-  const plan = planFor(kind, mode, mark);
-  const flags = (plan.flags & ~K.FAN_MARK_ADD) | K.FAN_MARK_REMOVE;
-  if (fanotifyMark(fd, flags, plan.mask, K.AT_FDCWD, cpath(mark.path)) === 0) return null;
-  const code = errno();
-  return code === K.ENOENT ? null : `cannot remove ${mark.type} mark on '${mark.path}': ${strerror(code)}`;
+/** Adds (or removes) a mark of the content group: FD permission events work on every filesystem. */
+export function contentMark(fd: number, mark: ReaderMark, isDir: boolean, remove = false): number {
+  const type = mark.type === "mount" ? K.FAN_MARK_MOUNT : mark.type === "filesystem" ? K.FAN_MARK_FILESYSTEM : K.FAN_MARK_INODE;
+  const tree = mark.type === "inode" && !isDir ? 0 : K.FAN_ONDIR | K.FAN_EVENT_ON_CHILD;
+  const op = remove ? K.FAN_MARK_REMOVE : K.FAN_MARK_ADD;
+  return fanotifyMark(fd, op | type, PERM_EVENTS | tree, K.AT_FDCWD, cpath(mark.path)) === 0 ? 0 : errno();
 }

@@ -70,6 +70,9 @@ export const COUNTER_NAMES = [
   "permDenied",
   "permUnreported",
   "responseErrors",
+  "pathsUnresolved",
+  "outOfScope",
+  "treeMarkFailures",
 ] as const satisfies ReadonlyArray<keyof ReaderCounters>;
 
 export interface ReaderCounters {
@@ -83,6 +86,12 @@ export interface ReaderCounters {
   /** Permission events answered while the main thread was behind and the batch was full: answered, not reported. */
   permUnreported: number;
   responseErrors: number;
+  /** FID records whose handle could not be turned into a path (`<fid-unresolved>`). */
+  pathsUnresolved: number;
+  /** Filesystem-mark records outside every mount tree that asked for them (dropped, B17). */
+  outOfScope: number;
+  /** New directories of an inode-marked tree the kernel refused to mark (e.g. max_user_marks). */
+  treeMarkFailures: number;
 }
 
 /** main → Worker after start: a newer policy snapshot (reload, burst deny set). */

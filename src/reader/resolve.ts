@@ -1,34 +1,39 @@
-// Turning what the kernel reports into paths (behavior.md A5).
+// Turning what the kernel reports into paths (behavior.md A5, B17).
 // FD mode: readlink(/proc/self/fd/N). FID mode: open_by_handle_at(mount fd of that fsid, handle,
 // O_PATH) and readlink of the result. Directory handles are cached (bounded, cleared on directory
-// renames/deletes and once a second, so a path is never more than a second stale).
+// renames/deletes and once a second, so a path is never more than a second stale). On filesystems
+// whose handles cannot be opened (overlayfs, ramfs) the daemon's own directory map answers instead:
+// name_to_handle_at(AT_HANDLE_FID) of every marked directory, kept current from directory events.
 import { dirname } from "node:path";
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import * as K from "../../ffi/constants.ts";
 import { fsidKey } from "../../ffi/records.ts";
-import { bytesEqualAt } from "../bytes.ts";
-import { cpath, sysClose, sysFstatfs, sysOpen, sysOpenByHandleAt, sysReadlink } from "../../ffi/libc.ts";
+import {
+  cpath,
+  sysClose,
+  sysFstatfs,
+  sysNameToHandleAt,
+  sysOpen,
+  sysOpenByHandleAt,
+  sysReadlink,
+} from "../../ffi/libc.ts";
+import { HandleTable } from "./handle-table.ts";
+import { isUnder, mountOf } from "./mountinfo.ts";
 
 export const UNRESOLVED = "<fid-unresolved>";
 export const UNKNOWN_PATH = "<unknown>";
 
 const MAX_DIR_CACHE = 8192;
 const MAX_FD_LINKS = 1024;
-const MAX_HANDLE = 128 + 8; // MAX_HANDLE_SZ + struct file_handle header
+const MAX_HANDLE = K.MAX_HANDLE_SZ + 8; // + struct file_handle header
 
-/** A cached directory: its handle bytes (to confirm a hash hit) and its path's bytes. */
-interface DirEntry {
-  readonly handle: Uint8Array;
-  readonly path: Uint8Array;
-  /** The next entry with the same hash. */
-  next: DirEntry | null;
-}
-
-/** FNV-1a over buf[off, off+len): the directory cache's key, so no string is built per event. */
-function hashBytes(buf: Uint8Array, off: number, len: number): number {
-  let h = 0x811c9dc5;
-  for (let i = off; i < off + len; i++) h = Math.imul(h ^ buf[i], 0x01000193);
-  return h >>> 0;
+/** What registering a directory learnt about its filesystem. */
+export interface FsInfo {
+  readonly fsid: string;
+  /** statfs f_type. */
+  readonly magic: number;
+  /** False where open_by_handle_at cannot open this filesystem's handles: the own map serves it. */
+  readonly handlesOpen: boolean;
 }
 
 export class PathResolver {
@@ -37,15 +42,20 @@ export class PathResolver {
   private readonly fdLinkPaths = new Map<number, Uint8Array>();
   /** Per fsid, the directory fds to resolve handles against, with their mounts' mount points. */
   private readonly mountFds = new Map<string, MountRef[]>();
-  /** Per fsid key, directory handle hash → entries. */
-  private readonly dirCache = new Map<string, Map<number, DirEntry>>();
+  /** Per fsid key, directory handle → path (kernel-resolved, bounded, cleared on changes). */
+  private readonly dirCache = new Map<string, HandleTable>();
   private dirCacheSize = 0;
+  /** Per fsid key whose handles cannot be opened: the daemon's own handle → path map (authoritative). */
+  private readonly ownMaps = new Map<string, HandleTable>();
+  /** Paths that could not be resolved (stats `paths_unresolved`). */
+  unresolved = 0;
   // One-entry memo: consecutive events almost always come from the same filesystem, so the fsid
   // key string is not rebuilt per event.
   private lastFsid0 = 0;
   private lastFsid1 = 0;
   private lastFsid = "";
   private readonly handle = new Uint8Array(MAX_HANDLE);
+  private readonly mountId = new Uint8Array(4);
   private readonly statfsBuf = new Uint8Array(128);
 
   /** FD mode: reads the path of an event fd into `linkBuf`; its length, or -1 when readlink fails. */
@@ -64,33 +74,106 @@ export class PathResolver {
    * resolution. Several mounts of one filesystem (bind mounts of its sub-directories) each get an
    * entry: a handle resolved through a mount whose root does not contain the object comes back with
    * a path outside that mount, so handlePath() tries the filesystem's mounts in registration order
-   * and keeps the first result that lies under the mount it was resolved through (A5).
+   * and keeps the first result that lies under the mount it was resolved through (A5). Where the
+   * filesystem's handles cannot be opened, `path` itself goes into the own map. `path` is a byte
+   * string. Null when the directory cannot be opened.
    */
-  registerDir(path: string): void {
+  registerDir(path: string): FsInfo | null {
     let dir = path;
     try {
-      if (!statSync(path).isDirectory()) dir = dirname(path);
+      if (!statSync(Buffer.from(path, "latin1")).isDirectory()) dir = dirname(path);
     } catch {
       dir = dirname(path);
     }
     // Not O_PATH: open_by_handle_at(2) rejects an O_PATH mount_fd with EBADF.
-    const fd = sysOpen(cpath(dir), K.O_RDONLY | K.O_DIRECTORY | K.O_CLOEXEC);
-    if (fd < 0) return;
+    const fd = sysOpen(cpath(dir, true), K.O_RDONLY | K.O_DIRECTORY | K.O_CLOEXEC);
+    if (fd < 0) return null;
     if (sysFstatfs(fd, this.statfsBuf) !== 0) {
       sysClose(fd);
-      return;
+      return null;
     }
-    // struct statfs on 64-bit Linux: seven 8-byte fields, then f_fsid (int[2]) at offset 56.
+    // struct statfs on 64-bit Linux: f_type first, seven 8-byte fields, then f_fsid (int[2]) at offset 56.
     const dv = new DataView(this.statfsBuf.buffer);
+    const magic = Number(dv.getBigInt64(0, true) & 0xffffffffn);
     const key = fsidKey(dv.getInt32(56, true), dv.getInt32(60, true));
-    const mountPoint = mountPointOf(Buffer.from(dir, "utf8").toString("latin1"));
-    const refs = this.mountFds.get(key) ?? [];
-    if (refs.some((r) => r.mountPoint === mountPoint)) {
-      sysClose(fd);
-      return;
+    const handlesOpen = this.ownMaps.has(key) ? false : this.handlesOpen(fd);
+    if (!handlesOpen) {
+      if (!this.ownMaps.has(key)) this.ownMaps.set(key, new HandleTable());
+      this.remember(path);
     }
-    refs.push({ fd, mountPoint });
-    this.mountFds.set(key, refs);
+    const mountPoint = mountOf(dir).mountPoint;
+    const refs = this.mountFds.get(key) ?? [];
+    if (!handlesOpen || refs.some((r) => r.mountPoint === mountPoint)) {
+      sysClose(fd);
+    } else {
+      refs.push({ fd, mountPoint });
+      this.mountFds.set(key, refs);
+    }
+    return { fsid: key, magic, handlesOpen };
+  }
+
+  /** Whether a handle of this directory opens again (it does not on overlayfs without nfs_export, ramfs). */
+  private handlesOpen(dirFd: number): boolean {
+    const h = this.handle;
+    new DataView(h.buffer).setUint32(0, K.MAX_HANDLE_SZ, true);
+    if (sysNameToHandleAt(dirFd, EMPTY_PATH, h, this.mountId, K.AT_EMPTY_PATH) !== 0) return false;
+    const fd = sysOpenByHandleAt(dirFd, h, K.O_PATH | K.O_CLOEXEC);
+    if (fd < 0) return false;
+    sysClose(fd);
+    return true;
+  }
+
+  /** Whether `fsid` is served by the own map. */
+  ownMapped(fsid: string): boolean {
+    return this.ownMaps.has(fsid);
+  }
+
+  /**
+   * Own map: records the handle (AT_HANDLE_FID, as fanotify reports it) of `path` (a byte string) on
+   * an own-mapped filesystem. No open: safe on a permission-marked tree. False when it cannot.
+   */
+  remember(path: string, fsid?: string): boolean {
+    const h = this.handle;
+    new DataView(h.buffer).setUint32(0, K.MAX_HANDLE_SZ, true);
+    if (sysNameToHandleAt(K.AT_FDCWD, cpath(path, true), h, this.mountId, K.AT_HANDLE_FID) !== 0) {
+      return false;
+    }
+    const len = 8 + new DataView(h.buffer).getUint32(0, true);
+    const table = fsid !== undefined ? this.ownMaps.get(fsid) : this.ownMapOf(path);
+    if (table === undefined) return false;
+    table.set(h.subarray(0, len), Buffer.from(path, "latin1"));
+    return true;
+  }
+
+  /** The own map of the filesystem `path` lies on (by statfs), if it has one. */
+  private ownMapOf(path: string): HandleTable | undefined {
+    if (this.ownMaps.size === 1) return this.ownMaps.values().next().value;
+    const fd = sysOpen(cpath(path, true), K.O_PATH | K.O_CLOEXEC);
+    if (fd < 0) return undefined;
+    const ok = sysFstatfs(fd, this.statfsBuf) === 0;
+    sysClose(fd);
+    if (!ok) return undefined;
+    const dv = new DataView(this.statfsBuf.buffer);
+    return this.ownMaps.get(fsidKey(dv.getInt32(56, true), dv.getInt32(60, true)));
+  }
+
+  /** Own map: `path` (a byte string) and everything below it moved away or were deleted. */
+  forgetUnder(fsid: string, path: string): void {
+    const root = Buffer.from(path, "latin1");
+    this.ownMaps.get(fsid)?.rewrite((p) => (bytesUnder(p, root) ? null : p));
+  }
+
+  /** Own map: directory `from` was renamed to `to` (byte strings); paths below it follow. */
+  moveUnder(fsid: string, from: string, to: string): void {
+    const root = Buffer.from(from, "latin1");
+    const dest = Buffer.from(to, "latin1");
+    this.ownMaps.get(fsid)?.rewrite((p) => {
+      if (!bytesUnder(p, root)) return p;
+      const out = Buffer.allocUnsafe(dest.length + p.length - root.length);
+      dest.copy(out, 0);
+      out.set(p.subarray(root.length), dest.length);
+      return out;
+    });
   }
 
   /**
@@ -105,16 +188,18 @@ export class PathResolver {
       this.lastFsid = fsidKey(fsid0, fsid1);
     }
     const fsid = this.lastFsid;
+    if (len > MAX_HANDLE) return null;
+    if (this.ownMaps.size > 0) {
+      const own = this.ownMaps.get(fsid);
+      if (own !== undefined) return own.get(buf, off, len);
+    }
     const refs = this.mountFds.get(fsid);
-    if (refs === undefined || len > MAX_HANDLE) return null;
-    let hash = 0;
-    let cache: Map<number, DirEntry> | undefined;
-    let first: DirEntry | undefined;
+    if (refs === undefined) return null;
+    let cache: HandleTable | undefined;
     if (cacheable) {
-      hash = hashBytes(buf, off, len);
       cache = this.dirCache.get(fsid);
-      first = cache?.get(hash);
-      for (let e = first ?? null; e !== null; e = e.next) if (bytesEqualAt(e.handle, buf, off, len)) return e.path;
+      const hit = cache?.get(buf, off, len);
+      if (hit != null) return hit;
     }
     const h = this.handle;
     for (let i = 0; i < len; i++) h[i] = buf[off + i];
@@ -137,12 +222,11 @@ export class PathResolver {
     const bytes = Buffer.from(path, "latin1");
     if (cacheable) {
       if (this.dirCacheSize >= MAX_DIR_CACHE) this.invalidateDirs();
-      if (cache === undefined || this.dirCacheSize === 0) {
-        cache = this.dirCache.get(fsid) ?? new Map<number, DirEntry>();
+      if (cache === undefined) {
+        cache = new HandleTable();
         this.dirCache.set(fsid, cache);
-        first = cache.get(hash);
       }
-      cache.set(hash, { handle: h.slice(0, len), path: bytes, next: first ?? null });
+      cache.set(h.subarray(0, len), bytes);
       this.dirCacheSize++;
     }
     return bytes;
@@ -166,28 +250,12 @@ interface MountRef {
   readonly mountPoint: string;
 }
 
-function isUnder(path: string, root: string): boolean {
-  return root === "/" || path === root || (path.startsWith(root) && path.charCodeAt(root.length) === 0x2f);
-}
+const EMPTY_PATH = new Uint8Array(1);
 
-/** mountinfo escapes space, tab, newline and backslash as \ooo (proc(5)). */
-function unescapeMountinfo(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
-}
-
-/** The mount point of the mount that contains `dir` (a byte string), from /proc/self/mountinfo. */
-function mountPointOf(dir: string): string {
-  let best = "/";
-  try {
-    for (const line of readFileSync("/proc/self/mountinfo", "latin1").split("\n")) {
-      const mp = line.split(" ")[4];
-      if (mp === undefined) continue;
-      const point = unescapeMountinfo(mp);
-      // The last of several mounts at one point is the visible one; longer prefixes win.
-      if (isUnder(dir, point) && point.length >= best.length) best = point;
-    }
-  } catch {
-    // no /proc: every result is accepted as it comes
-  }
-  return best;
+/** True when `path` is `root` or lies below it (byte paths). */
+function bytesUnder(path: Uint8Array, root: Uint8Array): boolean {
+  const n = root.length;
+  if (path.length < n) return false;
+  for (let i = 0; i < n; i++) if (path[i] !== root[i]) return false;
+  return path.length === n || path[n] === 0x2f || (n === 1 && root[0] === 0x2f);
 }

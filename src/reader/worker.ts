@@ -6,7 +6,8 @@ import { errno, strerror, sysClose, sysGetpid, sysPoll, sysRead, sysWrite } from
 import { RecordCursor, RecordKind, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
 import { compileSnapshot, type CompiledSnapshot } from "../policy/engine.ts";
 import { BatchTimer } from "./batch-timer.ts";
-import { addMark, openGroup, removeMark, SetupError, type GroupKind } from "./groups.ts";
+import { contentMark, initGroup, markFailure, type GroupKind } from "./groups.ts";
+import { NotifyMarks } from "./notify-marks.ts";
 import { ProcInfoCache } from "./proc-info.ts";
 import {
   COUNTER_NAMES,
@@ -28,7 +29,10 @@ import {
   type WorkerMessage,
 } from "./protocol.ts";
 import { BatchBuilder } from "./batch-builder.ts";
+import { toByteString } from "../bytes.ts";
 import { PathResolver, UNKNOWN_PATH, UNRESOLVED } from "./resolve.ts";
+import { statSync } from "node:fs";
+import { fsidKey } from "../../ffi/records.ts";
 
 const UNRESOLVED_BYTES = Buffer.from(UNRESOLVED, "latin1");
 const UNKNOWN_PATH_BYTES = Buffer.from(UNKNOWN_PATH, "latin1");
@@ -50,6 +54,9 @@ const DIR_CACHE_MAX_AGE_MS = 1000;
 // A directory that moved or vanished makes cached directory paths stale (A5: paths reflect the
 // state when the record is processed).
 const DIR_CHANGE = K.FAN_MOVED_FROM | K.FAN_MOVED_TO | K.FAN_RENAME | K.FAN_MOVE_SELF | K.FAN_DELETE | K.FAN_DELETE_SELF;
+/** Directory-entry events that add or take away a directory of an inode-marked tree (tree-marks.ts). */
+const DIR_APPEARS = K.FAN_CREATE | K.FAN_MOVED_TO;
+const DIR_GOES = K.FAN_DELETE | K.FAN_MOVED_FROM;
 
 function post(msg: WorkerMessage, transfer?: ArrayBuffer[]): void {
   if (transfer) self.postMessage(msg, transfer);
@@ -83,6 +90,7 @@ class Reader {
   private readonly response = new Uint8Array(8);
   private readonly responseView = new DataView(this.response.buffer);
   private readonly groups: Group[] = [];
+  private notify: NotifyMarks | null = null;
   private policy: CompiledSnapshot;
   // Room for the backlog plus one more full read (64 KiB of 24-byte records at most).
   private readonly batch = new BatchBuilder(BACKLOG_EVENTS + (64 * 1024) / K.FAN_EVENT_METADATA_LEN);
@@ -103,6 +111,9 @@ class Reader {
     permDenied: 0,
     permUnreported: 0,
     responseErrors: 0,
+    pathsUnresolved: 0,
+    outOfScope: 0,
+    treeMarkFailures: 0,
   };
 
   private readonly sharedCounters: Float64Array;
@@ -113,17 +124,25 @@ class Reader {
     this.policy = compileSnapshot(start.snapshot);
   }
 
-  setUp(): string[] {
-    // Open the handle-resolution directories before marking, so opening them is not an event.
-    if (this.start.mode === "fid") {
-      for (const m of this.start.marks) this.resolver.registerDir(m.path);
-      for (const d of this.start.extraDirs) this.resolver.registerDir(d);
-    }
+  async setUp(): Promise<string[]> {
+    // Canary directories' filesystems resolve handles too; opened before any mark, so not an event.
+    if (this.start.mode === "fid") for (const d of this.start.extraDirs) this.resolver.registerDir(toByteString(d));
     const notes: string[] = [];
     try {
-      // The content group first: once it is marked, every open on the marks waits for this thread.
-      if (this.start.perm) this.addGroup("content", "fd", notes);
-      this.addGroup("notify", this.start.mode, notes);
+      // The notification group first: placing it may list directories (inode-marked trees), and
+      // once the content group is marked every open there waits for this thread.
+      const notify = this.addGroup("notify", this.start.mode);
+      this.notify = new NotifyMarks(notify.fd, this.start.mode, this.resolver, this.emitCreate, (level, message) =>
+        post({ type: "log", level, message }),
+      );
+      for (const m of this.start.marks) notes.push(...(await this.notify.add(m)));
+      if (this.start.perm) {
+        const content = this.addGroup("content", "fd");
+        for (const m of this.start.marks) {
+          const code = contentMark(content.fd, m, isDirectory(m.path));
+          if (code !== 0) throw markFailure(m, code, "fd");
+        }
+      }
     } catch (err) {
       for (const g of this.groups) sysClose(g.fd);
       this.resolver.close();
@@ -133,14 +152,13 @@ class Reader {
     return notes;
   }
 
-  private addGroup(kind: GroupKind, mode: ReaderMode, notes: string[]): void {
-    const opened = openGroup(kind, mode, this.start.marks);
-    notes.push(...opened.notes);
+  private addGroup(kind: GroupKind, mode: ReaderMode): Group {
+    const fd = initGroup(kind, mode);
     // FD-mode reads create one fd per record, so keep them modest (~2.7k fds per read).
     const group: Group = {
       kind,
       mode,
-      fd: opened.fd,
+      fd,
       buf: Buffer.alloc(mode === "fd" ? 64 * 1024 : 256 * 1024),
       // Names are copied as bytes (nameOffset/nameLen), never decoded to strings.
       cursor: new RecordCursor(false),
@@ -151,7 +169,18 @@ class Reader {
       this.contentPollView.setInt32(0, group.fd, true);
       this.contentPollView.setInt16(4, K.POLLIN, true);
     }
+    return group;
   }
+
+  /** A rescan of a new directory found an entry: reported as a CREATE of the directory's creator. */
+  private readonly emitCreate = (path: string, name: string, isDir: boolean, pid: number): void => {
+    if (!this.beginEvent(K.FAN_CREATE | (isDir ? K.FAN_ONDIR : 0), 0, pid, isDir ? F_IS_DIR : 0)) return;
+    const p = Buffer.from(path, "latin1");
+    const n = Buffer.from(name, "latin1");
+    this.batch.path(p, 0, p.length);
+    this.batch.name(n, 0, n.length);
+    this.batch.end(isDir);
+  };
 
   messageHandled(): void {
     Atomics.sub(this.control, CTRL_MESSAGES, 1);
@@ -162,26 +191,34 @@ class Reader {
   }
 
   /** SIGHUP reload: add the new marks on every group (all or nothing), then drop the old ones. */
-  changeMarks(msg: MarksMessage): void {
+  async changeMarks(msg: MarksMessage): Promise<void> {
+    const notify = this.notify as NotifyMarks;
+    const content = this.content;
     const notes: string[] = [];
-    const placed: Array<[Group, ReaderMark]> = [];
+    const placed: ReaderMark[] = [];
+    const contentPlaced: ReaderMark[] = [];
     try {
       for (const mark of msg.add) {
-        if (this.start.mode === "fid") this.resolver.registerDir(mark.path);
-        for (const g of this.groups) {
-          notes.push(...addMark(g.fd, g.kind, g.mode, mark));
-          placed.push([g, mark]);
+        notes.push(...(await notify.add(mark)));
+        placed.push(mark);
+        if (content !== null) {
+          const code = contentMark(content.fd, mark, isDirectory(mark.path));
+          if (code !== 0) throw markFailure(mark, code, "fd");
+          contentPlaced.push(mark);
         }
       }
     } catch (err) {
-      for (const [g, mark] of placed) removeMark(g.fd, g.kind, g.mode, mark);
+      for (const mark of placed) notify.remove(mark);
+      if (content !== null) for (const mark of contentPlaced) contentMark(content.fd, mark, isDirectory(mark.path), true);
       post({ type: "marks-done", id: msg.id, error: err instanceof Error ? err.message : String(err), notes: [] });
       return;
     }
     for (const mark of msg.remove) {
-      for (const g of this.groups) {
-        const problem = removeMark(g.fd, g.kind, g.mode, mark);
-        if (problem !== null) notes.push(problem);
+      const problem = notify.remove(mark);
+      if (problem !== null) notes.push(problem);
+      if (content !== null) {
+        const code = contentMark(content.fd, mark, isDirectory(mark.path), true);
+        if (code !== 0 && code !== K.ENOENT) notes.push(`cannot remove ${mark.type} permission mark on '${mark.path}': ${strerror(code)}`);
       }
       notes.push(`stopped watching ${mark.path}`);
     }
@@ -217,7 +254,10 @@ class Reader {
       setPollFd(pv, wakeSlot, this.start.wakeFd);
       setPollFd(pv, wakeSlot + 1, this.timer.fd);
       // While behind, nothing can be posted: the acknowledgement that ends it wakes us; 50 ms is a fallback.
-      const r = sysPoll(this.pollFds, n + 2, behind ? 50 : -1);
+      // While directory listings run on I/O threads (tree-marks.ts), wake every millisecond so their
+      // results are taken in.
+      const scanning = this.notify !== null && this.notify.trees.pending > 0;
+      const r = sysPoll(this.pollFds, n + 2, scanning ? 1 : behind ? 50 : -1);
       if (r < 0) {
         const e = errno();
         if (e === K.EINTR) continue;
@@ -258,6 +298,7 @@ class Reader {
       } else if (this.batch.count >= BATCH_EVENTS) {
         this.flush();
       }
+      if (scanning) await new Promise((resolve) => setImmediate(resolve));
     }
     this.finish();
   }
@@ -390,33 +431,60 @@ class Reader {
   private handleFidEvent(g: Group, ev: ParsedEvent, flags: number): void {
     const lo = ev.maskLo;
     if (lo & K.FAN_ONDIR && lo & DIR_CHANGE) this.resolver.invalidateDirs();
-    if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags)) return;
-    const b = this.batch;
+    const isDir = (flags & F_IS_DIR) !== 0;
     const idx = pathInfoIndex(ev);
     if (idx < 0) {
-      b.path(UNKNOWN_PATH_BYTES, 0, UNKNOWN_PATH_BYTES.length);
-      b.end((flags & F_IS_DIR) !== 0);
+      if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags)) return;
+      this.batch.path(UNKNOWN_PATH_BYTES, 0, UNKNOWN_PATH_BYTES.length);
+      this.batch.end(isDir);
       return;
     }
     const info = ev.infos[idx];
     const dirHandle = info.type !== K.FAN_EVENT_INFO_TYPE_FID || (lo & K.FAN_ONDIR) !== 0;
     const base = this.resolver.handlePath(info.fsid0, info.fsid1, g.buf, info.handleOffset, info.handleLen, dirHandle);
     const hasName = isNameInfoType(info.type) && info.nameLen > 0;
+    let src: Uint8Array;
+    let len: number;
     if (base === null) {
-      b.path(UNRESOLVED_BYTES, 0, UNRESOLVED_BYTES.length);
+      this.counters.pathsUnresolved++;
+      src = UNRESOLVED_BYTES;
+      len = src.length;
     } else if (!hasName) {
-      b.path(base, 0, base.length);
+      src = base;
+      len = base.length;
     } else {
       // base + "/" + name, in one piece for the raw-bytes bookkeeping.
-      const scratch = this.pathScratch;
-      let n = base.length;
-      scratch.set(base, 0);
-      if (n === 0 || base[n - 1] !== 0x2f) scratch[n++] = 0x2f;
-      g.buf.copy(scratch, n, info.nameOffset, info.nameOffset + info.nameLen);
-      b.path(scratch, 0, n + info.nameLen);
+      src = this.pathScratch;
+      len = base.length;
+      src.set(base, 0);
+      if (len === 0 || base[len - 1] !== 0x2f) src[len++] = 0x2f;
+      g.buf.copy(src, len, info.nameOffset, info.nameOffset + info.nameLen);
+      len += info.nameLen;
     }
-    if (hasName) b.name(g.buf, info.nameOffset, info.nameOffset + info.nameLen);
-    b.end((flags & F_IS_DIR) !== 0);
+    const notify = this.notify as NotifyMarks;
+    if (base !== null && notify.scope.active && !notify.scope.allows(fsidKey(info.fsid0, info.fsid1), src, len)) {
+      this.counters.outOfScope++;
+      return;
+    }
+    if (isDir && hasName && base !== null && lo & (DIR_APPEARS | DIR_GOES) && notify.trees.trees.length > 0) {
+      this.treeChanged(lo, ev.pid, fsidKey(info.fsid0, info.fsid1), base, Buffer.from(src.subarray(0, len)).toString("latin1"));
+    }
+    if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags)) return;
+    this.batch.path(src, 0, len);
+    if (hasName) this.batch.name(g.buf, info.nameOffset, info.nameOffset + info.nameLen);
+    this.batch.end(isDir);
+  }
+
+  /** A directory appeared in or left an inode-marked tree: mark it (and rescan it) or forget it. */
+  private treeChanged(lo: number, pid: number, fsid: string, parent: Uint8Array, path: string): void {
+    const trees = (this.notify as NotifyMarks).trees;
+    const tree = trees.treeOf(fsid, Buffer.from(parent).toString("latin1"));
+    if (tree === null) return;
+    if (lo & K.FAN_MOVED_FROM) trees.dirMovedFrom(tree, path);
+    else if (lo & K.FAN_DELETE) trees.dirGone(tree, path);
+    if (lo & K.FAN_MOVED_TO) trees.dirMovedTo(tree, path, pid);
+    else if (lo & K.FAN_CREATE) trees.dirAppeared(tree, path, true, pid);
+    this.counters.treeMarkFailures = trees.failures;
   }
 
   /** Opens the event's row with pid, comm and exe; false when there is no room (counted). */
@@ -459,6 +527,7 @@ class Reader {
   }
 
   private flush(final = false): void {
+    this.notify?.trees.settle();
     this.publishCounters();
     if (this.batch.count === 0) return;
     if (!final && this.behind()) return;
@@ -493,24 +562,31 @@ self.onmessage = (e: MessageEvent<ControlMessage>) => {
   const msg = e.data;
   if (msg.type === "snapshot" || msg.type === "marks") {
     if (msg.type === "snapshot") reader?.setSnapshot(msg);
-    else reader?.changeMarks(msg);
+    else void reader?.changeMarks(msg);
     reader?.messageHandled();
     return;
   }
   if (msg.type !== "start" || reader !== null) return;
-  let r: Reader;
-  let notes: string[];
-  try {
-    r = new Reader(msg);
-    notes = r.setUp();
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    post({ type: "fatal", message, exitCode: err instanceof SetupError ? 1 : 1 });
-    return;
-  }
-  reader = r;
-  post({ type: "ready", notes });
-  r.run().catch((err: unknown) => {
-    post({ type: "fatal", message: `reader failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, exitCode: 1 });
-  });
+  const r = new Reader(msg);
+  r.setUp().then(
+    (notes) => {
+      reader = r;
+      post({ type: "ready", notes });
+      r.run().catch((err: unknown) => {
+        post({ type: "fatal", message: `reader failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, exitCode: 1 });
+      });
+    },
+    (err: unknown) => {
+      const message = err instanceof Error ? err.message : String(err);
+      post({ type: "fatal", message, exitCode: 1 });
+    },
+  );
 };
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return true; // fanotify_mark reports the real reason
+  }
+}

@@ -106,6 +106,23 @@ export interface Tmpfs {
 
 const liveMounts = new Set<string>();
 const tmpDirs = new Set<string>();
+/** Mounts made inside a test tmpfs (loop images, overlayfs, FUSE), newest last; unmounted first. */
+const innerMounts: string[] = [];
+
+/**
+ * Records a mount made inside one of our tmpfs mounts (filesystems.ts), so cleanupAll() and the exit
+ * hook unmount it before the tmpfs under it (a loop device is released only by a real unmount).
+ */
+export function trackInnerMount(dir: string): void {
+  innerMounts.push(dir);
+}
+
+function unmountInner(): void {
+  while (innerMounts.length > 0) {
+    const m = innerMounts.pop() as string;
+    if (Bun.spawnSync(["umount", m], { stderr: "ignore" }).exitCode !== 0) Bun.spawnSync(["umount", "-l", m], { stderr: "ignore" });
+  }
+}
 
 function mountInfoFsType(dir: string): string | null {
   for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
@@ -449,6 +466,7 @@ export async function cleanupAll(): Promise<void> {
     }
   }
   await Promise.all([killAllDaemons(), ...kids.map((p) => p.exited)]);
+  unmountInner();
   for (const m of [...liveMounts]) unmount(m);
   for (const d of [...tmpDirs]) {
     tmpDirs.delete(d);
@@ -473,6 +491,7 @@ function installExitHook(): void {
         // gone
       }
     }
+    unmountInner();
     for (const m of liveMounts) Bun.spawnSync(["umount", "-l", m]);
     for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
     if (helperDir !== undefined) rmSync(helperDir, { recursive: true, force: true });

@@ -55,6 +55,8 @@ const STATS_KEYS = [
   "events_written",
   "own_events_ignored",
   "unknown_records_skipped",
+  "paths_unresolved",
+  "tree_marks_refused",
   "kernel_overflows",
   "perm_allowed",
   "perm_denied",
