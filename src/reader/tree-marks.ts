@@ -83,6 +83,16 @@ export class TreeMarks {
     private readonly log: Log,
   ) {}
 
+  /** Lists a directory on an I/O thread, counted in `pending` while it runs. */
+  private async list(dir: string): Promise<Entry[] | null> {
+    this.pending++;
+    try {
+      return await list(dir);
+    } finally {
+      this.pending--;
+    }
+  }
+
   /** Marks every directory under `root` (a byte string); throws TreeMarkError naming the limit it hit. */
   async place(root: string, fsid: string, ownMap: boolean): Promise<Tree> {
     const tree: Tree = { root, fsid, ownMap, dirs: new Set(), skip: mountPointsBelow(root) };
@@ -95,7 +105,7 @@ export class TreeMarks {
           if (dir === root || code === K.ENOSPC) throw this.placeError(tree, dir, code);
           continue; // vanished meanwhile
         }
-        const entries = await list(dir);
+        const entries = await this.list(dir);
         for (const e of entries ?? []) {
           const child = join(dir, e.name);
           if (e.isDir && !tree.skip.has(child)) queue.push(child);
@@ -165,9 +175,7 @@ export class TreeMarks {
       }
       return;
     }
-    this.pending++;
-    void list(dir).then((entries) => {
-      this.pending--;
+    void this.list(dir).then((entries) => {
       for (const e of entries ?? []) {
         const child = join(dir, e.name);
         if (created) this.emit(child, e.name, e.isDir, pid);
