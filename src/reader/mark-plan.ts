@@ -80,7 +80,7 @@ export interface PlanFacts {
   /** Filesystem type as mountinfo names it (e.g. "overlay", "fuse.bindfs"). */
   readonly fsType: string;
   readonly handlesOpen: boolean;
-  /** fid-inode-tree: directories marked. */
+  /** fid-inode-tree: directories marked (undefined: not placed yet, "every directory"). */
   readonly dirs?: number;
   /** Why richer mechanisms were not used (e.g. "filesystem mark refused: Operation not supported"). */
   readonly fallback?: string;
@@ -116,7 +116,8 @@ export function describePlan(type: MarkType, path: string, f: PlanFacts): string
       );
     case "fid-inode-tree":
       return (
-        `${on}: FID inode marks on ${f.dirs ?? 0} directories, new directories marked as they appear${fallback}; ` +
+        `${on}: FID inode marks on ${f.dirs === undefined ? "every directory" : `${f.dirs} directories`}, ` +
+        `new directories marked as they appear${fallback}; ` +
         `delivers every event kind but MOVE_SELF and DELETE_SELF of files, ${paths}; cannot deliver MOVE_SELF, ` +
         "DELETE_SELF of files (inode marks on directories report self events of the directories only; " +
         "DELETE and MOVED_FROM/MOVED_TO still report them)"

@@ -1,0 +1,53 @@
+// What each mark would deliver and how, without placing it (for `fanotifyd check`): the same steps
+// as the reader's planner (mark-plan.ts), with the kernel's refusals predicted from the filesystem
+// type, as measured on Linux 6.18.
+import { statfsSync, statSync } from "node:fs";
+import * as K from "../../ffi/constants.ts";
+import type { MarkType } from "../config/types.ts";
+import { toByteString } from "../bytes.ts";
+import { describePlan, markSteps, predictedRefusal, type Mechanism } from "./mark-plan.ts";
+import { mountOf } from "./mountinfo.ts";
+import type { ReaderMode } from "./protocol.ts";
+
+/** Filesystems whose file handles cannot be opened: paths come from the daemon's directory map. */
+const OWN_MAP = new Set([K.OVERLAYFS_SUPER_MAGIC, K.RAMFS_MAGIC]);
+
+export interface PlanPreview {
+  readonly type: MarkType;
+  readonly path: string;
+  /** Null when the path cannot be read (the daemon would refuse the mark: see `line`). */
+  readonly mechanism: Mechanism | null;
+  /** The line the daemon logs at start-up for this mark (directory counts left out). */
+  readonly line: string;
+}
+
+export function previewPlan(type: MarkType, path: string, mode: ReaderMode): PlanPreview {
+  let isDir: boolean;
+  let magic: number;
+  try {
+    isDir = statSync(path).isDirectory();
+    magic = Number(statfsSync(path).type) >>> 0;
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    return { type, path, mechanism: null, line: `${type} mark on ${path}: cannot be placed: ${why}` };
+  }
+  const mount = mountOf(toByteString(path));
+  const fallbacks: string[] = [];
+  for (const step of markSteps(mode, type, isDir)) {
+    const refusal = predictedRefusal(step, magic);
+    if (refusal !== null) {
+      fallbacks.push(`FID filesystem mark refused: ${refusal}`);
+      continue;
+    }
+    const line = describePlan(type, path, {
+      mechanism: step.mechanism,
+      isDir,
+      fsType: mount.fsType,
+      handlesOpen: !OWN_MAP.has(magic),
+      fallback: fallbacks.join("; "),
+      scoped: step.mechanism === "fid-filesystem-scoped" && mount.root !== "/",
+    });
+    return { type, path, mechanism: step.mechanism, line };
+  }
+  return { type, path, mechanism: null, line: `${type} mark on ${path}: no mechanism is available` };
+}
