@@ -5,7 +5,8 @@ export {
   CANARY_TRIGGER_MASK,
   canaryReason,
   compileCanaries,
-  fnmatchSource,
+  fnmatch,
+  PatternError,
   type CanaryMatcher,
   type CanaryReason,
 } from "./canary.ts";
