@@ -39,7 +39,7 @@ export class PatternError extends Error {
     readonly pattern: string,
     what: string,
   ) {
-    super(`${what}: ${quoteShort(pattern)}`);
+    super(`pattern ${quoteShort(pattern)} refused: ${what}`);
     this.name = "PatternError";
   }
 }
@@ -76,11 +76,11 @@ class Nfa {
 
   /** Adds one pattern; throws PatternError when it is over the bounds. */
   add(p: string): void {
-    if (p.length > MAX_PATTERN_BYTES) throw new PatternError(p, `pattern longer than ${MAX_PATTERN_BYTES} bytes`);
-    if (bracketCompileCost(p) > MAX_COMPILE_COST) throw new PatternError(p, "pattern too complex to compile (brackets)");
+    if (p.length > MAX_PATTERN_BYTES) throw new PatternError(p, `longer than ${MAX_PATTERN_BYTES} bytes`);
+    if (bracketCompileCost(p) > MAX_COMPILE_COST) throw new PatternError(p, "too complex to compile (brackets)");
     const n = p.length;
     if (this.count + n + 1 > MAX_NFA_STATES) {
-      throw new PatternError(p, `patterns too large to compile together (over ${MAX_NFA_STATES} states)`);
+      throw new PatternError(p, `the patterns together are too large to compile (over ${MAX_NFA_STATES} states)`);
     }
     this.grow(this.count + n + 1);
     // State for pattern position i is base + i; position n is the accepting state.

@@ -28,8 +28,10 @@ import {
   FAN_RENAME,
 } from "../../ffi/constants.ts";
 import { toByteString } from "../../src/bytes.ts";
+import { GlobAutomaton, MAX_PATTERN_BYTES } from "../../src/policy/glob-automaton.ts";
 import {
   canaryReason,
+  PatternError,
   compileCanaries,
   fnmatch,
   type CanaryReason,
@@ -190,6 +192,124 @@ describe("fnmatch automaton: differential test against fnmatch(3)", () => {
     });
     expect(wrong.slice(0, 10)).toEqual([]);
     expect(want.filter(Boolean).length).toBeGreaterThan(1000); // the sample has real positives
+  });
+});
+
+describe("fnmatch automaton: many patterns in one DFA against fnmatch(3)", () => {
+  let seed = 0xc0ffee;
+  const rnd = (): number => {
+    seed = (seed + 0x6d2b79f5) >>> 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const pick = (a: readonly string[]): string => a[Math.floor(rnd() * a.length)];
+  const parts = ["a", "b", "/", "*", "?", "[ab]", "[!a]", "[", "]", "\\", "\\/", "[a-]", "[]a]", "\xe9"];
+  const strParts = ["a", "b", "/", "[", "]", "\\", "-", "\xe9"];
+
+  test.skipIf(oracleBin === null)("groups of 8 patterns share one automaton; a tiny DFA cache gives the same answers", () => {
+    const groups: string[][] = [];
+    const paths: string[] = [];
+    for (let g = 0; g < 60; g++) {
+      const pats: string[] = [];
+      for (let k = 0; k < 8; k++) {
+        let p = "/";
+        for (let i = 1 + Math.floor(rnd() * 6); i > 0; i--) p += pick(parts);
+        pats.push(p);
+      }
+      groups.push(pats);
+    }
+    for (let i = 0; i < 400; i++) {
+      let s = "/";
+      for (let j = Math.floor(rnd() * 8); j > 0; j--) s += pick(strParts);
+      paths.push(s);
+    }
+    const pairs: Array<[string, string]> = [];
+    for (const pats of groups) for (const p of pats) for (const s of paths) pairs.push([p, s]);
+    const want = fnmatchOracle(oracleBin as string, pairs);
+    let at = 0;
+    const wrong: string[] = [];
+    for (const pats of groups) {
+      const big = new GlobAutomaton(pats);
+      const tiny = new GlobAutomaton(pats, { maxDfaStates: 4 });
+      for (let pi = 0; pi < paths.length; pi++) {
+        let any = false;
+        for (let k = 0; k < pats.length; k++) any ||= want[at + k * paths.length + pi];
+        const s = paths[pi];
+        if (big.test(s) !== any || tiny.test(s) !== any) wrong.push(`${JSON.stringify(pats)} vs ${JSON.stringify(s)}: ${any}`);
+        const bytes = Buffer.from(s, "latin1");
+        if (big.testBytes(bytes, 0, bytes.length) !== any) wrong.push(`bytes ${JSON.stringify(s)}`);
+      }
+      at += pats.length * paths.length;
+      expect(tiny.cacheResets).toBeGreaterThan(0);
+    }
+    expect(wrong.slice(0, 10)).toEqual([]);
+  });
+});
+
+describe("hostile patterns: matching is linear in the path length (issue 14 item 1)", () => {
+  const HOSTILE = [
+    "/m/*a*a*a*a*a*a*a*a*a*a*a*b",
+    "/m/*a*a*a*b",
+    "/m/" + "*a".repeat(60) + "*b",
+    "/m/" + "?*".repeat(100) + "b",
+    "/m/" + "[a]*".repeat(80) + "b",
+    "/m/*" + "[[".repeat(30) + "*b",
+    "/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/b",
+  ];
+  const names = (len: number): string[] => {
+    const name = "a".repeat(len);
+    return [`/m/${name.slice(0, Math.min(len, 255))}`, `/m/${name}`, `/m/${"a/".repeat(len >> 1)}`];
+  };
+
+  for (const pattern of HOSTILE) {
+    test(`${JSON.stringify(pattern.length > 40 ? pattern.slice(0, 40) + "…" : pattern)} against 255- and 4096-byte paths`, () => {
+      const m = compileCanaries([pattern]);
+      const t0 = performance.now();
+      for (const len of [255, 4096]) for (const path of names(len)) expect(m.matches(path)).toBe(false);
+      // A backtracking RegExp takes seconds to forever here; the automaton well under a second.
+      expect(performance.now() - t0).toBeLessThan(1000);
+    });
+  }
+
+  test("all hostile patterns together, 1000 different 4096-byte paths: bounded time per byte", () => {
+    const m = compileCanaries([...HOSTILE, "/m/a*b", "/home/*/.ssh/id_*"]);
+    const paths: string[] = [];
+    for (let i = 0; i < 1000; i++) paths.push(`/m/${"a".repeat(i % 300)}${String(i).padStart(4, "0")}${"a".repeat(4000 - (i % 300))}`);
+    const t0 = performance.now();
+    for (const p of paths) expect(m.matches(p)).toBe(false);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(m.matches("/m/aaab")).toBe(true);
+  });
+
+  test("the A10 answers stay right on long paths", () => {
+    const long = "a".repeat(4000);
+    expect(compileCanaries(["/m/*a*a*a*b"]).matches(`/m/${long}b`)).toBe(true);
+    expect(compileCanaries(["/m/*a*a*a*b"]).matches(`/m/${long}b/`)).toBe(false);
+    expect(compileCanaries(["/m/*"]).matches(`/m/${long}`)).toBe(true);
+    expect(compileCanaries(["/m/*"]).matches(`/m/${long}/x`)).toBe(false);
+  });
+});
+
+describe("patterns that cannot be compiled within bounds are refused with their name", () => {
+  test("too long", () => {
+    const p = "/x/" + "a*".repeat(MAX_PATTERN_BYTES);
+    expect(() => compileCanaries([p])).toThrow(PatternError);
+    expect(() => compileCanaries([p])).toThrow(/longer than/);
+  });
+  test("brackets too costly to compile", () => {
+    const p = "/x/" + "[".repeat(MAX_PATTERN_BYTES - 10);
+    let err: unknown = null;
+    try {
+      compileCanaries(["/ok/*", p]);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PatternError);
+    expect((err as PatternError).pattern).toBe(p);
+    expect((err as Error).message).toContain('"/x/[[[[');
+    expect((err as Error).message.length).toBeLessThan(200);
   });
 });
 
