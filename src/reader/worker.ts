@@ -4,7 +4,7 @@
 import * as K from "../../ffi/constants.ts";
 import { errno, strerror, sysClose, sysGetpid, sysPoll, sysRead, sysWrite } from "../../ffi/libc.ts";
 import { RecordCursor, RecordKind, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
-import { compileSnapshot, type CompiledSnapshot } from "../policy/engine.ts";
+import { PermissionPolicy } from "../policy/permission.ts";
 import { BatchTimer } from "./batch-timer.ts";
 import { addMark, openGroup, removeMark, SetupError, type GroupKind } from "./groups.ts";
 import { ProcInfoCache } from "./proc-info.ts";
@@ -23,7 +23,6 @@ import {
   type ReaderCounters,
   type ReaderMark,
   type ReaderMode,
-  type SnapshotMessage,
   type StartMessage,
   type WorkerMessage,
 } from "./protocol.ts";
@@ -83,7 +82,8 @@ class Reader {
   private readonly response = new Uint8Array(8);
   private readonly responseView = new DataView(this.response.buffer);
   private readonly groups: Group[] = [];
-  private policy: CompiledSnapshot;
+  /** The permission verdict (B3): compiled here only at start and on reload. */
+  readonly policy: PermissionPolicy;
   // Room for the backlog plus one more full read (64 KiB of 24-byte records at most).
   private readonly batch = new BatchBuilder(BACKLOG_EVENTS + (64 * 1024) / K.FAN_EVENT_METADATA_LEN);
   /** FID paths are assembled here (directory path + "/" + name). */
@@ -110,7 +110,7 @@ class Reader {
   constructor(private readonly start: StartMessage) {
     this.control = new Int32Array(start.control);
     this.sharedCounters = new Float64Array(start.counters);
-    this.policy = compileSnapshot(start.snapshot);
+    this.policy = new PermissionPolicy(start.permission);
   }
 
   setUp(): string[] {
@@ -155,10 +155,6 @@ class Reader {
 
   messageHandled(): void {
     Atomics.sub(this.control, CTRL_MESSAGES, 1);
-  }
-
-  setSnapshot(msg: SnapshotMessage): void {
-    this.policy = compileSnapshot(msg.snapshot);
   }
 
   /** SIGHUP reload: add the new marks on every group (all or nothing), then drop the old ones. */
@@ -491,13 +487,14 @@ let reader: Reader | null = null;
 
 self.onmessage = (e: MessageEvent<ControlMessage>) => {
   const msg = e.data;
-  if (msg.type === "snapshot" || msg.type === "marks") {
-    if (msg.type === "snapshot") reader?.setSnapshot(msg);
+  if (msg.type !== "start") {
+    if (msg.type === "permission-rules") reader?.policy.setRules(msg.rules);
+    else if (msg.type === "burst-deny") reader?.policy.addBurstDenies(msg.add, sharedMonoNow());
     else reader?.changeMarks(msg);
     reader?.messageHandled();
     return;
   }
-  if (msg.type !== "start" || reader !== null) return;
+  if (reader !== null) return;
   let r: Reader;
   let notes: string[];
   try {

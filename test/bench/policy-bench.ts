@@ -154,4 +154,4 @@ const w = Math.max(...rows.map(([n]) => n.length));
 console.log(`${"case".padEnd(w)}  µs/event (median of ${RUNS})`);
 for (const [name, us] of rows) console.log(`${name.padEnd(w)}  ${us.toFixed(3)}`);
 const st = engine.stateSizes;
-console.log(`(engine: ${engine.counters.alertsEmitted} alerts, ${engine.counters.alertsSuppressed} suppressed; maps ${st.burst}/${st.cooldown}/${st.burstDenied}; sink ${sink % 10})`);
+console.log(`(engine: ${engine.counters.alertsEmitted} alerts, ${engine.counters.alertsSuppressed} suppressed; maps ${st.burst}/${st.cooldown}; sink ${sink % 10})`);
