@@ -1,0 +1,257 @@
+// Hostile canary patterns and canaries made of bytes that are not UTF-8 (issue 14 items 1 and 9),
+// against real fanotify marks on private tmpfs mounts.
+//
+// SAFETY: every mark is on a tmpfs this file mounts. While a permission daemon runs, this process never
+// touches the marked file system: every access goes through a child with a hard deadline (runTimed).
+
+import { afterEach, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  assertSafeMarks,
+  BIN,
+  cleanupAll,
+  hasEvent,
+  makeTmpDir,
+  makeTmpfs,
+  READY,
+  requireIntegration,
+  runTimed,
+  startDaemon,
+  track,
+  waitFor,
+  waitForRecord,
+  type Daemon,
+  type JsonRecord,
+} from "./harness.ts";
+
+const RUN = requireIntegration();
+
+/** Backtracks without bound in a RegExp translation (issue 14 item 1). */
+const HOSTILE = "*a*a*a*a*a*a*a*a*a*a*a*b";
+const LONG_NAME = "a".repeat(255);
+
+async function stopWithin(d: Daemon, ms: number): Promise<void> {
+  const st = await d.stop("SIGTERM", 5000);
+  if (st.code !== 0 || st.timedOut || st.elapsedMs > ms) {
+    throw new Error(`SIGTERM: exit ${st.code}/${st.signal} after ${Math.round(st.elapsedMs)} ms (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
+  }
+}
+
+/** Every line of a JSONL file, parsed from its bytes as byte strings (paths may hold any byte, A7). */
+function readByteRecords(file: string): JsonRecord[] {
+  const text = readFileSync(file).toString("latin1");
+  expect(text.endsWith("\n")).toBe(true);
+  return text
+    .slice(0, -1)
+    .split("\n")
+    .map((l) => JSON.parse(l) as JsonRecord);
+}
+
+/** A byte string as a path argument for fs calls. */
+const bpath = (s: string): Buffer => Buffer.from(s, "latin1");
+
+/** `printf` format for a byte string (octal escapes for everything outside printable ASCII). */
+function printfFormat(s: string): string {
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out += c >= 0x20 && c < 0x7f && c !== 0x25 && c !== 0x5c && c !== 0x27 ? s[i] : `\\${c.toString(8).padStart(3, "0")}`;
+  }
+  return out;
+}
+
+/**
+ * Starts the daemon through `sh -c` so that `--canary` gets raw bytes (Bun.spawn would encode a
+ * string argument as UTF-8). Resolves with the daemon (the shell execs it) once it is ready.
+ */
+async function startWithRawCanary(args: readonly string[], canaryBytes: string, foreground = true): Promise<Daemon | { code: number | null; stderr: string }> {
+  const all = [...(foreground ? ["-f"] : []), ...args];
+  assertSafeMarks(all);
+  const script = `exec "$0" "$@" --canary "$(printf '${printfFormat(canaryBytes)}')"`;
+  const proc = track(Bun.spawn(["sh", "-c", script, BIN, ...all], { stdin: "ignore", stdout: "ignore", stderr: "pipe" }));
+  let err = "";
+  const dec = new TextDecoder();
+  const pump = (async () => {
+    for await (const chunk of proc.stderr) err += dec.decode(chunk, { stream: true });
+  })();
+  if (!foreground) {
+    // Not the stderr pipe's end: the detached daemon keeps it open.
+    await proc.exited;
+    return { code: proc.exitCode, stderr: err };
+  }
+  let exited = false;
+  void proc.exited.then(() => (exited = true));
+  const deadline = Date.now() + 10_000;
+  while (!err.includes(READY)) {
+    if (exited || Date.now() > deadline) throw new Error(`daemon not ready (exited=${exited}); stderr:\n${err}`);
+    await Bun.sleep(20);
+  }
+  return {
+    pid: proc.pid,
+    args: all,
+    proc: proc as unknown as Daemon["proc"],
+    stderr: () => err,
+    stdout: () => "",
+    exited: () => exited,
+    signal: (sig) => {
+      if (!exited) proc.kill(sig);
+    },
+    stop: async (sig = "SIGTERM", timeoutMs = 5000) => {
+      const t0 = performance.now();
+      if (!exited) proc.kill(sig);
+      const inTime = await Promise.race([proc.exited.then(() => true), Bun.sleep(timeoutMs).then(() => false)]);
+      if (!inTime) proc.kill("SIGKILL");
+      await proc.exited;
+      await pump;
+      return { code: proc.exitCode, signal: proc.signalCode, elapsedMs: performance.now() - t0, timedOut: !inTime };
+    },
+  };
+}
+
+describe.skipIf(!RUN)("hostile canary patterns (issue 14 item 1)", () => {
+  afterEach(cleanupAll);
+
+  test("--perm --deny-on-alert: opens on the mount are answered at once; the pattern still denies its match", async () => {
+    const fs = makeTmpfs();
+    const out = join(makeTmpDir(), "out.jsonl");
+    const LONG = join(fs.dir, LONG_NAME);
+    const MATCH = join(fs.dir, `${LONG_NAME.slice(0, 200)}b`);
+    const OTHER = join(fs.dir, "other");
+    writeFileSync(LONG, "long\n");
+    writeFileSync(MATCH, "match\n");
+    writeFileSync(OTHER, "other\n");
+    const d = await startDaemon(["--perm", "--deny-on-alert", "--filesystem", fs.dir, "--canary", join(fs.dir, HOSTILE), "-o", out]);
+    for (const [file, content] of [
+      [LONG, "long\n"],
+      [OTHER, "other\n"],
+      [LONG, "long\n"],
+    ] as const) {
+      const r = await runTimed(["cat", file], 5000);
+      expect({ code: r.code, timedOut: r.timedOut, out: r.stdout }).toEqual({ code: 0, timedOut: false, out: content });
+      expect(r.elapsedMs).toBeLessThan(2000);
+    }
+    const denied = await runTimed(["cat", MATCH], 5000);
+    expect(denied.timedOut).toBe(false);
+    expect(denied.stderr).toContain("Operation not permitted");
+    expect(denied.elapsedMs).toBeLessThan(2000);
+    await waitForRecord(out, (r) => r.pid === denied.pid && hasEvent(r, "OPEN_PERM") && r.decision === "deny", 5000, { daemon: d });
+    await stopWithin(d, 1500);
+  }, 30_000);
+
+  test("observe mode: the record of a 255-byte name is written and SIGTERM stops the daemon", async () => {
+    const fs = makeTmpfs();
+    const out = join(makeTmpDir(), "out.jsonl");
+    const d = await startDaemon(["--watch", fs.dir, "--canary", join(fs.dir, HOSTILE), "-o", out]);
+    const LONG = join(fs.dir, LONG_NAME);
+    writeFileSync(LONG, "x\n");
+    readFileSync(LONG);
+    const rec = await waitForRecord(out, (r) => r.path === LONG && hasEvent(r, "OPEN"), 5000, { daemon: d });
+    expect(rec.record.name).toBe(LONG_NAME);
+    const HIT = join(fs.dir, `${"a".repeat(11)}b`);
+    writeFileSync(HIT, "");
+    await waitFor(() => readFileSync(out, "utf8").includes('"kind":"canary"'), 5000, "no canary alert for the matching name", d);
+    await stopWithin(d, 1500);
+  }, 30_000);
+
+  test("a pattern too costly to compile is refused at start-up with one line naming it (exit 2)", async () => {
+    const fs = makeTmpfs();
+    const pattern = join(fs.dir, "[".repeat(16000));
+    const cfg = join(makeTmpDir(), "f.conf");
+    writeFileSync(cfg, `watch ${fs.dir}\ncanary ${pattern}\n`);
+    const r = await runTimed([BIN, "-f", "-c", cfg, "-o", "/dev/null"], 10_000);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toContain(`refused`);
+    expect(lines[0]).toContain(JSON.stringify(pattern.slice(0, 80) + "…"));
+  }, 20_000);
+});
+
+describe.skipIf(!RUN)("canaries are bytes (issue 14 item 9)", () => {
+  afterEach(cleanupAll);
+
+  const CAFE_LATIN1 = "caf\xe9"; // not UTF-8
+  const CAFE_UTF8 = Buffer.from("café", "utf8").toString("latin1");
+
+  function files(dir: string): { latin: string; utf8: string } {
+    const latin = `${dir}/${CAFE_LATIN1}`;
+    const utf8 = `${dir}/${CAFE_UTF8}`;
+    writeFileSync(bpath(latin), "latin\n");
+    writeFileSync(bpath(utf8), "utf8\n");
+    return { latin, utf8 };
+  }
+
+  async function expectDenied(file: string): Promise<number> {
+    const r = await runTimed(["sh", "-c", `exec cat "$(printf '${printfFormat(file)}')"`], 5000);
+    expect(r.timedOut).toBe(false);
+    expect(r.stderr).toContain("Operation not permitted");
+    expect(r.stdout).toBe("");
+    return r.pid;
+  }
+
+  async function expectAllowed(file: string, content: string): Promise<void> {
+    const r = await runTimed(["sh", "-c", `exec cat "$(printf '${printfFormat(file)}')"`], 5000);
+    expect({ code: r.code, out: r.stdout, timedOut: r.timedOut }).toEqual({ code: 0, out: content, timedOut: false });
+  }
+
+  test("config file: canary /m/caf\\xe9 under --perm --deny-on-alert denies that file only; records keep the raw byte", async () => {
+    const fs = makeTmpfs();
+    const aux = makeTmpDir();
+    const out = join(aux, "out.jsonl");
+    const { latin, utf8 } = files(fs.dir);
+    const cfg = join(aux, "f.conf");
+    writeFileSync(cfg, Buffer.from(`filesystem ${fs.dir}\ncanary ${latin}\n`, "latin1"));
+    const d = await startDaemon(["--perm", "--deny-on-alert", "-c", cfg, "-o", out]);
+    const pid = await expectDenied(latin);
+    await expectAllowed(utf8, "utf8\n");
+    await waitFor(() => readByteRecords(out).some((r) => r.type === "alert" && r.pid === pid), 5000, "the canary alert", d);
+    await stopWithin(d, 1500);
+    const recs = readByteRecords(out);
+    const deny = recs.find((r) => r.pid === pid && r.type === "event" && r.decision === "deny");
+    expect(deny?.path).toBe(latin); // the raw byte 0xe9, not U+FFFD (A7)
+    const alert = recs.find((r) => r.pid === pid && r.type === "alert");
+    expect(alert).toMatchObject({ kind: "canary", path: latin, reason: "canary opened" });
+    expect(readFileSync(out).includes(Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x22]))).toBe(true);
+  }, 30_000);
+
+  test("argv: --canary with a raw \\xe9 byte (and a glob of such bytes) denies under --perm --deny-on-alert", async () => {
+    const fs = makeTmpfs();
+    const out = join(makeTmpDir(), "out.jsonl");
+    const { latin, utf8 } = files(fs.dir);
+    const d = await startWithRawCanary(["--perm", "--deny-on-alert", "--filesystem", fs.dir, "-o", out], `${fs.dir}/*\xe9`);
+    if (!("pid" in d)) throw new Error("unreachable");
+    await expectDenied(latin);
+    await expectAllowed(utf8, "utf8\n");
+    await stopWithin(d, 1500);
+  }, 30_000);
+
+  test("argv in daemon mode: the detached child gets the same raw bytes", async () => {
+    const fs = makeTmpfs();
+    const aux = makeTmpDir();
+    const out = join(aux, "out.jsonl");
+    const pidFile = join(aux, "d.pid");
+    const { latin, utf8 } = files(fs.dir);
+    const r = await startWithRawCanary(["--perm", "--deny-on-alert", "--filesystem", fs.dir, "-o", out, "--pid-file", pidFile], latin, false);
+    if ("pid" in r) throw new Error("unreachable");
+    expect(r.code).toBe(0);
+    const pid = Number(readFileSync(pidFile, "utf8").trim());
+    try {
+      await expectDenied(latin);
+      await expectAllowed(utf8, "utf8\n");
+    } finally {
+      process.kill(pid, "SIGTERM");
+      const alive = (): boolean => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      const t0 = Date.now();
+      while (alive() && Date.now() - t0 < 3000) await Bun.sleep(20);
+      if (alive()) process.kill(pid, "SIGKILL");
+    }
+  }, 30_000);
+});
