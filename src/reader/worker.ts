@@ -4,7 +4,7 @@
 import * as K from "../../ffi/constants.ts";
 import { errno, strerror, sysClose, sysGetpid, sysPoll, sysRead, sysWrite } from "../../ffi/libc.ts";
 import { RecordCursor, RecordKind, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
-import { PermissionPolicy } from "../policy/permission.ts";
+import { PermissionPolicy, type PermissionRules } from "../policy/permission.ts";
 import { BatchTimer } from "./batch-timer.ts";
 import { addMark, openGroup, removeMark, SetupError, type GroupKind } from "./groups.ts";
 import { ProcInfoCache } from "./proc-info.ts";
@@ -485,10 +485,19 @@ function stripDeleted(path: string): string {
 
 let reader: Reader | null = null;
 
+/** Reload: the main thread has compiled the same patterns already, so this only fails on a bug. */
+function setPermissionRules(rules: PermissionRules): void {
+  try {
+    reader?.policy.setRules(rules);
+  } catch (err) {
+    post({ type: "log", level: "error", message: `keeping the previous permission rules: ${err instanceof Error ? err.message : String(err)}` });
+  }
+}
+
 self.onmessage = (e: MessageEvent<ControlMessage>) => {
   const msg = e.data;
   if (msg.type !== "start") {
-    if (msg.type === "permission-rules") reader?.policy.setRules(msg.rules);
+    if (msg.type === "permission-rules") setPermissionRules(msg.rules);
     else if (msg.type === "burst-deny") reader?.policy.addBurstDenies(msg.add, sharedMonoNow());
     else reader?.changeMarks(msg);
     reader?.messageHandled();
