@@ -39,7 +39,7 @@ export class PatternError extends Error {
     readonly pattern: string,
     what: string,
   ) {
-    super(`pattern ${quoteShort(pattern)} refused: ${what}`);
+    super(`canary pattern too complex: ${quoteShort(pattern)} (${what})`);
     this.name = "PatternError";
   }
 }
@@ -77,7 +77,7 @@ class Nfa {
   /** Adds one pattern; throws PatternError when it is over the bounds. */
   add(p: string): void {
     if (p.length > MAX_PATTERN_BYTES) throw new PatternError(p, `longer than ${MAX_PATTERN_BYTES} bytes`);
-    if (bracketCompileCost(p) > MAX_COMPILE_COST) throw new PatternError(p, "too complex to compile (brackets)");
+    if (bracketCompileCost(p) > MAX_COMPILE_COST) throw new PatternError(p, "its brackets are too costly to compile");
     const n = p.length;
     if (this.count + n + 1 > MAX_NFA_STATES) {
       throw new PatternError(p, `the patterns together are too large to compile (over ${MAX_NFA_STATES} states)`);
