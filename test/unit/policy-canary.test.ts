@@ -153,9 +153,9 @@ describe("canary matcher table", () => {
   });
 });
 
-describe("fnmatch automaton: differential test against fnmatch(3)", () => {
-  // mulberry32: deterministic, so a failure reproduces
-  let seed = 0x5eed;
+/** mulberry32: deterministic, so a failure reproduces. A random number and a random pick. */
+function random(seed0: number): { rnd: () => number; pick: (a: readonly string[]) => string } {
+  let seed = seed0;
   const rnd = (): number => {
     seed = (seed + 0x6d2b79f5) >>> 0;
     let t = seed;
@@ -163,7 +163,11 @@ describe("fnmatch automaton: differential test against fnmatch(3)", () => {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  const pick = (a: readonly string[]): string => a[Math.floor(rnd() * a.length)];
+  return { rnd, pick: (a) => a[Math.floor(rnd() * a.length)] };
+}
+
+describe("fnmatch automaton: differential test against fnmatch(3)", () => {
+  const { rnd, pick } = random(0x5eed);
   const patternParts = [
     "a", "b", "c", "/", "/", "*", "?", "[", "]", "!", "^", "-", "\\", ".", ":", "z",
     "[:alpha:]", "[:foo:]", "[=a=]", "[.a.]", "[.", "[=", "=", ".]", "[:", "(", "|", "$", "+", "{",
@@ -196,15 +200,7 @@ describe("fnmatch automaton: differential test against fnmatch(3)", () => {
 });
 
 describe("fnmatch automaton: many patterns in one DFA against fnmatch(3)", () => {
-  let seed = 0xc0ffee;
-  const rnd = (): number => {
-    seed = (seed + 0x6d2b79f5) >>> 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const pick = (a: readonly string[]): string => a[Math.floor(rnd() * a.length)];
+  const { rnd, pick } = random(0xc0ffee);
   const parts = ["a", "b", "/", "*", "?", "[ab]", "[!a]", "[", "]", "\\", "\\/", "[a-]", "[]a]", "\xe9"];
   const strParts = ["a", "b", "/", "[", "]", "\\", "-", "\xe9"];
 
@@ -281,6 +277,21 @@ describe("hostile patterns: matching is linear in the path length (issue 14 item
     for (const p of paths) expect(m.matches(p)).toBe(false);
     expect(performance.now() - t0).toBeLessThan(3000);
     expect(m.matches("/m/aaab")).toBe(true);
+  });
+
+  test("a pattern whose DFA is exponential (`*a` then 20 `?`): the bounded cache keeps it linear", () => {
+    const { rnd } = random(7);
+    const m = new GlobAutomaton(["/m/*a" + "?".repeat(20)], { maxDfaStates: 512 });
+    let name = "";
+    for (let i = 0; i < 4096; i++) name += rnd() < 0.5 ? "a" : "b";
+    const t0 = performance.now();
+    let hits = 0;
+    for (let k = 0; k < 20; k++) if (m.test(`/m/${name.slice(k)}`)) hits++;
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(m.cacheResets).toBeGreaterThan(0);
+    // the answer is still fnmatch's: the 21st byte from the end is an 'a'
+    const want = Array.from({ length: 20 }, (_, k) => name.slice(k).at(-21) === "a").filter(Boolean).length;
+    expect(hits).toBe(want);
   });
 
   test("the A10 answers stay right on long paths", () => {
