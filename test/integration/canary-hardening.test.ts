@@ -1,5 +1,5 @@
-// Hostile canary patterns and canaries made of bytes that are not UTF-8 (issue 14 items 1 and 9),
-// against real fanotify marks on private tmpfs mounts.
+// Hostile canary patterns, canaries made of bytes that are not UTF-8, and burst denies beside many
+// canaries (issue 14 items 1, 9 and 10), against real fanotify marks on private tmpfs mounts.
 //
 // SAFETY: every mark is on a tmpfs this file mounts. While a permission daemon runs, this process never
 // touches the marked file system: every access goes through a child with a hard deadline (runTimed).
@@ -251,5 +251,52 @@ describe.skipIf(!RUN)("canaries are bytes (issue 14 item 9)", () => {
       while (alive() && Date.now() - t0 < 3000) await Bun.sleep(20);
       if (alive()) process.kill(pid, "SIGKILL");
     }
+  }, 30_000);
+});
+
+describe.skipIf(!RUN)("burst deny with 10,000 canaries (issue 14 item 10)", () => {
+  afterEach(cleanupAll);
+
+  test("a bursting shell is denied its next open; other processes are not; canaries still deny", async () => {
+    const fs = makeTmpfs();
+    const aux = makeTmpDir();
+    const out = join(aux, "out.jsonl");
+    const FILE = join(fs.dir, "file");
+    const CANARY = join(fs.dir, "decoy-4242.docx");
+    writeFileSync(FILE, "ok\n");
+    writeFileSync(CANARY, "decoy\n");
+    const lines = [`filesystem ${fs.dir}`, "perm 1", "deny_on_alert 1", "burst_threshold 5", "burst_window_ms 2000", "hook_cooldown_ms 0"];
+    for (let i = 0; i < 5000; i++) lines.push(`canary ${fs.dir}/decoy-${i}.docx`);
+    for (let i = 0; i < 5000; i++) lines.push(`canary ${fs.dir}/home${i}/*.key`);
+    const cfg = join(aux, "many.conf");
+    writeFileSync(cfg, lines.join("\n") + "\n");
+    const d = await startDaemon(["-c", cfg, "-o", out]);
+
+    // Six writes raise a burst alert; the shell then opens FILE until the deny reaches the reader
+    // (bounded: 200 tries, 10 ms apart).
+    const sh = await runTimed(
+      [
+        "sh",
+        "-c",
+        'for i in 1 2 3 4 5 6; do echo x >"$1/w$i"; done; k=0; while [ $k -lt 200 ]; do if true <"$2" 2>/dev/null; then sleep 0.01; k=$((k+1)); else echo denied; exit 0; fi; done; echo never',
+        "sh",
+        fs.dir,
+        FILE,
+      ],
+      10_000,
+    );
+    expect(sh.timedOut).toBe(false);
+    expect(sh.stdout).toBe("denied\n");
+    const burst = await waitForRecord(out, (r) => r.type === "alert" && r.kind === "burst" && r.pid === sh.pid, 5000, { daemon: d });
+    expect(burst.record.count).toBe(5);
+    const deny = await waitForRecord(out, (r) => r.pid === sh.pid && r.path === FILE && r.decision === "deny", 5000, { daemon: d });
+    expect(deny.index).toBeGreaterThan(burst.index);
+
+    // another process: allowed; a canary: denied
+    const cat = await runTimed(["cat", FILE], 5000);
+    expect({ code: cat.code, out: cat.stdout, timedOut: cat.timedOut }).toEqual({ code: 0, out: "ok\n", timedOut: false });
+    const decoy = await runTimed(["cat", CANARY], 5000);
+    expect(decoy.stderr).toContain("Operation not permitted");
+    await stopWithin(d, 1500);
   }, 30_000);
 });
