@@ -1,6 +1,6 @@
 // The reader Worker (design.md): owns the fanotify fds and every event fd, waits in poll() on the
 // groups and a wake eventfd, reads batches, resolves paths and process names, answers permission
-// events itself from a policy snapshot, and posts ONE message per batch to the main thread.
+// events itself from its PermissionPolicy, and posts ONE message per batch to the main thread.
 import * as K from "../../ffi/constants.ts";
 import { errno, strerror, sysClose, sysGetpid, sysPoll, sysRead, sysWrite } from "../../ffi/libc.ts";
 import { RecordCursor, RecordKind, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
