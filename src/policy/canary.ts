@@ -111,8 +111,3 @@ export function compileCanaries(patterns: readonly string[]): CanaryMatcher {
     },
   };
 }
-
-/** fnmatch(pattern, path, FNM_PATHNAME) == 0 for one pattern and path, both byte strings (tests, tools). */
-export function fnmatch(pattern: string, path: string): boolean {
-  return new GlobAutomaton([pattern]).test(path);
-}

@@ -198,16 +198,6 @@ export class GlobAutomaton {
     this.resetCache();
   }
 
-  /** NFA size (diagnostics). */
-  get nfaStates(): number {
-    return this.nfa.count;
-  }
-
-  /** DFA states currently cached (diagnostics, tests). */
-  get dfaStates(): number {
-    return this.sets.length;
-  }
-
   /** True when some pattern fnmatch()es the byte string `s` (chars above 0xff never match). */
   test(s: string): boolean {
     let d = this.startState;
@@ -215,20 +205,6 @@ export class GlobAutomaton {
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
       if (c > 0xff) return false;
-      let t = this.trans[(d << 8) | c];
-      if (t === UNKNOWN) t = this.step(d, c);
-      if (t === DEAD) return false;
-      d = t;
-    }
-    return this.accepting[d] !== 0;
-  }
-
-  /** Same as test() on bytes buf[off, off + len). */
-  testBytes(buf: Uint8Array, off: number, len: number): boolean {
-    let d = this.startState;
-    const end = off + len;
-    for (let i = off; i < end; i++) {
-      const c = buf[i];
       let t = this.trans[(d << 8) | c];
       if (t === UNKNOWN) t = this.step(d, c);
       if (t === DEAD) return false;
