@@ -136,7 +136,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
     onAlert: (alert: AlertRecord, line: string) => {
       if (hooks !== null && alert.kind !== "overflow") hooks.run(alert, line);
     },
-    onBurstDenyChanged: () => reader?.sendSnapshot(policy.snapshot(sharedMonoNow())),
+    onBurstDenyChanged: () => reader?.sendBurstDenies(policy.takeBurstDenies()),
   });
 
   let fatal: string | null = null;
@@ -161,7 +161,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
       perm: config.perm,
       marks: readerMarks(config.marks),
       extraDirs: config.canaries.map((c) => dirname(c)),
-      snapshot: policy.snapshot(sharedMonoNow()),
+      permission: policy.permissionRules(),
     });
   } catch (err) {
     const code = err instanceof ReaderStartError ? err.exitCode : 1;
@@ -273,7 +273,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
     }
 
     policy.reconfigure(next);
-    r.sendSnapshot(policy.snapshot(sharedMonoNow()));
+    r.sendPermissionRules(policy.permissionRules());
     if (next.output !== config.output) {
       try {
         const fresh = OutputWriter.open(next.output, {

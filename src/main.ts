@@ -3,6 +3,7 @@
 import pkg from "../package.json" with { type: "json" };
 import { parseCommandLine } from "./config/cli.ts";
 import { UsageError, type Config } from "./config/types.ts";
+import { DAEMON_ARGV_ENV, encodeArgsForChild, programArgs } from "./config/argv.ts";
 import { isDaemonChild, startDetached } from "./lifecycle/daemonize.ts";
 import { plainError } from "./log.ts";
 import { runDaemon } from "./daemon.ts";
@@ -28,11 +29,13 @@ function checkCombination(config: Config): string | null {
 }
 
 async function main(): Promise<number> {
-  if (process.argv[2] === "tail") {
+  const daemonChild = isDaemonChild();
+  // Lossless: arguments may hold bytes that are not UTF-8 (canary patterns, paths).
+  const argv = programArgs(daemonChild);
+  if (argv[0] === "tail") {
     const { runTailCommand } = await import("./tail.ts");
-    return runTailCommand(process.argv.slice(3));
+    return runTailCommand(argv.slice(1));
   }
-  const argv = process.argv.slice(2);
   const cwd = process.cwd();
   let request;
   try {
@@ -51,12 +54,12 @@ async function main(): Promise<number> {
     case "run": {
       const problem = checkCombination(request.config);
       if (problem !== null) return usageError(problem);
-      const daemonChild = isDaemonChild();
       if (!request.config.foreground && !daemonChild) {
         // The parent returns only once the daemon has placed its marks (or failed: the child has
         // already logged why on the shared stderr).
         const env: Record<string, string> = {};
         for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+        env[DAEMON_ARGV_ENV] = encodeArgsForChild(argv);
         const started = await startDetached({ argv, env, readyTimeoutMs: 30000 });
         if (started.ok) return 0;
         if (started.reported !== true) plainError(`fanotifyd: ${started.message}`);

@@ -108,7 +108,7 @@ export class Pipeline {
     private readonly hooks: {
       /** Every alert written (hooks filter by kind). */
       onAlert(alert: AlertRecord, line: string): void;
-      /** A batch put a pid under a burst deny: the reader needs a new snapshot. */
+      /** A batch put a pid under a burst deny: hand the reader the new burst denies. */
       onBurstDenyChanged(): void;
     },
   ) {}

@@ -5,6 +5,7 @@
 // error is `config:FILE:N: <what is wrong>` (FILE as given) and thrown as a UsageError.
 
 import { readFileSync } from "node:fs";
+import { decodeLossless } from "../bytes.ts";
 import { JOB_ROLES, UsageError, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
 import { describeFsError, resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
 
@@ -144,7 +145,8 @@ export function loadConfigFile(file: string, cwd: string): ConfigFileContents {
   let text: string;
   try {
     if (file === "") throw Object.assign(new Error("empty path"), { code: "ENOENT" });
-    text = readFileSync(absPath, "utf8");
+    // Lossless: a value may hold bytes that are not UTF-8 (src/bytes.ts).
+    text = decodeLossless(readFileSync(absPath));
   } catch (err) {
     throw new UsageError(`config:${file}: cannot read: ${describeFsError(err)}`);
   }

@@ -1,18 +1,18 @@
-// The policy loop for one event (behavior.md A9, A10, B3, B7, B12): job tag → canary → burst → alerts,
-// plus the permission verdict. Pure and clock-injected: `nowMono` is a monotonic millisecond clock
-// passed in by the caller; no I/O, no timers, no globals.
+// The policy loop for one event (behavior.md A9, A10, B7, B12): job tag → canary → burst → alerts.
+// Pure and clock-injected: `nowMono` is a monotonic millisecond clock passed in by the caller; no I/O,
+// no timers, no globals.
 //
-// The same verdict code runs in the reader Worker (design.md: the Worker answers permission events
-// itself): the main thread sends it a small serialisable PolicySnapshot (canary patterns, deny-on-alert,
-// the pids under a burst deny), the Worker compiles it with compileSnapshot() and calls decide().
+// Permission verdicts are not made here: the reader Worker answers them from its PermissionPolicy
+// (permission.ts). This engine only tells it, through takeBurstDenies(), which pids a burst alert has
+// put under a deny (B3), and hands it the rules (permissionRules()) at start and on reload.
 
-import { FAN_PERM_EVENTS } from "../../ffi/constants.ts";
 import type { JobRole, JobSpec } from "../config/types.ts";
 import type { AlertRecord, FsEvent } from "../records.ts";
 import { BurstTracker, MUTATING_MASK } from "./burst.ts";
 import { canaryReason, compileCanaries, type CanaryMatcher } from "./canary.ts";
 import { Cooldown, DEFAULT_MAX_PIDS } from "./cooldown.ts";
 import { compileJobs, type JobTagger } from "./jobs.ts";
+import type { BurstDeny, PermissionRules } from "./permission.ts";
 
 export const BURST_REASON = "mutating-event burst exceeded threshold";
 
@@ -44,11 +44,9 @@ export interface PolicyResult {
   readonly alerts: readonly AlertRecord[];
   /** Alerts this event raised that the cooldown suppressed (counted, not emitted; B12). */
   readonly suppressed: number;
-  /** Permission events only (OPEN_PERM, ACCESS_PERM, OPEN_EXEC_PERM): deny (B3). Else false. */
-  readonly deny: boolean;
-  /** The path matched a canary (tested when the mask can alert, and for permission events with deny-on-alert). */
+  /** The path matched a canary (tested when the mask can alert). */
   readonly canaryMatch: boolean;
-  /** This event put its pid under a burst deny (or extended it): send the reader a new snapshot. */
+  /** This event put its pid under a burst deny: hand takeBurstDenies() to the reader. */
   readonly burstDenyChanged: boolean;
 }
 
@@ -57,44 +55,11 @@ export interface PolicyCounters {
   readonly alertsSuppressed: number;
 }
 
-export interface BurstDeny {
-  readonly pid: number;
-  /** Deny permission events of this pid while nowMono < untilMono. */
-  readonly untilMono: number;
-}
-
-/** What the reader Worker needs to answer permission events. Plain data: structured-clone safe. */
-export interface PolicySnapshot {
-  readonly canaries: readonly string[];
-  readonly denyOnAlert: boolean;
-  readonly burstDenied: readonly BurstDeny[];
-  /** The main thread's nowMono when the snapshot was taken (to rebase deadlines to another clock). */
-  readonly takenAtMono: number;
-}
-
-export type Verdict = "allow" | "deny";
-
-/**
- * B3: with deny-on-alert, a permission event is denied when its path matches a canary (every time,
- * whatever the cooldown) or its pid is under a burst deny. Everything else is allowed; non-permission
- * events are never denied (their record decision is "observe").
- */
-export function verdict(
-  maskLo: number,
-  canaryMatch: boolean,
-  burstDenied: boolean,
-  denyOnAlert: boolean,
-): Verdict {
-  if (!denyOnAlert || (maskLo & FAN_PERM_EVENTS) === 0) return "allow";
-  return canaryMatch || burstDenied ? "deny" : "allow";
-}
-
 interface MutableResult {
   jobId: string | null;
   role: JobRole | null;
   alerts: AlertRecord[];
   suppressed: number;
-  deny: boolean;
   canaryMatch: boolean;
   burstDenyChanged: boolean;
 }
@@ -107,15 +72,13 @@ export class PolicyEngine {
   private cooldown!: Cooldown;
   private denyOnAlert = false;
   private configured = false;
-  private maxPids = DEFAULT_MAX_PIDS;
-  /** pid → deny deadline, kept in deadline order (window + cooldown is the same for every entry). */
-  private readonly denyUntil = new Map<number, number>();
+  /** Burst denies made since the last takeBurstDenies(). */
+  private pendingDenies: BurstDeny[] = [];
   private readonly result: MutableResult = {
     jobId: null,
     role: null,
     alerts: [],
     suppressed: 0,
-    deny: false,
     canaryMatch: false,
     burstDenyChanged: false,
   };
@@ -152,8 +115,19 @@ export class PolicyEngine {
     this.burst = burst;
     this.cooldown = cooldown;
     this.denyOnAlert = opts.denyOnAlert;
-    this.maxPids = maxPids;
-    if (!this.denyOnAlert) this.denyUntil.clear();
+    if (!this.denyOnAlert) this.pendingDenies = [];
+  }
+
+  /** What the reader's PermissionPolicy needs (start, reload). */
+  permissionRules(): PermissionRules {
+    return { canaries: this.canarySources, denyOnAlert: this.denyOnAlert };
+  }
+
+  /** The burst denies made since the last call, for the reader (a deny lasts until its deadline). */
+  takeBurstDenies(): BurstDeny[] {
+    const out = this.pendingDenies;
+    this.pendingDenies = [];
+    return out;
   }
 
   get counters(): PolicyCounters {
@@ -165,7 +139,6 @@ export class PolicyEngine {
     const r = this.result;
     r.alerts.length = 0;
     r.suppressed = 0;
-    r.deny = false;
     r.canaryMatch = false;
     r.burstDenyChanged = false;
 
@@ -180,11 +153,10 @@ export class PolicyEngine {
     }
 
     const mask = ev.maskLo;
-    const perm = (mask & FAN_PERM_EVENTS) !== 0;
     const reason = canaryReason(mask);
-    if (this.canarySources.length > 0 && (reason !== null || (perm && this.denyOnAlert))) {
+    if (this.canarySources.length > 0 && reason !== null) {
       r.canaryMatch = this.canaries.matchesEvent(ev.path);
-      if (r.canaryMatch && reason !== null) {
+      if (r.canaryMatch) {
         if (this.cooldown.tryAlert(ev.pid, nowMono)) {
           r.alerts.push({ kind: "canary", pid: ev.pid, comm: ev.comm, exe: ev.exe, path: ev.path, reason });
           this.stats.alertsEmitted++;
@@ -212,7 +184,8 @@ export class PolicyEngine {
           this.burst.reset(ev.pid, nowMono);
           this.stats.alertsEmitted++;
           if (this.denyOnAlert) {
-            this.addBurstDeny(ev.pid, nowMono + this.burst.windowMs + this.cooldown.cooldownMs);
+            // B3: denied while its burst state lasts (window + cooldown).
+            this.pendingDenies.push({ pid: ev.pid, untilMono: nowMono + this.burst.windowMs + this.cooldown.cooldownMs });
             r.burstDenyChanged = true;
           }
         } else {
@@ -222,95 +195,17 @@ export class PolicyEngine {
       }
     }
 
-    if (perm) {
-      r.deny = verdict(mask, r.canaryMatch, this.isBurstDenied(ev.pid, nowMono), this.denyOnAlert) === "deny";
-    }
     return r;
-  }
-
-  /** Whether permission events of `pid` are denied for a burst it raised (deny-on-alert only). */
-  isBurstDenied(pid: number, nowMono: number): boolean {
-    const until = this.denyUntil.get(pid);
-    return until !== undefined && nowMono < until;
-  }
-
-  /** The pids currently under a burst deny, for the reader's snapshot. */
-  burstDenied(nowMono: number): BurstDeny[] {
-    const out: BurstDeny[] = [];
-    for (const [pid, untilMono] of this.denyUntil) if (nowMono < untilMono) out.push({ pid, untilMono });
-    return out;
-  }
-
-  /** A serialisable snapshot for the reader Worker (see compileSnapshot). */
-  snapshot(nowMono: number): PolicySnapshot {
-    return {
-      canaries: this.canarySources,
-      denyOnAlert: this.denyOnAlert,
-      burstDenied: this.burstDenied(nowMono),
-      takenAtMono: nowMono,
-    };
   }
 
   /** Expire per-pid state; call about once a second. */
   sweep(nowMono: number): void {
     this.burst.sweep(nowMono);
     this.cooldown.sweep(nowMono);
-    for (const [pid, until] of this.denyUntil) {
-      if (nowMono < until) break; // deadline order
-      this.denyUntil.delete(pid);
-    }
   }
 
   /** Sizes of the per-pid maps (diagnostics, tests). */
-  get stateSizes(): { burst: number; cooldown: number; burstDenied: number } {
-    return { burst: this.burst.size, cooldown: this.cooldown.size, burstDenied: this.denyUntil.size };
+  get stateSizes(): { burst: number; cooldown: number } {
+    return { burst: this.burst.size, cooldown: this.cooldown.size };
   }
-
-  private addBurstDeny(pid: number, until: number): void {
-    const map = this.denyUntil;
-    if (!map.delete(pid) && map.size >= this.maxPids) {
-      const oldest = map.keys().next();
-      if (oldest.done !== true) map.delete(oldest.value);
-    }
-    map.set(pid, until);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The reader Worker's side.
-
-export interface CompiledSnapshot {
-  readonly denyOnAlert: boolean;
-  /** The verdict for a permission event (non-permission masks always get "allow"). */
-  decide(maskLo: number, pid: number, path: string, nowMono: number): Verdict;
-  /** Replace the burst deny set from a newer snapshot (canaries unchanged). */
-  updateBurstDenied(snapshot: Pick<PolicySnapshot, "burstDenied" | "takenAtMono">, localNowMono?: number): void;
-}
-
-/**
- * Compile a snapshot for decide(). Deny deadlines are in the main thread's clock; if the Worker's clock
- * differs (e.g. performance.now() has a per-thread origin), pass the Worker's current time as
- * `localNowMono` when the snapshot arrives and deadlines are rebased by (localNowMono − takenAtMono).
- */
-export function compileSnapshot(snapshot: PolicySnapshot, localNowMono?: number): CompiledSnapshot {
-  const canaries = compileCanaries(snapshot.canaries);
-  const denyOnAlert = snapshot.denyOnAlert;
-  let denyUntil = new Map<number, number>();
-  const update = (s: Pick<PolicySnapshot, "burstDenied" | "takenAtMono">, localNow?: number): void => {
-    const shift = localNow === undefined ? 0 : localNow - s.takenAtMono;
-    const next = new Map<number, number>();
-    for (const d of s.burstDenied) next.set(d.pid, d.untilMono + shift);
-    denyUntil = next;
-  };
-  update(snapshot, localNowMono);
-  return {
-    denyOnAlert,
-    decide(maskLo: number, pid: number, path: string, nowMono: number): Verdict {
-      if (!denyOnAlert || (maskLo & FAN_PERM_EVENTS) === 0) return "allow";
-      const until = denyUntil.get(pid);
-      if (until !== undefined && nowMono < until) return "deny";
-      return canaries.matchesEvent(path) ? "deny" : "allow";
-    },
-    updateBurstDenied: update,
-  };
 }

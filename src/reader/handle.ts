@@ -1,7 +1,7 @@
 // The main thread's side of the reader Worker: start it, receive its batches, stop it.
 import * as K from "../../ffi/constants.ts";
 import { SysError, errno, sysClose, sysEventfd, sysWrite } from "../../ffi/libc.ts";
-import type { PolicySnapshot } from "../policy/engine.ts";
+import type { BurstDeny, PermissionRules } from "../policy/permission.ts";
 import {
   CTRL_INFLIGHT,
   CTRL_MESSAGES,
@@ -12,8 +12,9 @@ import {
   type ReaderCounters,
   type ReaderMark,
   type ReaderMode,
+  type BurstDenyMessage,
   type MarksMessage,
-  type SnapshotMessage,
+  type PermissionRulesMessage,
   type StartMessage,
   type WorkerMessage,
 } from "./protocol.ts";
@@ -73,7 +74,7 @@ export class ReaderHandle {
     perm: boolean;
     marks: readonly ReaderMark[];
     extraDirs: readonly string[];
-    snapshot: PolicySnapshot;
+    permission: PermissionRules;
   }): Promise<readonly string[]> {
     return new Promise((resolve, reject) => {
       let started = false;
@@ -148,16 +149,23 @@ export class ReaderHandle {
   }
 
   /** Posts a control message and wakes the Worker so that it yields to receive it. */
-  private post(msg: SnapshotMessage | MarksMessage): void {
+  private post(msg: PermissionRulesMessage | BurstDenyMessage | MarksMessage): void {
     Atomics.add(this.control, CTRL_MESSAGES, 1);
     this.worker?.postMessage(msg);
     this.wake();
   }
 
-  /** Hands the Worker a newer policy snapshot (reload, burst deny set). */
-  sendSnapshot(snapshot: PolicySnapshot): void {
+  /** Hands the Worker new permission rules (reload). */
+  sendPermissionRules(rules: PermissionRules): void {
     if (this.worker === null) return;
-    const msg: SnapshotMessage = { type: "snapshot", snapshot };
+    const msg: PermissionRulesMessage = { type: "permission-rules", rules };
+    this.post(msg);
+  }
+
+  /** Tells the Worker which pids a burst alert has put under a deny. */
+  sendBurstDenies(add: readonly BurstDeny[]): void {
+    if (this.worker === null || add.length === 0) return;
+    const msg: BurstDenyMessage = { type: "burst-deny", add };
     this.post(msg);
   }
 

@@ -1,6 +1,6 @@
 // Messages between the main thread and the reader Worker, and the layout of an event batch.
 import type { MarkType } from "../config/types.ts";
-import type { PolicySnapshot } from "../policy/engine.ts";
+import type { BurstDeny, PermissionRules } from "../policy/permission.ts";
 
 export type ReaderMode = "fid" | "fd";
 
@@ -16,10 +16,10 @@ export interface StartMessage {
   readonly mode: ReaderMode;
   /**
    * Permission mode: also open an FD-mode content group for OPEN_PERM/ACCESS_PERM on the same marks,
-   * answered by the Worker from `snapshot` (design.md "Permission events").
+   * answered by the Worker from its PermissionPolicy (design.md "Permission events").
    */
   readonly perm: boolean;
-  readonly snapshot: PolicySnapshot;
+  readonly permission: PermissionRules;
   readonly marks: readonly ReaderMark[];
   /** Directories whose filesystems should resolve file handles (canary dirs), besides the marks. */
   readonly extraDirs: readonly string[];
@@ -94,10 +94,16 @@ export interface ReaderCounters {
   treeMarkFailures: number;
 }
 
-/** main → Worker after start: a newer policy snapshot (reload, burst deny set). */
-export interface SnapshotMessage {
-  readonly type: "snapshot";
-  readonly snapshot: PolicySnapshot;
+/** main → Worker on reload: new permission rules (the only time the Worker compiles patterns). */
+export interface PermissionRulesMessage {
+  readonly type: "permission-rules";
+  readonly rules: PermissionRules;
+}
+
+/** main → Worker: pids a burst alert has put under a deny (B3), each with its deadline. */
+export interface BurstDenyMessage {
+  readonly type: "burst-deny";
+  readonly add: readonly BurstDeny[];
 }
 
 /** main → Worker: change the marks (SIGHUP reload). Answered by a "marks-done" message. */
@@ -108,7 +114,7 @@ export interface MarksMessage {
   readonly remove: readonly ReaderMark[];
 }
 
-export type ControlMessage = StartMessage | SnapshotMessage | MarksMessage;
+export type ControlMessage = StartMessage | PermissionRulesMessage | BurstDenyMessage | MarksMessage;
 
 /**
  * The clock both threads use for policy deadlines. performance.now() has a per-thread origin, so

@@ -1,10 +1,10 @@
 // The reader Worker (design.md): owns the fanotify fds and every event fd, waits in poll() on the
 // groups and a wake eventfd, reads batches, resolves paths and process names, answers permission
-// events itself from a policy snapshot, and posts ONE message per batch to the main thread.
+// events itself from its PermissionPolicy, and posts ONE message per batch to the main thread.
 import * as K from "../../ffi/constants.ts";
 import { errno, strerror, sysClose, sysGetpid, sysPoll, sysRead, sysWrite } from "../../ffi/libc.ts";
 import { RecordCursor, RecordKind, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
-import { compileSnapshot, type CompiledSnapshot } from "../policy/engine.ts";
+import { PermissionPolicy, type PermissionRules } from "../policy/permission.ts";
 import { BatchTimer } from "./batch-timer.ts";
 import { contentMark, initGroup, markFailure, type GroupKind } from "./groups.ts";
 import { NotifyMarks } from "./notify-marks.ts";
@@ -24,7 +24,6 @@ import {
   type ReaderCounters,
   type ReaderMark,
   type ReaderMode,
-  type SnapshotMessage,
   type StartMessage,
   type WorkerMessage,
 } from "./protocol.ts";
@@ -91,7 +90,8 @@ class Reader {
   private readonly responseView = new DataView(this.response.buffer);
   private readonly groups: Group[] = [];
   private notify: NotifyMarks | null = null;
-  private policy: CompiledSnapshot;
+  /** The permission verdict (B3): compiled here only at start and on reload. */
+  readonly policy: PermissionPolicy;
   // Room for the backlog plus one more full read (64 KiB of 24-byte records at most).
   private readonly batch = new BatchBuilder(BACKLOG_EVENTS + (64 * 1024) / K.FAN_EVENT_METADATA_LEN);
   /** FID paths are assembled here (directory path + "/" + name). */
@@ -121,7 +121,7 @@ class Reader {
   constructor(private readonly start: StartMessage) {
     this.control = new Int32Array(start.control);
     this.sharedCounters = new Float64Array(start.counters);
-    this.policy = compileSnapshot(start.snapshot);
+    this.policy = new PermissionPolicy(start.permission);
   }
 
   async setUp(): Promise<string[]> {
@@ -184,10 +184,6 @@ class Reader {
 
   messageHandled(): void {
     Atomics.sub(this.control, CTRL_MESSAGES, 1);
-  }
-
-  setSnapshot(msg: SnapshotMessage): void {
-    this.policy = compileSnapshot(msg.snapshot);
   }
 
   /** SIGHUP reload: add the new marks on every group (all or nothing), then drop the old ones. */
@@ -558,16 +554,32 @@ function stripDeleted(path: string): string {
 
 let reader: Reader | null = null;
 
+/** Reload: the main thread has compiled the same patterns already, so this only fails on a bug. */
+function setPermissionRules(rules: PermissionRules): void {
+  try {
+    reader?.policy.setRules(rules);
+  } catch (err) {
+    post({ type: "log", level: "error", message: `keeping the previous permission rules: ${err instanceof Error ? err.message : String(err)}` });
+  }
+}
+
 self.onmessage = (e: MessageEvent<ControlMessage>) => {
   const msg = e.data;
-  if (msg.type === "snapshot" || msg.type === "marks") {
-    if (msg.type === "snapshot") reader?.setSnapshot(msg);
+  if (msg.type !== "start") {
+    if (msg.type === "permission-rules") setPermissionRules(msg.rules);
+    else if (msg.type === "burst-deny") reader?.policy.addBurstDenies(msg.add, sharedMonoNow());
     else void reader?.changeMarks(msg);
     reader?.messageHandled();
     return;
   }
-  if (msg.type !== "start" || reader !== null) return;
-  const r = new Reader(msg);
+  if (reader !== null) return;
+  let r: Reader;
+  try {
+    r = new Reader(msg);
+  } catch (err) {
+    post({ type: "fatal", message: err instanceof Error ? err.message : String(err), exitCode: 1 });
+    return;
+  }
   r.setUp().then(
     (notes) => {
       reader = r;

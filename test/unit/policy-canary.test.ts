@@ -28,10 +28,11 @@ import {
   FAN_RENAME,
 } from "../../ffi/constants.ts";
 import { toByteString } from "../../src/bytes.ts";
+import { GlobAutomaton, MAX_PATTERN_BYTES } from "../../src/policy/glob-automaton.ts";
 import {
   canaryReason,
+  PatternError,
   compileCanaries,
-  fnmatchSource,
   type CanaryReason,
 } from "../../src/policy/canary.ts";
 
@@ -66,10 +67,9 @@ function fnmatchOracle(bin: string, pairs: ReadonlyArray<readonly [string, strin
   return lines.map((l) => l === "1");
 }
 
-/** What fnmatchSource says about one pair. */
+/** What the automaton says about one pair (fnmatch alone, without A10's literal equality). */
 function viaTranslator(patternBytes: string, path: string): boolean {
-  const src = fnmatchSource(patternBytes);
-  return src !== null && new RegExp(`^(?:${src})$`).test(path);
+  return new GlobAutomaton([patternBytes]).test(path);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -152,9 +152,9 @@ describe("canary matcher table", () => {
   });
 });
 
-describe("fnmatch translation: differential test against fnmatch(3)", () => {
-  // mulberry32: deterministic, so a failure reproduces
-  let seed = 0x5eed;
+/** mulberry32: deterministic, so a failure reproduces. A random number and a random pick. */
+function random(seed0: number): { rnd: () => number; pick: (a: readonly string[]) => string } {
+  let seed = seed0;
   const rnd = (): number => {
     seed = (seed + 0x6d2b79f5) >>> 0;
     let t = seed;
@@ -162,7 +162,11 @@ describe("fnmatch translation: differential test against fnmatch(3)", () => {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  const pick = (a: readonly string[]): string => a[Math.floor(rnd() * a.length)];
+  return { rnd, pick: (a) => a[Math.floor(rnd() * a.length)] };
+}
+
+describe("fnmatch automaton: differential test against fnmatch(3)", () => {
+  const { rnd, pick } = random(0x5eed);
   const patternParts = [
     "a", "b", "c", "/", "/", "*", "?", "[", "]", "!", "^", "-", "\\", ".", ":", "z",
     "[:alpha:]", "[:foo:]", "[=a=]", "[.a.]", "[.", "[=", "=", ".]", "[:", "(", "|", "$", "+", "{",
@@ -194,6 +198,129 @@ describe("fnmatch translation: differential test against fnmatch(3)", () => {
   });
 });
 
+describe("fnmatch automaton: many patterns in one DFA against fnmatch(3)", () => {
+  const { rnd, pick } = random(0xc0ffee);
+  const parts = ["a", "b", "/", "*", "?", "[ab]", "[!a]", "[", "]", "\\", "\\/", "[a-]", "[]a]", "\xe9"];
+  const strParts = ["a", "b", "/", "[", "]", "\\", "-", "\xe9"];
+
+  test.skipIf(oracleBin === null)("groups of 8 patterns share one automaton; a tiny DFA cache gives the same answers", () => {
+    const groups: string[][] = [];
+    const paths: string[] = [];
+    for (let g = 0; g < 60; g++) {
+      const pats: string[] = [];
+      for (let k = 0; k < 8; k++) {
+        let p = "/";
+        for (let i = 1 + Math.floor(rnd() * 6); i > 0; i--) p += pick(parts);
+        pats.push(p);
+      }
+      groups.push(pats);
+    }
+    for (let i = 0; i < 400; i++) {
+      let s = "/";
+      for (let j = Math.floor(rnd() * 8); j > 0; j--) s += pick(strParts);
+      paths.push(s);
+    }
+    const pairs: Array<[string, string]> = [];
+    for (const pats of groups) for (const p of pats) for (const s of paths) pairs.push([p, s]);
+    const want = fnmatchOracle(oracleBin as string, pairs);
+    let at = 0;
+    const wrong: string[] = [];
+    for (const pats of groups) {
+      const big = new GlobAutomaton(pats);
+      const tiny = new GlobAutomaton(pats, { maxDfaStates: 4 });
+      for (let pi = 0; pi < paths.length; pi++) {
+        let any = false;
+        for (let k = 0; k < pats.length; k++) any ||= want[at + k * paths.length + pi];
+        const s = paths[pi];
+        if (big.test(s) !== any || tiny.test(s) !== any) wrong.push(`${JSON.stringify(pats)} vs ${JSON.stringify(s)}: ${any}`);
+      }
+      at += pats.length * paths.length;
+      expect(tiny.cacheResets).toBeGreaterThan(0);
+    }
+    expect(wrong.slice(0, 10)).toEqual([]);
+  });
+});
+
+describe("hostile patterns: matching is linear in the path length (issue 14 item 1)", () => {
+  const HOSTILE = [
+    "/m/*a*a*a*a*a*a*a*a*a*a*a*b",
+    "/m/*a*a*a*b",
+    "/m/" + "*a".repeat(60) + "*b",
+    "/m/" + "?*".repeat(100) + "b",
+    "/m/" + "[a]*".repeat(80) + "b",
+    "/m/*" + "[[".repeat(30) + "*b",
+    "/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/b",
+  ];
+  const names = (len: number): string[] => {
+    const name = "a".repeat(len);
+    return [`/m/${name.slice(0, Math.min(len, 255))}`, `/m/${name}`, `/m/${"a/".repeat(len >> 1)}`];
+  };
+
+  for (const pattern of HOSTILE) {
+    test(`${JSON.stringify(pattern.length > 40 ? pattern.slice(0, 40) + "…" : pattern)} against 255- and 4096-byte paths`, () => {
+      const m = compileCanaries([pattern]);
+      const t0 = performance.now();
+      for (const len of [255, 4096]) for (const path of names(len)) expect(m.matches(path)).toBe(false);
+      // A backtracking RegExp takes seconds to forever here; the automaton well under a second.
+      expect(performance.now() - t0).toBeLessThan(1000);
+    });
+  }
+
+  test("all hostile patterns together, 1000 different 4096-byte paths: bounded time per byte", () => {
+    const m = compileCanaries([...HOSTILE, "/m/a*b", "/home/*/.ssh/id_*"]);
+    const paths: string[] = [];
+    for (let i = 0; i < 1000; i++) paths.push(`/m/${"a".repeat(i % 300)}${String(i).padStart(4, "0")}${"a".repeat(4000 - (i % 300))}`);
+    const t0 = performance.now();
+    for (const p of paths) expect(m.matches(p)).toBe(false);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(m.matches("/m/aaab")).toBe(true);
+  });
+
+  test("a pattern whose DFA is exponential (`*a` then 20 `?`): the bounded cache keeps it linear", () => {
+    const { rnd } = random(7);
+    const m = new GlobAutomaton(["/m/*a" + "?".repeat(20)], { maxDfaStates: 512 });
+    let name = "";
+    for (let i = 0; i < 4096; i++) name += rnd() < 0.5 ? "a" : "b";
+    const t0 = performance.now();
+    let hits = 0;
+    for (let k = 0; k < 20; k++) if (m.test(`/m/${name.slice(k)}`)) hits++;
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(m.cacheResets).toBeGreaterThan(0);
+    // the answer is still fnmatch's: the 21st byte from the end is an 'a'
+    const want = Array.from({ length: 20 }, (_, k) => name.slice(k).at(-21) === "a").filter(Boolean).length;
+    expect(hits).toBe(want);
+  });
+
+  test("the A10 answers stay right on long paths", () => {
+    const long = "a".repeat(4000);
+    expect(compileCanaries(["/m/*a*a*a*b"]).matches(`/m/${long}b`)).toBe(true);
+    expect(compileCanaries(["/m/*a*a*a*b"]).matches(`/m/${long}b/`)).toBe(false);
+    expect(compileCanaries(["/m/*"]).matches(`/m/${long}`)).toBe(true);
+    expect(compileCanaries(["/m/*"]).matches(`/m/${long}/x`)).toBe(false);
+  });
+});
+
+describe("patterns that cannot be compiled within bounds are refused with their name", () => {
+  test("too long", () => {
+    const p = "/x/" + "a*".repeat(MAX_PATTERN_BYTES);
+    expect(() => compileCanaries([p])).toThrow(PatternError);
+    expect(() => compileCanaries([p])).toThrow(/longer than/);
+  });
+  test("brackets too costly to compile", () => {
+    const p = "/x/" + "[".repeat(MAX_PATTERN_BYTES - 10);
+    let err: unknown = null;
+    try {
+      compileCanaries(["/ok/*", p]);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PatternError);
+    expect((err as PatternError).pattern).toBe(p);
+    expect((err as Error).message).toContain('"/x/[[[[');
+    expect((err as Error).message.length).toBeLessThan(200);
+  });
+});
+
 describe("why canary.ts does not use picomatch (evidence)", () => {
   const opts = { dot: true, nobrace: true, noextglob: true, nonegate: true, noglobstar: true, posix: true };
   // Pairs where picomatch.makeRe(opts) and fnmatch(3) disagree.
@@ -208,7 +335,7 @@ describe("why canary.ts does not use picomatch (evidence)", () => {
     ["/x/a[/]b", "/x/a/b", false],
     ["./x", "x", false],
   ];
-  test("picomatch disagrees with fnmatch, fnmatchSource agrees", () => {
+  test("picomatch disagrees with fnmatch, the automaton agrees", () => {
     for (const [pattern, path, fnm] of CASES) {
       expect(picomatch.makeRe(pattern, opts).test(path)).toBe(!fnm);
       expect(viaTranslator(pattern, path)).toBe(fnm);

@@ -1,4 +1,5 @@
-// PolicyEngine: alerts, cooldown sharing, job fields, B3 verdicts, and the Worker snapshot.
+// PolicyEngine: alerts, cooldown sharing, job fields, and the burst denies it hands the reader.
+// (Permission verdicts: policy-permission.test.ts.)
 
 import { describe, expect, test } from "bun:test";
 import {
@@ -10,13 +11,12 @@ import {
   FAN_MODIFY,
   FAN_MOVED_FROM,
   FAN_OPEN,
-  FAN_OPEN_EXEC_PERM,
   FAN_OPEN_PERM,
   FAN_Q_OVERFLOW,
   FAN_RENAME,
 } from "../../ffi/constants.ts";
 import type { FsEvent } from "../../src/records.ts";
-import { compileSnapshot, PolicyEngine, verdict, type PolicyOptions } from "../../src/policy/engine.ts";
+import { PolicyEngine, type PolicyOptions } from "../../src/policy/engine.ts";
 
 const base: PolicyOptions = {
   canaries: ["/c/canary", "/c/*.key"],
@@ -39,7 +39,6 @@ function run(e: PolicyEngine, event: FsEvent, now: number) {
     role: r.role,
     alerts: r.alerts.map((a) => ({ ...a })),
     suppressed: r.suppressed,
-    deny: r.deny,
     canaryMatch: r.canaryMatch,
     burstDenyChanged: r.burstDenyChanged,
   };
@@ -54,7 +53,6 @@ describe("evaluate: tags and canary alerts", () => {
       role: "workspace",
       alerts: [],
       suppressed: 0,
-      deny: false,
       canaryMatch: false,
       burstDenyChanged: false,
     });
@@ -171,111 +169,51 @@ describe("evaluate: bursts and the shared cooldown", () => {
       run(e, ev(FAN_MODIFY, "/d/x", pid), 0);
       run(e, ev(FAN_MODIFY, "/d/x", pid), 1);
     }
-    expect(e.stateSizes).toEqual({ burst: 100, cooldown: 100, burstDenied: 100 });
+    expect(e.stateSizes).toEqual({ burst: 100, cooldown: 100 });
+    expect(e.takeBurstDenies().length).toBe(100);
     e.sweep(300);
-    expect(e.stateSizes).toEqual({ burst: 100, cooldown: 100, burstDenied: 100 });
+    expect(e.stateSizes).toEqual({ burst: 100, cooldown: 100 });
     e.sweep(700);
-    expect(e.stateSizes).toEqual({ burst: 0, cooldown: 0, burstDenied: 0 });
+    expect(e.stateSizes).toEqual({ burst: 0, cooldown: 0 });
   });
 
   test("maxPids bounds every map", () => {
     const e = new PolicyEngine({ ...base, burstThreshold: 1, hookCooldownMs: 10_000, denyOnAlert: true, maxPids: 8 });
     for (let pid = 1; pid <= 50; pid++) run(e, ev(FAN_MODIFY, "/d/x", pid), pid);
-    expect(e.stateSizes).toEqual({ burst: 8, cooldown: 8, burstDenied: 8 });
+    expect(e.stateSizes).toEqual({ burst: 8, cooldown: 8 });
   });
 });
 
-describe("B3 deny verdicts", () => {
+describe("burst denies and permission rules for the reader", () => {
   const opts: PolicyOptions = { ...base, denyOnAlert: true, burstThreshold: 2, burstWindowMs: 100, hookCooldownMs: 500 };
 
-  test("three canary opens in a row are all denied despite the cooldown", () => {
+  test("a burst alert with deny-on-alert hands over pid + deadline (window + cooldown), once", () => {
     const e = new PolicyEngine(opts);
-    const rs = [0, 1, 2].map((t) => run(e, ev(FAN_OPEN_PERM, "/c/canary"), 1000 + t));
-    expect(rs.map((r) => r.deny)).toEqual([true, true, true]);
-    expect(rs.map((r) => r.alerts.length)).toEqual([1, 0, 0]);
-    expect(rs.map((r) => r.suppressed)).toEqual([0, 1, 1]);
-  });
-
-  test("every permission event kind on a canary is denied; other paths allowed", () => {
-    const e = new PolicyEngine(opts);
-    expect(run(e, ev(FAN_ACCESS_PERM, "/c/a.key"), 0).deny).toBe(true);
-    expect(run(e, ev(FAN_OPEN_EXEC_PERM, "/c/a.key"), 0).deny).toBe(true);
-    expect(run(e, ev(FAN_OPEN_PERM, "/c/canary (deleted)"), 0).deny).toBe(true);
-    expect(run(e, ev(FAN_OPEN_PERM, "/c/other"), 0).deny).toBe(false);
-    expect(run(e, ev(FAN_OPEN, "/c/canary"), 0).deny).toBe(false); // not a permission event
-  });
-
-  test("without deny_on_alert nothing is denied", () => {
-    const e = new PolicyEngine({ ...opts, denyOnAlert: false });
-    expect(run(e, ev(FAN_OPEN_PERM, "/c/canary"), 0).deny).toBe(false);
-    run(e, ev(FAN_MODIFY, "/d/x", 9), 0);
-    expect(run(e, ev(FAN_MODIFY, "/d/x", 9), 1).alerts.length).toBe(1);
-    expect(e.isBurstDenied(9, 2)).toBe(false);
-    expect(run(e, ev(FAN_OPEN_PERM, "/d/y", 9), 2).deny).toBe(false);
-  });
-
-  test("a burst-alerting pid is denied until window + cooldown after the alert, then allowed", () => {
-    const e = new PolicyEngine(opts);
-    expect(run(e, ev(FAN_OPEN_PERM, "/d/y", 9), 0).deny).toBe(false);
     run(e, ev(FAN_MODIFY, "/d/x", 9), 1000);
     const alert = run(e, ev(FAN_MODIFY, "/d/x", 9), 1010);
     expect(alert.alerts.map((a) => a.kind)).toEqual(["burst"]);
     expect(alert.burstDenyChanged).toBe(true);
-    expect(e.burstDenied(1010)).toEqual([{ pid: 9, untilMono: 1610 }]);
-    expect(run(e, ev(FAN_OPEN_PERM, "/d/y", 9), 1011).deny).toBe(true);
-    expect(run(e, ev(FAN_ACCESS_PERM, "/d/y", 9), 1609).deny).toBe(true);
-    expect(run(e, ev(FAN_OPEN_PERM, "/d/y", 10), 1011).deny).toBe(false); // other pid
-    expect(e.isBurstDenied(9, 1610)).toBe(false);
-    expect(run(e, ev(FAN_OPEN_PERM, "/d/y", 9), 1610).deny).toBe(false);
-    expect(e.burstDenied(1610)).toEqual([]);
+    expect(e.takeBurstDenies()).toEqual([{ pid: 9, untilMono: 1610 }]);
+    expect(e.takeBurstDenies()).toEqual([]);
   });
 
-  test("verdict()", () => {
-    expect(verdict(FAN_OPEN_PERM, true, false, true)).toBe("deny");
-    expect(verdict(FAN_OPEN_PERM, false, true, true)).toBe("deny");
-    expect(verdict(FAN_OPEN_PERM, false, false, true)).toBe("allow");
-    expect(verdict(FAN_OPEN_PERM, true, true, false)).toBe("allow");
-    expect(verdict(FAN_OPEN, true, true, true)).toBe("allow");
+  test("without deny_on_alert no burst deny is made", () => {
+    const e = new PolicyEngine({ ...opts, denyOnAlert: false });
+    run(e, ev(FAN_MODIFY, "/d/x", 9), 0);
+    const r = run(e, ev(FAN_MODIFY, "/d/x", 9), 1);
+    expect(r.alerts.length).toBe(1);
+    expect(r.burstDenyChanged).toBe(false);
+    expect(e.takeBurstDenies()).toEqual([]);
   });
-});
 
-describe("Worker snapshot", () => {
-  const opts: PolicyOptions = { ...base, denyOnAlert: true, burstThreshold: 2, burstWindowMs: 100, hookCooldownMs: 500 };
-
-  test("the snapshot is plain data and decides like the engine", () => {
+  test("permission events are not judged here: a canary open alerts once per cooldown, nothing more", () => {
     const e = new PolicyEngine(opts);
-    run(e, ev(FAN_MODIFY, "/d/x", 9), 1000);
-    run(e, ev(FAN_MODIFY, "/d/x", 9), 1010);
-    const snap = e.snapshot(1020);
-    expect(structuredClone(snap)).toEqual(snap);
-    expect(snap).toEqual({ canaries: ["/c/canary", "/c/*.key"], denyOnAlert: true, burstDenied: [{ pid: 9, untilMono: 1610 }], takenAtMono: 1020 });
-
-    const w = compileSnapshot(structuredClone(snap));
-    expect(w.decide(FAN_OPEN_PERM, 1, "/c/canary", 1020)).toBe("deny");
-    expect(w.decide(FAN_ACCESS_PERM, 1, "/c/x.key", 1020)).toBe("deny");
-    expect(w.decide(FAN_OPEN_PERM, 1, "/c/x.txt", 1020)).toBe("allow");
-    expect(w.decide(FAN_OPEN_PERM, 9, "/c/x.txt", 1609)).toBe("deny");
-    expect(w.decide(FAN_OPEN_PERM, 9, "/c/x.txt", 1610)).toBe("allow");
-    expect(w.decide(FAN_OPEN, 1, "/c/canary", 1020)).toBe("allow");
-    expect(w.decide(FAN_OPEN_PERM, 1, "<fd:3>", 1020)).toBe("allow");
-  });
-
-  test("deny-on-alert off: always allow", () => {
-    const w = compileSnapshot({ canaries: ["/c/*"], denyOnAlert: false, burstDenied: [{ pid: 1, untilMono: 1e9 }], takenAtMono: 0 });
-    expect(w.decide(FAN_OPEN_PERM, 1, "/c/a", 0)).toBe("allow");
-  });
-
-  test("updateBurstDenied replaces the set; deadlines can be rebased to the Worker's clock", () => {
-    const w = compileSnapshot({ canaries: [], denyOnAlert: true, burstDenied: [], takenAtMono: 0 });
-    expect(w.decide(FAN_OPEN_PERM, 5, "/a", 10)).toBe("allow");
-    w.updateBurstDenied({ burstDenied: [{ pid: 5, untilMono: 1600 }], takenAtMono: 1000 });
-    expect(w.decide(FAN_OPEN_PERM, 5, "/a", 1500)).toBe("deny");
-    // the Worker's clock reads 20 when the main thread's read 1000: deadline 620 locally
-    w.updateBurstDenied({ burstDenied: [{ pid: 5, untilMono: 1600 }], takenAtMono: 1000 }, 20);
-    expect(w.decide(FAN_OPEN_PERM, 5, "/a", 619)).toBe("deny");
-    expect(w.decide(FAN_OPEN_PERM, 5, "/a", 620)).toBe("allow");
-    w.updateBurstDenied({ burstDenied: [], takenAtMono: 2000 });
-    expect(w.decide(FAN_OPEN_PERM, 5, "/a", 0)).toBe("allow");
+    const rs = [0, 1, 2].map((t) => run(e, ev(FAN_OPEN_PERM, "/c/canary"), 1000 + t));
+    expect(rs.map((r) => r.alerts.length)).toEqual([1, 0, 0]);
+    expect(rs.map((r) => r.suppressed)).toEqual([0, 1, 1]);
+    expect(run(e, ev(FAN_ACCESS_PERM, "/c/a.key"), 0).canaryMatch).toBe(false); // ACCESS_PERM cannot alert
+    expect(e.permissionRules()).toEqual({ canaries: ["/c/canary", "/c/*.key"], denyOnAlert: true });
+    expect(structuredClone(e.permissionRules())).toEqual(e.permissionRules());
   });
 });
 
