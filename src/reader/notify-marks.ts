@@ -54,7 +54,7 @@ export class NotifyMarks {
     } catch {
       // fanotify_mark reports the real reason.
     }
-    const fs = this.mode === "fid" ? this.resolver.registerDir(bytePath) : null;
+    const fs = this.mode === "fid" ? await this.resolver.registerDir(bytePath) : null;
     const mount = mountOf(bytePath);
     const fsType = mount.fsType;
     const handlesOpen = fs?.handlesOpen ?? true;

@@ -19,6 +19,7 @@ import {
 } from "../../ffi/libc.ts";
 import { HandleTable } from "./handle-table.ts";
 import { isUnder, mountOf } from "./mountinfo.ts";
+import { openDirectory } from "./off-thread.ts";
 
 export const UNRESOLVED = "<fid-unresolved>";
 export const UNKNOWN_PATH = "<unknown>";
@@ -78,15 +79,16 @@ export class PathResolver {
    * filesystem's handles cannot be opened, `path` itself goes into the own map. `path` is a byte
    * string. Null when the directory cannot be opened.
    */
-  registerDir(path: string): FsInfo | null {
+  async registerDir(path: string): Promise<FsInfo | null> {
     let dir = path;
     try {
       if (!statSync(Buffer.from(path, "latin1")).isDirectory()) dir = dirname(path);
     } catch {
       dir = dirname(path);
     }
-    // Not O_PATH: open_by_handle_at(2) rejects an O_PATH mount_fd with EBADF.
-    const fd = sysOpen(cpath(dir, true), K.O_RDONLY | K.O_DIRECTORY | K.O_CLOEXEC);
+    // Not O_PATH: open_by_handle_at(2) rejects an O_PATH mount_fd with EBADF. Opened on an I/O
+    // thread: the directory may lie on a permission-marked mount.
+    const fd = await openDirectory(dir);
     if (fd < 0) return null;
     if (sysFstatfs(fd, this.statfsBuf) !== 0) {
       sysClose(fd);

@@ -5,14 +5,14 @@
 //
 // The Worker never opens anything inside a tree itself: in permission mode an open there waits for
 // an answer only the Worker can give. Directory listings run on the runtime's I/O threads
-// (fs.promises), whose opens the Worker answers like any of the daemon's own; marking and handle
+// (off-thread.ts), whose opens the Worker answers like any of the daemon's own; marking and handle
 // lookups (fanotify_mark, name_to_handle_at) take a path and open nothing.
 import { readFileSync } from "node:fs";
-import { readdir } from "node:fs/promises";
 import * as K from "../../ffi/constants.ts";
 import { cpath, errno, fanotifyMark, strerror } from "../../ffi/libc.ts";
 import { FID_DIR_MASK } from "./mark-plan.ts";
 import { isUnder, mountPointsBelow } from "./mountinfo.ts";
+import { listDirectory } from "./off-thread.ts";
 import type { PathResolver } from "./resolve.ts";
 
 export class TreeMarkError extends Error {
@@ -47,30 +47,12 @@ export function maxUserMarks(): string {
   }
 }
 
-interface Entry {
-  readonly name: string;
-  readonly isDir: boolean;
-}
-
-/** Lists a directory on an I/O thread; names as byte strings. Null when it is gone or unreadable. */
-async function list(dir: string): Promise<Entry[] | null> {
-  try {
-    // latin1 names are byte strings (Bun ignores withFileTypes with encoding "buffer").
-    const dirents = await readdir(Buffer.from(dir, "latin1"), { withFileTypes: true, encoding: "latin1" });
-    return dirents.map((d) => ({ name: d.name, isDir: d.isDirectory() }));
-  } catch {
-    return null;
-  }
-}
-
 function join(dir: string, name: string): string {
   return dir.endsWith("/") ? dir + name : `${dir}/${name}`;
 }
 
 export class TreeMarks {
   readonly trees: Tree[] = [];
-  /** Directory scans in flight: while > 0 the Worker lets its event loop run between polls. */
-  pending = 0;
   /** Marks the kernel refused after start-up (fs.fanotify.max_user_marks reached, …). */
   failures = 0;
   private warnedLimit = false;
@@ -82,16 +64,6 @@ export class TreeMarks {
     private readonly emit: EmitCreate,
     private readonly log: Log,
   ) {}
-
-  /** Lists a directory on an I/O thread, counted in `pending` while it runs. */
-  private async list(dir: string): Promise<Entry[] | null> {
-    this.pending++;
-    try {
-      return await list(dir);
-    } finally {
-      this.pending--;
-    }
-  }
 
   /** Marks every directory under `root` (a byte string); throws TreeMarkError naming the limit it hit. */
   async place(root: string, fsid: string, ownMap: boolean): Promise<Tree> {
@@ -105,7 +77,7 @@ export class TreeMarks {
           if (dir === root || code === K.ENOSPC) throw this.placeError(tree, dir, code);
           continue; // vanished meanwhile
         }
-        const entries = await this.list(dir);
+        const entries = await listDirectory(dir);
         for (const e of entries ?? []) {
           const child = join(dir, e.name);
           if (e.isDir && !tree.skip.has(child)) queue.push(child);
@@ -175,7 +147,7 @@ export class TreeMarks {
       }
       return;
     }
-    void this.list(dir).then((entries) => {
+    void listDirectory(dir).then((entries) => {
       for (const e of entries ?? []) {
         const child = join(dir, e.name);
         if (created) this.emit(child, e.name, e.isDir, pid);

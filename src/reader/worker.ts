@@ -8,6 +8,7 @@ import { PermissionPolicy, type PermissionRules } from "../policy/permission.ts"
 import { BatchTimer } from "./batch-timer.ts";
 import { contentMark, initGroup, markFailure, type GroupKind } from "./groups.ts";
 import { NotifyMarks } from "./notify-marks.ts";
+import { io } from "./off-thread.ts";
 import { ProcInfoCache } from "./proc-info.ts";
 import {
   COUNTER_NAMES,
@@ -126,7 +127,7 @@ class Reader {
 
   async setUp(): Promise<string[]> {
     // Canary directories' filesystems resolve handles too; opened before any mark, so not an event.
-    if (this.start.mode === "fid") for (const d of this.start.extraDirs) this.resolver.registerDir(toByteString(d));
+    if (this.start.mode === "fid") for (const d of this.start.extraDirs) await this.resolver.registerDir(toByteString(d));
     const notes: string[] = [];
     try {
       // The notification group first: placing it may list directories (inode-marked trees), and
@@ -250,9 +251,9 @@ class Reader {
       setPollFd(pv, wakeSlot, this.start.wakeFd);
       setPollFd(pv, wakeSlot + 1, this.timer.fd);
       // While behind, nothing can be posted: the acknowledgement that ends it wakes us; 50 ms is a fallback.
-      // While directory listings run on I/O threads (tree-marks.ts), wake every millisecond so their
-      // results are taken in.
-      const scanning = this.notify !== null && this.notify.trees.pending > 0;
+      // While opens and directory listings run on I/O threads (off-thread.ts), wake every
+      // millisecond so their results are taken in.
+      const scanning = io.pending > 0;
       const r = sysPoll(this.pollFds, n + 2, scanning ? 1 : behind ? 50 : -1);
       if (r < 0) {
         const e = errno();

@@ -181,6 +181,24 @@ describe.skipIf(!RUN)("inode-marked trees and scoped filesystem marks (B17)", ()
     expect(readJsonl(out).some((r) => String(r.path).startsWith(a))).toBe(false);
   }, 30_000);
 
+  test("--perm: SIGHUP adds marks inside an already permission-marked mount without waiting on itself", async () => {
+    const a = makeFs("tmpfs").dir;
+    const o = makeFs("overlay").dir;
+    mkdirSync(join(a, "sub", "deeper"), { recursive: true });
+    writeFileSync(join(a, "sub", "f"), "x\n");
+    const out = join(makeTmpfs().dir, "out.jsonl");
+    const conf = join(makeTmpDir(), "perm.conf");
+    writeFileSync(conf, `output ${out}\nperm 1\nmount ${a}\nmount ${o}\n`);
+    const d = await startDaemon(["--config", conf]);
+    writeFileSync(conf, `output ${out}\nperm 1\nmount ${a}\nmount ${o}\nwatch ${a}/sub\nwatch ${o}\n`);
+    assertSafeMarks(["--config", conf]);
+    d.signal("SIGHUP");
+    await waitFor(() => d.stderr().includes("configuration reloaded"), 5000, "the reload", d);
+    const cat = Bun.spawnSync(["cat", join(a, "sub", "f")], { stderr: "pipe" });
+    expect(cat.stdout.toString()).toBe("x\n");
+    expect((await d.stop()).code).toBe(0);
+  }, 30_000);
+
   test("a tree larger than fs.fanotify.max_user_marks: the mark fails with a message naming the limit", async () => {
     const root = makeFs("ramfs").dir;
     for (let i = 0; i < 40; i++) mkdirSync(join(root, `d${i}`));
