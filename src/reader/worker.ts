@@ -481,7 +481,6 @@ class Reader {
     else if (lo & K.FAN_DELETE) trees.dirGone(tree, path);
     if (lo & K.FAN_MOVED_TO) trees.dirMovedTo(tree, path, pid);
     else if (lo & K.FAN_CREATE) trees.dirAppeared(tree, path, true, pid);
-    this.counters.treeMarkFailures = trees.failures;
   }
 
   /** Opens the event's row with pid, comm and exe; false when there is no room (counted). */
@@ -520,6 +519,7 @@ class Reader {
   }
 
   private publishCounters(): void {
+    if (this.notify !== null) this.counters.treeMarkFailures = this.notify.trees.failures;
     for (let i = 0; i < COUNTER_NAMES.length; i++) this.sharedCounters[i] = this.counters[COUNTER_NAMES[i]];
   }
 
