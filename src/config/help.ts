@@ -124,5 +124,6 @@ export function renderHelp(argv0: string): string {
     "Command-line values override config-file values; marks, canaries and jobs accumulate from every source.";
   out.push(wrap(paragraph, 100));
   out.push("", `To print a running daemon's stream: ${argv0} tail --socket PATH [OPTIONS] (see ${argv0} tail --help).`);
+  out.push(`To validate a configuration and print the plan for each mark: ${argv0} check [OPTIONS].`);
   return `${out.join("\n")}\n`;
 }
