@@ -10,6 +10,7 @@ import Ajv from "ajv";
 import {
   REPO,
   cleanupAll,
+  commandPath,
   makeTmpDir,
   makeTmpfs,
   parseJsonl,
@@ -41,11 +42,6 @@ function expectValid(records: readonly JsonRecord[]): void {
   }
 }
 
-function which(cmd: string): string | null {
-  const r = Bun.spawnSync(["sh", "-c", `command -v ${cmd}`], { stdout: "pipe" });
-  return r.exitCode === 0 ? r.stdout.toString().trim() : null;
-}
-
 /** A TCP port nobody listens on right now. */
 function freePort(): number {
   const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
@@ -74,8 +70,8 @@ describe.skipIf(!RUN)("metrics and health", () => {
   afterEach(cleanupAll);
 
   test("a real Prometheus scrapes the daemon; promtool accepts the exposition; OpenMetrics on request", async () => {
-    const prometheus = which("prometheus");
-    const promtool = which("promtool");
+    const prometheus = commandPath("prometheus");
+    const promtool = commandPath("promtool");
     if (prometheus === null || promtool === null) {
       if (REQUIRED) throw new Error("prometheus/promtool not installed (.ci/run installs Debian's prometheus)");
       console.warn("skipped: prometheus not installed");

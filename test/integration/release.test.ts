@@ -5,16 +5,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, openSync, readSync, closeSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { REPO, VERSION, makeTmpDir, requireIntegration } from "./harness.ts";
+import { REPO, VERSION, commandPath, makeTmpDir, requireIntegration } from "./harness.ts";
 
 const RUN = requireIntegration();
 const REQUIRED = process.env.FANOTIFYD_REQUIRE_INTEGRATION === "1";
 const ARM64_SYSROOT = "/usr/aarch64-linux-gnu";
-
-function which(cmd: string): string | null {
-  const r = Bun.spawnSync(["sh", "-c", `command -v ${cmd}`], { stdout: "pipe" });
-  return r.exitCode === 0 ? r.stdout.toString().trim() : null;
-}
 
 /** ELF e_machine: 0x3e x86-64, 0xb7 aarch64. */
 function elfMachine(file: string): number {
@@ -75,7 +70,7 @@ describe.skipIf(!RUN)("npm run release", () => {
     const c = run([bin("linux-x64-baseline"), ...checkArgs()]);
     expect(c.code).toBe(0);
     expect(c.stdout).toContain("configuration OK");
-    const qemu = which("qemu-x86_64-static") ?? which("qemu-x86_64");
+    const qemu = commandPath("qemu-x86_64-static") ?? commandPath("qemu-x86_64");
     if (qemu === null) {
       if (REQUIRED) throw new Error("qemu-user-static is not installed (.ci/run installs it)");
       return;
@@ -84,7 +79,7 @@ describe.skipIf(!RUN)("npm run release", () => {
   }, 60_000);
 
   test("the arm64 binary under qemu-user-static: --version and check", () => {
-    const qemu = which("qemu-aarch64-static") ?? which("qemu-aarch64");
+    const qemu = commandPath("qemu-aarch64-static") ?? commandPath("qemu-aarch64");
     if (qemu === null || !existsSync(join(ARM64_SYSROOT, "lib", "ld-linux-aarch64.so.1"))) {
       if (REQUIRED) throw new Error("qemu-user-static or libc6-arm64-cross is not installed (.ci/run installs both)");
       console.warn("skipped: no qemu-aarch64 / aarch64 libc");
