@@ -217,15 +217,53 @@ describe.skipIf(!RUN)("exclusions, text output and the record schema", () => {
     expect(recs.filter((r) => r.type === "stats").length).toBeGreaterThanOrEqual(2);
   });
 
+  test("SIGHUP applies a changed exclusion list; a hostile one is refused and the running list kept", async () => {
+    const fs = makeTmpfs();
+    const out = join(makeTmpDir(), "out.jsonl");
+    const conf = join(makeTmpDir(), "f.conf");
+    writeFileSync(conf, `watch ${fs.dir}\nexclude *.log\n`);
+    const d = await startDaemon(["-c", conf, "-o", out]);
+    writeFileSync(join(fs.dir, "a.log"), "x");
+    writeFileSync(join(fs.dir, "mark1"), "x");
+    await waitForRecord(out, (r) => r.path === join(fs.dir, "mark1"), 5000, { daemon: d });
+    writeFileSync(conf, `watch ${fs.dir}\nexclude **/a*a*b\n`);
+    d.signal("SIGHUP");
+    await waitFor(() => d.stderr().includes("reload failed"), 5000, "the refused reload", d);
+    expect(d.stderr()).toContain("bad exclude pattern '**/a*a*b'");
+    writeFileSync(join(fs.dir, "b.log"), "x");
+    writeFileSync(join(fs.dir, "mark2"), "x");
+    await waitForRecord(out, (r) => r.path === join(fs.dir, "mark2"), 5000, { daemon: d });
+    writeFileSync(conf, `watch ${fs.dir}\n`);
+    d.signal("SIGHUP");
+    await waitFor(() => d.stderr().includes("configuration reloaded"), 5000, "the reload", d);
+    writeFileSync(join(fs.dir, "c.log"), "x");
+    await waitForRecord(out, (r) => r.path === join(fs.dir, "c.log"), 5000, { daemon: d });
+    await stopClean(d);
+    const paths = readJsonl(out).map((r) => r.path);
+    expect(paths).not.toContain(join(fs.dir, "a.log"));
+    expect(paths).not.toContain(join(fs.dir, "b.log"));
+  });
+
   test("permission-mode records and the overflow alert match the schema too", async () => {
     const fs = makeTmpfs();
     writeFileSync(join(fs.dir, "blocked"), "x");
     writeFileSync(join(fs.dir, "open"), "x");
     const out = join(makeTmpDir(), "out.jsonl");
-    const d = await startDaemon(["--mount", fs.dir, "-o", out, "--perm", "--deny-on-alert", "--canary", join(fs.dir, "blocked")]);
+    const sock = join(makeTmpDir(), "metrics.sock");
+    const d = await startDaemon(["--mount", fs.dir, "-o", out, "--perm", "--deny-on-alert", "--canary", join(fs.dir, "blocked"), "--metrics", sock]);
     readFileSync(join(fs.dir, "open"));
     expect(() => readFileSync(join(fs.dir, "blocked"))).toThrow();
     await waitForRecord(out, (r) => r.decision === "deny", 5000, { daemon: d });
+    // The reader timed every answer (read() to response write) into the shared histogram.
+    const m = (await get("http://localhost/metrics", { unix: sock })).text;
+    const allowed = metricValue(m, 'fanotifyd_permission_decisions_total{verdict="allow"}');
+    expect(metricValue(m, 'fanotifyd_permission_decisions_total{verdict="deny"}')).toBe(1);
+    expect(allowed).toBeGreaterThanOrEqual(2); // OPEN_PERM + ACCESS_PERM of "open"
+    expect(metricValue(m, "fanotifyd_permission_answer_seconds_count")).toBeGreaterThanOrEqual(allowed + 1);
+    expect(metricValue(m, "fanotifyd_permission_answer_seconds_sum")).toBeGreaterThan(0);
+    expect(metricValue(m, 'fanotifyd_permission_answer_seconds_bucket{le="0.05"}')).toBeGreaterThanOrEqual(allowed + 1);
+    expect(metricValue(m, 'fanotifyd_marks{mechanism="fd-mount-mark"}')).toBe(1);
+    expect(metricValue(m, 'fanotifyd_marks{mechanism="fid-mount-mark"}')).toBe(1);
     await stopClean(d);
     const recs = readJsonl(out);
     expect(recs.some((r) => r.decision === "allow")).toBe(true);
