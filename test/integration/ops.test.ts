@@ -168,10 +168,13 @@ describe.skipIf(!RUN)("metrics and health", () => {
   test("the stall hook is ignored without FANOTIFYD_TEST_HOOKS=1", async () => {
     const fs = makeTmpfs();
     const sock = join(makeTmpDir(), "metrics.sock");
-    const d = await startDaemon(["-w", fs.dir, "-o", "/dev/null", "--metrics", sock]);
+    const out = join(makeTmpDir(), "out.jsonl");
+    const d = await startDaemon(["-w", fs.dir, "-o", out, "--metrics", sock]);
     d.signal("SIGWINCH");
-    // Health is judged over HEALTH_STALE_MS (3 s); a stalled reader would be reported by then.
-    await Bun.sleep(4500);
+    await requestStats(d, out); // the main loop has handled the signals sent so far
+    // A stalled reader would deliver nothing more.
+    writeFileSync(join(fs.dir, "after"), "x");
+    await waitForRecord(out, (r) => r.path === join(fs.dir, "after"), 5000, { daemon: d });
     expect((await get("http://localhost/healthz", { unix: sock })).status).toBe(200);
     expect(d.stderr()).not.toContain("test hook");
     await stopClean(d);
