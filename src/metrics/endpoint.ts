@@ -4,7 +4,7 @@
 // Worker's shared counters and two shared histograms, and writes one string. Health is a heartbeat:
 // once a second the reader is woken (one eventfd write) and its loop counter must have moved since the
 // previous tick; a reader that has not polled for HEALTH_STALE_MS, or has stopped, makes /healthz 503.
-import { lstatSync, unlinkSync } from "node:fs";
+import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import type { Server } from "bun";
 import type { PlanLine } from "../check/plan.ts";
 import { marksByMechanism } from "../check/plan.ts";
@@ -93,6 +93,7 @@ export class MetricsEndpoint {
       if (address.kind === "unix") {
         clearStaleSocket(address.path);
         this.server = Bun.serve({ unix: address.path, fetch });
+        chmodSync(address.path, 0o660); // like the subscriber socket: owner and group only
       } else {
         this.server = Bun.serve({ hostname: address.host, port: address.port, fetch, reusePort: false });
       }

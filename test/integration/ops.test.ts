@@ -4,7 +4,7 @@
 // metrics endpoint on a Unix socket; exclusions; --format text; and every record the daemon wrote
 // validated against schema/records.schema.json with ajv.
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Ajv from "ajv";
 import {
@@ -143,6 +143,7 @@ describe.skipIf(!RUN)("metrics and health", () => {
     const sock = join(makeTmpDir(), "metrics.sock");
     const d = await startDaemon(["-w", fs.dir, "-o", "/dev/null", "--metrics", sock], { env: { FANOTIFYD_TEST_HOOKS: "1" } });
     const health = () => get("http://localhost/healthz", { unix: sock });
+    expect(statSync(sock).mode & 0o777).toBe(0o660);
     expect(await health()).toMatchObject({ status: 200, text: "ok\n" });
     d.signal("SIGWINCH"); // test hook: the reader blocks in Atomics.wait instead of polling
     let h = await health();
