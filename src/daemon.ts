@@ -17,6 +17,11 @@ import { encodeStats } from "./sinks/jsonl.ts";
 import { OutputWriter } from "./sinks/output.ts";
 import { SocketHub } from "./sinks/socket-hub.ts";
 import { errText } from "./errors.ts";
+import { describePlans } from "./check/plan.ts";
+import { installTestHooks } from "./lifecycle/test-hooks.ts";
+import { MetricsEndpoint } from "./metrics/endpoint.ts";
+import { compileExcludes } from "./policy/exclude.ts";
+import { TextLineSink } from "./sinks/text-sink.ts";
 
 /** How long shutdown may take before the process exits regardless (B6: within one second). */
 const STOP_DEADLINE_MS = 800;
@@ -131,7 +136,8 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
 
   let hooks = makeHooks(config);
   let reader: ReaderHandle | null = null;
-  const sinks = (): LineSink[] => (hub === null ? [output] : [output, hub]);
+  const outSink = (): LineSink => (config.format === "text" ? new TextLineSink(output) : output);
+  const sinks = (): LineSink[] => (hub === null ? [outSink()] : [outSink(), hub]);
   const pipeline = new Pipeline(policy, sinks(), {
     onAlert: (alert: AlertRecord, line: string) => {
       if (hooks !== null && alert.kind !== "overflow") hooks.run(alert, line);
@@ -139,10 +145,32 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
     onBurstDenyChanged: () => reader?.sendBurstDenies(policy.takeBurstDenies()),
   });
 
+  try {
+    pipeline.setExcluder(compileExcludes(config.exclude));
+  } catch (err) {
+    return fail(`invalid policy: ${errText(err)}`, 2);
+  }
+  let metrics: MetricsEndpoint | null = null;
+  let plans = describePlans(config);
+  if (config.metrics !== null) {
+    metrics = new MetricsEndpoint(config.metrics, {
+      stats: () => stats(),
+      queues: () => ({ outputBytes: output.queuedBytes, socketBytes: hub?.queuedBytes ?? 0, readerBatches: reader?.inflight() ?? 0 }),
+      plans: () => plans,
+      readerBeats: () => reader?.beats() ?? 0,
+      readerRunning: () => fatal === null && shuttingDown === null,
+      wakeReader: () => reader?.wake(),
+      version: pkg.version,
+    });
+    const m = metrics;
+    pipeline.setTally(m.tally);
+    cleanups.push(() => m.close());
+  }
+
   let fatal: string | null = null;
   let shuttingDown: Promise<number> | null = null;
   reader = new ReaderHandle({
-    onBatch: (count, ints, bytes) => pipeline.processBatch(count, ints, bytes),
+    onBatch: (count, ints, bytes, readAt) => pipeline.processBatch(count, ints, bytes, readAt),
     holdBack: () => output.queuedBytes > OUTPUT_HOLD_BYTES,
     onLog: (level, message) => logger[level](message),
     onFatal: (message) => {
@@ -162,12 +190,14 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
       marks: readerMarks(config.marks),
       extraDirs: config.canaries.map((c) => dirname(c)),
       permission: policy.permissionRules(),
+      permHistogram: metrics?.permHistogram.buffer ?? null,
     });
   } catch (err) {
     const code = err instanceof ReaderStartError ? err.exitCode : 1;
     return fail(err instanceof ReaderStartError ? err.message : `the reader worker could not start: ${errText(err)}`, code);
   }
   for (const note of notes) logger.info(note);
+  installTestHooks(r, (msg) => logger.warn(msg));
 
   const sweep = setInterval(() => policy.sweep(sharedMonoNow()), SWEEP_INTERVAL_MS);
 
@@ -177,6 +207,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
     return {
       events_read: rc?.eventsRead ?? 0,
       events_written: pipeline.counters.eventsWritten,
+      events_excluded: pipeline.counters.eventsExcluded,
       own_events_ignored: rc?.ownEvents ?? 0,
       unknown_records_skipped: rc?.unknownRecords ?? 0,
       paths_unresolved: rc?.pathsUnresolved ?? 0,
@@ -206,6 +237,15 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
     pipeline.writeLine(line);
   };
 
+  if (metrics !== null) {
+    try {
+      metrics.listen();
+    } catch (err) {
+      return fail(errText(err), 1);
+    }
+    logger.info(`serving /metrics and /healthz on ${config.metrics}`);
+  }
+
   const shutdown = (signal: number | null): Promise<number> => {
     if (shuttingDown) return shuttingDown;
     shuttingDown = (async () => {
@@ -217,6 +257,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
       if (counters === null) logger.warn("reader did not stop in time; exiting without its final counts");
       logger.info(`processed ${counters?.eventsRead ?? 0} events (overflow=${counters?.overflows ?? 0})`);
       writeStats();
+      metrics?.close();
       await Promise.all([output.close(150), hub?.close(), hooks?.close(100)]);
       pidFile?.remove();
       r.terminate();
@@ -246,6 +287,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
       if (req.kind !== "run") throw new Error("the command line no longer describes a daemon");
       next = req.config;
       new PolicyEngine(next); // validates the patterns before anything changes
+      compileExcludes(next.exclude);
     } catch (err) {
       logger.error(`reload failed, keeping the running configuration: ${errText(err)}`);
       output.reopen();
@@ -256,6 +298,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
     if (next.fid !== config.fid) fixed.push("fid");
     if (next.socket !== config.socket) fixed.push("socket");
     if (next.pidFile !== config.pidFile) fixed.push("pid_file");
+    if (next.metrics !== config.metrics) fixed.push("metrics");
     if (fixed.length > 0) logger.warn(`reload: ${fixed.join(", ")} cannot change while running; restart to apply`);
 
     const oldMarks = new Map(readerMarks(config.marks).map((m) => [markKey(m), m]));
@@ -273,6 +316,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
     }
 
     policy.reconfigure(next);
+    pipeline.setExcluder(compileExcludes(next.exclude));
     r.sendPermissionRules(policy.permissionRules());
     if (next.output !== config.output) {
       try {
@@ -298,7 +342,9 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
       void old?.close(next.hookTimeoutMs);
     }
     setVerbosity(next.verbose);
-    config = { ...next, perm: config.perm, fid: config.fid, socket: config.socket, pidFile: config.pidFile };
+    config = { ...next, perm: config.perm, fid: config.fid, socket: config.socket, pidFile: config.pidFile, metrics: config.metrics };
+    plans = describePlans(config);
+    pipeline.setSinks(sinks());
     logger.info(
       `configuration reloaded -- ${newMarks.size} mark(s), canaries=${config.canaries.length}, jobs=${config.jobs.length}, burst=${config.burstThreshold}/${config.burstWindowMs}ms`,
     );

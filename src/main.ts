@@ -2,8 +2,9 @@
 // child after re-executing ourselves: Bun has no fork()).
 import pkg from "../package.json" with { type: "json" };
 import { parseCommandLine } from "./config/cli.ts";
-import { UsageError, type Config } from "./config/types.ts";
+import { UsageError } from "./config/types.ts";
 import { DAEMON_ARGV_ENV, encodeArgsForChild, programArgs } from "./config/argv.ts";
+import { checkCombination } from "./config/combination.ts";
 import { isDaemonChild, startDetached } from "./lifecycle/daemonize.ts";
 import { plainError } from "./log.ts";
 import { runDaemon } from "./daemon.ts";
@@ -16,22 +17,14 @@ function usageError(message: string): number {
   return 2;
 }
 
-/** Combinations that parse but cannot work; checked before anything is started. */
-function checkCombination(config: Config): string | null {
-  if (!config.foreground && config.output === null) {
-    // B11: a daemon's stdout is /dev/null; never lose the records silently.
-    return "refusing to run as a daemon with stdout as the output: pass --output FILE or --foreground";
-  }
-  if (config.denyOnAlert && !config.perm) {
-    return "--deny-on-alert needs --perm (only permission events can be denied)";
-  }
-  return null;
-}
-
 async function main(): Promise<number> {
   const daemonChild = isDaemonChild();
   // Lossless: arguments may hold bytes that are not UTF-8 (canary patterns, paths).
   const argv = programArgs(daemonChild);
+  if (argv[0] === "check") {
+    const { runCheckCommand } = await import("./check/command.ts");
+    return runCheckCommand(argv.slice(1), pkg.version);
+  }
   if (argv[0] === "tail") {
     const { runTailCommand } = await import("./tail.ts");
     return runTailCommand(argv.slice(1));

@@ -2,6 +2,7 @@
 // Per batch: one timestamp, one buffer of lines (event heads written here in front of the tails the
 // Worker encoded), one write per sink. Text fields become strings only when the policy reads them.
 import type { PolicyEngine } from "./policy/engine.ts";
+import type { ExcludeMatcher } from "./policy/exclude.ts";
 import type { Decision, AlertRecord, FsEvent } from "./records.ts";
 import {
   F_DENIED,
@@ -93,12 +94,25 @@ class BatchEvent implements FsEvent {
 
 export interface PipelineCounters {
   eventsWritten: number;
+  /** Events that matched an exclusion: no record, but the policy saw them. */
+  eventsExcluded: number;
   alertsWritten: number;
   overflows: number;
 }
 
+/** Counts what the pipeline writes, by kind (the metrics endpoint's tallies; src/metrics/tally.ts). */
+export interface RecordTally {
+  event(maskLo: number, maskHi: number): void;
+  alert(kind: AlertRecord["kind"]): void;
+  /** A batch's records were handed to the sinks, `lagMs` after its first event was read. */
+  batch(records: number, lagMs: number): void;
+}
+
 export class Pipeline {
-  readonly counters: PipelineCounters = { eventsWritten: 0, alertsWritten: 0, overflows: 0 };
+  readonly counters: PipelineCounters = { eventsWritten: 0, eventsExcluded: 0, alertsWritten: 0, overflows: 0 };
+  private excluder: ExcludeMatcher | null = null;
+  /** Optional per-record tallies for the metrics endpoint (null: nothing counted). */
+  private tally: RecordTally | null = null;
   private readonly ev = new BatchEvent();
   private readonly lines = new EventLineWriter();
 
@@ -117,6 +131,14 @@ export class Pipeline {
     this.policy = policy;
   }
 
+  setExcluder(excluder: ExcludeMatcher | null): void {
+    this.excluder = excluder;
+  }
+
+  setTally(tally: RecordTally | null): void {
+    this.tally = tally;
+  }
+
   setSinks(sinks: readonly LineSink[]): void {
     this.sinks.length = 0;
     this.sinks.push(...sinks);
@@ -128,7 +150,7 @@ export class Pipeline {
     for (const sink of this.sinks) sink.write(chunk, 1);
   }
 
-  processBatch(count: number, ints: Int32Array, batchBytes: Uint8Array): void {
+  processBatch(count: number, ints: Int32Array, batchBytes: Uint8Array, readAt = 0): void {
     const bytes = Buffer.from(batchBytes.buffer, batchBytes.byteOffset, batchBytes.byteLength);
     const ts = Date.now();
     const mono = sharedMonoNow();
@@ -137,6 +159,8 @@ export class Pipeline {
     let denyChanged = false;
     const ev = this.ev;
     let records = 0;
+    const excluder = this.excluder;
+    const tally = this.tally;
     // Heads add ~150 bytes to each tail.
     lines.begin(ts, bytes.length + count * 160);
     for (let i = 0; i < count; i++) {
@@ -148,6 +172,7 @@ export class Pipeline {
         records++;
         this.counters.overflows++;
         this.counters.alertsWritten++;
+        tally?.alert("overflow");
         this.hooks.onAlert(OVERFLOW_ALERT, line);
         continue;
       }
@@ -158,9 +183,15 @@ export class Pipeline {
       ev.isDir = (flags & F_IS_DIR) !== 0;
       ev.decision = decisionOf(flags);
       const verdict = policy.evaluate(ev, mono);
-      lines.event(ev.maskLo, ev.maskHi, ev.decision, verdict.jobId, verdict.role, bytes, ints[row + I_TAIL_START], ints[row + I_TAIL_END]);
-      records++;
-      this.counters.eventsWritten++;
+      // Exclusions drop the record only: the policy above has seen the event (canaries, bursts).
+      if (excluder !== null && excluder.test(ev.path)) {
+        this.counters.eventsExcluded++;
+      } else {
+        lines.event(ev.maskLo, ev.maskHi, ev.decision, verdict.jobId, verdict.role, bytes, ints[row + I_TAIL_START], ints[row + I_TAIL_END]);
+        records++;
+        this.counters.eventsWritten++;
+        tally?.event(ev.maskLo, ev.maskHi);
+      }
       if (verdict.burstDenyChanged) denyChanged = true;
       // B1: alerts follow the event record that caused them, with the same ts_ms.
       for (let a = 0; a < verdict.alerts.length; a++) {
@@ -169,11 +200,13 @@ export class Pipeline {
         lines.line(line);
         records++;
         this.counters.alertsWritten++;
+        tally?.alert(alert.kind);
         this.hooks.onAlert(alert, line);
       }
     }
     const out = lines.take();
     if (records > 0) for (const sink of this.sinks) sink.write(out, records);
+    if (tally !== null && readAt > 0) tally.batch(count, sharedMonoNow() - readAt);
     if (denyChanged) this.hooks.onBurstDenyChanged();
   }
 }

@@ -11,6 +11,7 @@ import { UsageError, type CliRequest, type Config, type JobRole, type JobSpec, t
 import { loadConfigFile, parseNumberSetting, type NumberSetting, type ScalarSettings } from "./file.ts";
 import { resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
 import { getopt } from "./getopt.ts";
+import { checkExcludePattern, checkFormat, checkMetricsAddress } from "./ops-settings.ts";
 import { mainArgs, optionList, renderHelp, type OptionInfo, type OptionName } from "./help.ts";
 
 /** The fanotifyd command (citty definition); subcommands (e.g. `tail`) can be added to it later. */
@@ -28,7 +29,7 @@ export interface ParseOptions {
   readonly version: string;
 }
 
-type ScalarKey = Exclude<keyof Config, "marks" | "canaries" | "jobs" | "configFiles">;
+type ScalarKey = Exclude<keyof Config, "marks" | "canaries" | "exclude" | "jobs" | "configFiles">;
 /** Every scalar field of Config, mutable while a Config is being assembled. */
 type Scalars = { -readonly [K in ScalarKey]: Config[K] };
 
@@ -37,6 +38,8 @@ export const DEFAULTS: Readonly<Scalars> = Object.freeze({
   socket: null,
   hook: null,
   pidFile: null,
+  metrics: null,
+  format: "json",
   burstThreshold: 0,
   burstWindowMs: 1000,
   hookCooldownMs: 5000,
@@ -75,6 +78,7 @@ const BY_SHORT: ReadonlyMap<string, OptionInfo> = new Map<string, OptionInfo>(
 class Builder {
   readonly marks: MarkSpec[] = [];
   readonly canaries: string[] = [];
+  readonly exclude: string[] = [];
   readonly jobs = new Map<string, Partial<Record<JobRole, string>>>();
   readonly configFiles: string[] = [];
   /** Scalars from config files (a later file overrides an earlier one). */
@@ -101,6 +105,7 @@ class Builder {
       ...merged,
       marks: Object.freeze(this.marks.map((m) => Object.freeze({ ...m }))),
       canaries: Object.freeze([...this.canaries]),
+      exclude: Object.freeze([...this.exclude]),
       jobs: Object.freeze(jobs),
       configFiles: Object.freeze([...this.configFiles]),
     });
@@ -135,6 +140,7 @@ function applyOption(b: Builder, opt: OptionInfo, value: string | undefined, cwd
       b.configFiles.push(contents.absPath);
       b.marks.push(...contents.marks);
       b.canaries.push(...contents.canaries);
+      b.exclude.push(...contents.exclude);
       b.addJobs(contents.jobs);
       Object.assign(b.fileSettings, contents.settings);
       return "continue";
@@ -143,6 +149,28 @@ function applyOption(b: Builder, opt: OptionInfo, value: string | undefined, cwd
       const r = resolveCanaryPattern(arg, cwd);
       if (!r.ok) throw new UsageError(`bad pattern '${arg}' for ${flag}: ${r.reason}`);
       b.canaries.push(r.path);
+      return "continue";
+    }
+    case "exclude": {
+      const problem = checkExcludePattern(arg);
+      if (problem !== null) throw new UsageError(problem);
+      b.exclude.push(arg);
+      return "continue";
+    }
+    case "metrics": {
+      if (arg === "") {
+        b.cliSettings.metrics = null;
+        return "continue";
+      }
+      const r = checkMetricsAddress(arg, cwd);
+      if (!r.ok) throw new UsageError(r.problem);
+      b.cliSettings.metrics = r.value;
+      return "continue";
+    }
+    case "format": {
+      const r = checkFormat(arg);
+      if (!r.ok) throw new UsageError(`invalid ${flag} value '${arg}' (want json or text)`);
+      b.cliSettings.format = r.value;
       return "continue";
     }
     case "output":

@@ -8,11 +8,12 @@ import { readFileSync } from "node:fs";
 import { decodeLossless } from "../bytes.ts";
 import { JOB_ROLES, UsageError, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
 import { describeFsError, resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
+import { checkExcludePattern, checkFormat, checkMetricsAddress } from "./ops-settings.ts";
 
 // ---------------------------------------------------------------------------------------------------
 // Scalar settings shared by the command line and config files
 
-export type StringSetting = "output" | "socket" | "hook" | "pidFile";
+export type StringSetting = "output" | "socket" | "hook" | "pidFile" | "metrics";
 export type NumberSetting =
   | "burstThreshold"
   | "burstWindowMs"
@@ -23,7 +24,7 @@ export type NumberSetting =
   | "outputQueueBytes"
   | "verbose";
 export type BooleanSetting = "foreground" | "perm" | "denyOnAlert" | "fid";
-export type ScalarSetting = StringSetting | NumberSetting | BooleanSetting;
+export type ScalarSetting = StringSetting | NumberSetting | BooleanSetting | "format";
 
 /** Scalars set by one source (a config file or the command line); absent = not set there. */
 export type ScalarSettings = { -readonly [K in ScalarSetting]?: Config[K] };
@@ -70,6 +71,9 @@ export function parseNumberSetting(
 export type ConfigKeyKind =
   | { readonly kind: "mark"; readonly type: MarkType }
   | { readonly kind: "canary" }
+  | { readonly kind: "exclude" }
+  | { readonly kind: "metrics"; readonly setting: "metrics" }
+  | { readonly kind: "format"; readonly setting: "format" }
   | { readonly kind: "path"; readonly setting: "output" | "socket" | "pidFile" }
   | { readonly kind: "command"; readonly setting: "hook" }
   | { readonly kind: "number"; readonly setting: NumberSetting }
@@ -90,9 +94,12 @@ export const CONFIG_KEYS: readonly ConfigKeyDef[] = [
   { key: "mount", def: { kind: "mark", type: "mount" } },
   { key: "filesystem", def: { kind: "mark", type: "filesystem" } },
   { key: "canary", def: { kind: "canary" } },
+  { key: "exclude", def: { kind: "exclude" } },
   { key: "output", def: { kind: "path", setting: "output" } },
   { key: "out", def: { kind: "path", setting: "output" }, aliasOf: "output" },
+  { key: "format", def: { kind: "format", setting: "format" } },
   { key: "socket", def: { kind: "path", setting: "socket" } },
+  { key: "metrics", def: { kind: "metrics", setting: "metrics" } },
   { key: "hook", def: { kind: "command", setting: "hook" } },
   { key: "pid_file", def: { kind: "path", setting: "pidFile" } },
   { key: "pidfile", def: { kind: "path", setting: "pidFile" }, aliasOf: "pid_file" },
@@ -125,6 +132,7 @@ export interface ConfigFileContents {
   readonly absPath: string;
   readonly marks: readonly MarkSpec[];
   readonly canaries: readonly string[];
+  readonly exclude: readonly string[];
   /** Jobs mentioned in this file, in order of first mention, roles already merged. */
   readonly jobs: readonly JobSpec[];
   readonly settings: Readonly<ScalarSettings>;
@@ -157,6 +165,7 @@ export function loadConfigFile(file: string, cwd: string): ConfigFileContents {
 export function parseConfigText(text: string, file: string, cwd: string): ConfigFileContents {
   const marks: MarkSpec[] = [];
   const canaries: string[] = [];
+  const exclude: string[] = [];
   const jobs = new Map<string, Partial<Record<JobRole, string>>>();
   const settings: ScalarSettings = {};
   /** Scalar key (canonical name) → first line and spelling. */
@@ -220,6 +229,26 @@ export function parseConfigText(text: string, file: string, cwd: string): Config
         canaries.push(r.path);
         break;
       }
+      case "exclude": {
+        const problem = checkExcludePattern(value);
+        if (problem !== null) throw error(problem);
+        exclude.push(value);
+        break;
+      }
+      case "metrics": {
+        checkDuplicate();
+        const r = checkMetricsAddress(value, cwd);
+        if (!r.ok) throw error(r.problem);
+        settings[def.setting] = r.value;
+        break;
+      }
+      case "format": {
+        checkDuplicate();
+        const r = checkFormat(value);
+        if (!r.ok) throw error(`invalid ${key} value '${value}' (want json or text)`);
+        settings[def.setting] = r.value;
+        break;
+      }
       case "path":
         checkDuplicate();
         settings[def.setting] = def.setting === "output" && value === "-" ? null : resolveFilePath(value, cwd);
@@ -268,6 +297,7 @@ export function parseConfigText(text: string, file: string, cwd: string): Config
     absPath: resolveFilePath(file, cwd),
     marks,
     canaries,
+    exclude,
     jobs: [...jobs].map(([id, roots]) => ({ id, roots: { ...roots } })),
     settings,
   };

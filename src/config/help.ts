@@ -19,8 +19,19 @@ export const mainArgs = {
   mount: { type: "string", valueHint: "PATH", description: "mark a whole mount; repeatable" },
   filesystem: { type: "string", valueHint: "PATH", description: "mark a whole filesystem; repeatable" },
   canary: { type: "string", valueHint: "PATTERN", description: "alert on matching canary path (glob); repeatable" },
+  exclude: {
+    type: "string",
+    valueHint: "GLOB",
+    description: "no record for paths matching GLOB (**); canaries still see them; repeatable",
+  },
   output: { type: "string", alias: "o", valueHint: "PATH", description: 'write JSONL events to PATH; "-" means stdout' },
+  format: { type: "string", valueHint: "FMT", description: "output records as json (default) or text (one readable line each)" },
   socket: { type: "string", valueHint: "PATH", description: "Unix socket for streaming subscribers" },
+  metrics: {
+    type: "string",
+    valueHint: "ADDR",
+    description: "serve /metrics, /healthz on ADDR: socket path, 127.0.0.1:PORT, [::1]:PORT",
+  },
   hook: { type: "string", valueHint: "CMD", description: "run shell command when an alert fires" },
   "pid-file": { type: "string", valueHint: "PATH", description: "write daemon pid on start" },
   "burst-threshold": {
@@ -113,5 +124,6 @@ export function renderHelp(argv0: string): string {
     "Command-line values override config-file values; marks, canaries and jobs accumulate from every source.";
   out.push(wrap(paragraph, 100));
   out.push("", `To print a running daemon's stream: ${argv0} tail --socket PATH [OPTIONS] (see ${argv0} tail --help).`);
+  out.push(`To validate a configuration and print the plan for each mark: ${argv0} check [OPTIONS].`);
   return `${out.join("\n")}\n`;
 }

@@ -11,6 +11,8 @@ export interface MarkSpec {
   readonly source: string;
 }
 
+export type OutputFormat = "json" | "text";
+
 export type JobRole = "rootfs" | "workspace" | "export" | "cache";
 export const JOB_ROLES: readonly JobRole[] = ["rootfs", "workspace", "export", "cache"];
 
@@ -25,6 +27,8 @@ export interface Config {
   /** Canary patterns, absolutised per behavior.md A1/A2 (globs verbatim). */
   readonly canaries: readonly string[];
   readonly jobs: readonly JobSpec[];
+  /** Exclusion globs (picomatch, `**`), as typed; validated at parse time (src/policy/exclude.ts). */
+  readonly exclude: readonly string[];
 
   /** Absolute path of the JSONL output, or null for stdout ("-" or empty). */
   readonly output: string | null;
@@ -34,6 +38,10 @@ export interface Config {
   readonly hook: string | null;
   /** Absolute pid-file path, or null. */
   readonly pidFile: string | null;
+  /** Metrics/health endpoint address as given (validated: src/metrics/address.ts), or null. */
+  readonly metrics: string | null;
+  /** Format of the output file/stdout records: JSONL, or one human line per record. */
+  readonly format: OutputFormat;
 
   readonly burstThreshold: number; // 0 = off
   readonly burstWindowMs: number; // > 0 (B7: 0 is rejected)

@@ -3,8 +3,10 @@ import * as K from "../../ffi/constants.ts";
 import { SysError, errno, sysClose, sysEventfd, sysWrite } from "../../ffi/libc.ts";
 import type { BurstDeny, PermissionRules } from "../policy/permission.ts";
 import {
+  CTRL_BEAT,
   CTRL_INFLIGHT,
   CTRL_MESSAGES,
+  CTRL_STALL,
   MAX_INFLIGHT,
   CTRL_SLOTS,
   CTRL_STOP,
@@ -20,7 +22,7 @@ import {
 } from "./protocol.ts";
 
 export interface ReaderCallbacks {
-  onBatch(count: number, ints: Int32Array, bytes: Uint8Array): void;
+  onBatch(count: number, ints: Int32Array, bytes: Uint8Array, readAt: number): void;
   /**
    * True while a sink is too far behind (the output queue): batches are then acknowledged only once
    * it has caught up, so the Worker stops reading and the kernel queue absorbs the backlog (a
@@ -75,6 +77,7 @@ export class ReaderHandle {
     marks: readonly ReaderMark[];
     extraDirs: readonly string[];
     permission: PermissionRules;
+    permHistogram?: SharedArrayBuffer | null;
   }): Promise<readonly string[]> {
     return new Promise((resolve, reject) => {
       let started = false;
@@ -84,7 +87,7 @@ export class ReaderHandle {
         const m = e.data;
         switch (m.type) {
           case "batch":
-            this.cb.onBatch(m.count, m.ints, m.bytes);
+            this.cb.onBatch(m.count, m.ints, m.bytes, m.readAt);
             if (this.cb.holdBack()) this.holdAck();
             else this.ack(1);
             break;
@@ -116,6 +119,7 @@ export class ReaderHandle {
       const start: StartMessage = {
         type: "start",
         ...opts,
+        permHistogram: opts.permHistogram ?? null,
         wakeFd: this.wakeFd,
         control: this.control.buffer as SharedArrayBuffer,
         counters: this.sharedCounters.buffer as SharedArrayBuffer,
@@ -169,6 +173,23 @@ export class ReaderHandle {
     this.post(msg);
   }
 
+  /** Loop turns of the Worker so far (health: it moves whenever the Worker polls). */
+  beats(): number {
+    return Atomics.load(this.control, CTRL_BEAT);
+  }
+
+  /** Batches posted by the Worker and not yet processed here. */
+  inflight(): number {
+    return Atomics.load(this.control, CTRL_INFLIGHT);
+  }
+
+  /** Test hook (FANOTIFYD_TEST_HOOKS): stall the Worker's loop, or release it. */
+  setStalled(stalled: boolean): void {
+    Atomics.store(this.control, CTRL_STALL, stalled ? 1 : 0);
+    Atomics.notify(this.control, CTRL_STALL);
+    this.wake();
+  }
+
   /** The Worker's counters as of its last posted batch. */
   liveCounters(): ReaderCounters {
     const c = {} as Record<(typeof COUNTER_NAMES)[number], number>;
@@ -194,6 +215,8 @@ export class ReaderHandle {
       this.resolveStopped = resolve;
     });
     Atomics.store(this.control, CTRL_STOP, 1);
+    Atomics.store(this.control, CTRL_STALL, 0);
+    Atomics.notify(this.control, CTRL_STALL);
     this.wake();
     return this.stopped;
   }

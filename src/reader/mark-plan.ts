@@ -90,7 +90,11 @@ export interface PlanFacts {
 
 /** The start-up log line for one mark: what it delivers, by which mechanism, and what it cannot (B17). */
 export function describePlan(type: MarkType, path: string, f: PlanFacts): string {
-  const on = `${type} mark on ${path} (${f.fsType || "unknown fs"})`;
+  return `${type} mark on ${path} (${f.fsType || "unknown fs"}): ${planSummary(f)}`;
+}
+
+/** describePlan() without the mark's name: the mechanism, what it delivers and what it cannot. */
+export function planSummary(f: PlanFacts): string {
   const paths = f.handlesOpen
     ? "full paths from file handles"
     : `full paths from the daemon's directory map (${f.fsType} file handles cannot be opened)`;
@@ -98,25 +102,25 @@ export function describePlan(type: MarkType, path: string, f: PlanFacts): string
   switch (f.mechanism) {
     case "fd":
       return (
-        `${on}: FD reporting; delivers OPEN, MODIFY, CLOSE_WRITE with paths from the event fd; cannot deliver ` +
+        "FD reporting; delivers OPEN, MODIFY, CLOSE_WRITE with paths from the event fd; cannot deliver " +
         "CREATE, DELETE, MOVED_FROM, MOVED_TO, RENAME, ATTRIB, MOVE_SELF, DELETE_SELF (FD reporting has no " +
         "directory-entry or self events; drop --no-fid for them)"
       );
     case "fid-inode":
       return f.isDir
-        ? `${on}: FID inode mark; delivers ${ALL_KINDS} for the directory and its direct children, ${paths}`
-        : `${on}: FID inode mark; delivers OPEN, MODIFY, CLOSE_WRITE, ATTRIB, MOVE_SELF, DELETE_SELF of the file, ${paths}`;
+        ? `FID inode mark; delivers ${ALL_KINDS} for the directory and its direct children, ${paths}`
+        : `FID inode mark; delivers OPEN, MODIFY, CLOSE_WRITE, ATTRIB, MOVE_SELF, DELETE_SELF of the file, ${paths}`;
     case "fid-filesystem":
-      return `${on}: FID filesystem mark; delivers ${ALL_KINDS} on the whole filesystem, ${paths}`;
+      return `FID filesystem mark; delivers ${ALL_KINDS} on the whole filesystem, ${paths}`;
     case "fid-filesystem-scoped":
       return (
-        `${on}: FID filesystem mark kept to the mount's tree; delivers ${ALL_KINDS}, ${paths}` +
+        `FID filesystem mark kept to the mount's tree; delivers ${ALL_KINDS}, ${paths}` +
         (f.scoped ? "; events outside the mount's tree are dropped" : "") +
         "; unlike a mount mark it also sees changes made through other mounts of the same files"
       );
     case "fid-inode-tree":
       return (
-        `${on}: FID inode marks on ${f.dirs === undefined ? "every directory" : `${f.dirs} directories`}, ` +
+        `FID inode marks on ${f.dirs === undefined ? "every directory" : `${f.dirs} directories`}, ` +
         `new directories marked as they appear${fallback}; ` +
         `delivers every event kind but MOVE_SELF and DELETE_SELF of files, ${paths}; cannot deliver MOVE_SELF, ` +
         "DELETE_SELF of files (inode marks on directories report self events of the directories only; " +

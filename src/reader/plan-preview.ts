@@ -5,7 +5,7 @@ import { statfsSync, statSync } from "node:fs";
 import * as K from "../../ffi/constants.ts";
 import type { MarkType } from "../config/types.ts";
 import { toByteString } from "../bytes.ts";
-import { describePlan, markSteps, predictedRefusal, type Mechanism } from "./mark-plan.ts";
+import { markSteps, planSummary, predictedRefusal, type Mechanism } from "./mark-plan.ts";
 import { mountOf } from "./mountinfo.ts";
 import type { ReaderMode } from "./protocol.ts";
 
@@ -17,8 +17,10 @@ export interface PlanPreview {
   readonly path: string;
   /** Null when the path cannot be read (the daemon would refuse the mark: see `line`). */
   readonly mechanism: Mechanism | null;
-  /** The line the daemon logs at start-up for this mark (directory counts left out). */
-  readonly line: string;
+  /** Filesystem type as mountinfo names it ("" when unknown). */
+  readonly fsType: string;
+  /** What the mechanism delivers and what it cannot (planSummary), or why the mark cannot be placed. */
+  readonly summary: string;
 }
 
 export function previewPlan(type: MarkType, path: string, mode: ReaderMode): PlanPreview {
@@ -29,7 +31,7 @@ export function previewPlan(type: MarkType, path: string, mode: ReaderMode): Pla
     magic = Number(statfsSync(path).type) >>> 0;
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    return { type, path, mechanism: null, line: `${type} mark on ${path}: cannot be placed: ${why}` };
+    return { type, path, mechanism: null, fsType: "", summary: `cannot be placed: ${why}` };
   }
   const mount = mountOf(toByteString(path));
   const fallbacks: string[] = [];
@@ -39,7 +41,7 @@ export function previewPlan(type: MarkType, path: string, mode: ReaderMode): Pla
       fallbacks.push(`FID filesystem mark refused: ${refusal}`);
       continue;
     }
-    const line = describePlan(type, path, {
+    const summary = planSummary({
       mechanism: step.mechanism,
       isDir,
       fsType: mount.fsType,
@@ -47,7 +49,7 @@ export function previewPlan(type: MarkType, path: string, mode: ReaderMode): Pla
       fallback: fallbacks.join("; "),
       scoped: step.mechanism === "fid-filesystem-scoped" && mount.root !== "/",
     });
-    return { type, path, mechanism: step.mechanism, line };
+    return { type, path, mechanism: step.mechanism, fsType: mount.fsType, summary };
   }
-  return { type, path, mechanism: null, line: `${type} mark on ${path}: no mechanism is available` };
+  return { type, path, mechanism: null, fsType: mount.fsType, summary: "no mechanism is available" };
 }

@@ -29,12 +29,16 @@ export interface StartMessage {
   readonly control: SharedArrayBuffer;
   /** Float64Array over a SharedArrayBuffer, indexed like COUNTER_NAMES. */
   readonly counters: SharedArrayBuffer;
+  /** Permission answer-time histogram (src/metrics/histogram.ts), when metrics are served. */
+  readonly permHistogram: SharedArrayBuffer | null;
 }
 
 export const CTRL_INFLIGHT = 0; // batches posted and not yet processed by the main thread
 export const CTRL_STOP = 1; // set to 1 by the main thread to stop the Worker
 export const CTRL_MESSAGES = 2; // control messages posted to the Worker and not yet handled
-export const CTRL_SLOTS = 3;
+export const CTRL_BEAT = 3; // bumped by the Worker at every loop turn (health: the reader polls)
+export const CTRL_STALL = 4; // test hook: while 1 the Worker blocks (Atomics.wait) instead of polling
+export const CTRL_SLOTS = 5;
 /** Flow control: the Worker stops reading while this many batches are unprocessed. */
 export const MAX_INFLIGHT = 4;
 
@@ -136,6 +140,8 @@ export type WorkerMessage =
       readonly ints: Int32Array;
       /** The events' JSONL tails and raw field bytes (batch-builder.ts). */
       readonly bytes: Uint8Array;
+      /** sharedMonoNow() of the read() that brought the batch's first event (event lag). */
+      readonly readAt: number;
     }
   | { readonly type: "stopped"; readonly counters: ReaderCounters }
   | {

@@ -12,8 +12,10 @@ import { io } from "./off-thread.ts";
 import { ProcInfoCache } from "./proc-info.ts";
 import {
   COUNTER_NAMES,
+  CTRL_BEAT,
   CTRL_INFLIGHT,
   CTRL_MESSAGES,
+  CTRL_STALL,
   CTRL_STOP,
   F_DENIED,
   F_IS_DIR,
@@ -30,6 +32,7 @@ import {
 } from "./protocol.ts";
 import { BatchBuilder } from "./batch-builder.ts";
 import { toByteString } from "../bytes.ts";
+import { PERM_ANSWER_BOUNDS_S, SharedHistogram } from "../metrics/histogram.ts";
 import { PathResolver, UNKNOWN_PATH, UNRESOLVED } from "./resolve.ts";
 import { statSync } from "node:fs";
 import { fsidKey } from "../../ffi/records.ts";
@@ -118,10 +121,15 @@ class Reader {
   };
 
   private readonly sharedCounters: Float64Array;
+  /** Permission answer time (metrics), or null; `readAt` is taken before each read(). */
+  private readonly permHist: SharedHistogram | null;
+  private readAt = 0;
+  private batchReadAt = 0;
 
   constructor(private readonly start: StartMessage) {
     this.control = new Int32Array(start.control);
     this.sharedCounters = new Float64Array(start.counters);
+    this.permHist = start.permHistogram === null ? null : new SharedHistogram(PERM_ANSWER_BOUNDS_S, start.permHistogram);
     this.policy = new PermissionPolicy(start.permission);
   }
 
@@ -233,6 +241,9 @@ class Reader {
   async run(): Promise<void> {
     const pv = this.pollView;
     while (!this.stopRequested()) {
+      this.control[CTRL_BEAT]++;
+      // Test hook (health checks): block like a stuck thread until released or stopped.
+      while (this.control[CTRL_STALL] !== 0 && !this.stopRequested()) Atomics.wait(this.control, CTRL_STALL, 1, 1000);
       // Flow control: while the main thread has MAX_INFLIGHT batches unprocessed, the notification
       // group is not read, so a backlog becomes a counted kernel overflow instead of unbounded
       // memory. The content group is always read: permission events are answered whatever happens.
@@ -323,6 +334,7 @@ class Reader {
     while (!this.stopRequested()) {
       if (!isContent && this.batch.count >= BATCH_EVENTS) break;
       // A content group is drained even past the batch size: its records are answered first.
+      this.readAt = sharedMonoNow();
       const n = sysRead(g.fd, g.buf, g.buf.length);
       if (n <= 0) {
         if (n < 0) {
@@ -371,7 +383,10 @@ class Reader {
     if (lo & K.FAN_Q_OVERFLOW) {
       this.counters.overflows++;
       if (this.batch.full) return;
-      if (this.batch.count === 0 && !this.collectingDue) this.timer.arm();
+      if (this.batch.count === 0) {
+        this.batchReadAt = this.readAt;
+        if (!this.collectingDue) this.timer.arm();
+      }
       this.batch.overflow(lo, ev.maskHi);
       return;
     }
@@ -491,7 +506,10 @@ class Reader {
       this.counters.permUnreported++;
       return false;
     }
-    if (b.count === 0 && !this.collectingDue) this.timer.arm();
+    if (b.count === 0) {
+      this.batchReadAt = this.readAt;
+      if (!this.collectingDue) this.timer.arm();
+    }
     this.procs.lookup(pid);
     b.begin(lo, hi, pid, flags);
     const comm = this.procs.comm;
@@ -510,6 +528,7 @@ class Reader {
       this.counters.responseErrors++;
       post({ type: "log", level: "warn", message: `fanotify response failed for fd ${fd}: ${strerror(errno())}` });
     }
+    this.permHist?.observe((sharedMonoNow() - this.readAt) / 1000);
   }
 
   /** Answers (when `response` is not 0) and closes an event fd that is not reported. */
@@ -529,7 +548,7 @@ class Reader {
     if (this.batch.count === 0) return;
     if (!final && this.behind()) return;
     const { count, ints, bytes } = this.batch.take();
-    const msg: WorkerMessage = { type: "batch", count, ints, bytes };
+    const msg: WorkerMessage = { type: "batch", count, ints, bytes, readAt: this.batchReadAt };
     Atomics.add(this.control, CTRL_INFLIGHT, 1);
     post(msg, [ints.buffer as ArrayBuffer, bytes.buffer as ArrayBuffer]);
     this.coalesce = count >= COALESCE_MIN_EVENTS;

@@ -250,6 +250,13 @@ export class SocketHub implements LineSink {
     return this.subs.size;
   }
 
+  /** Bytes queued for all subscribers (metrics). */
+  get queuedBytes(): number {
+    let n = 0;
+    for (const sub of this.subs.values()) n += sub.queued;
+    return n;
+  }
+
   /** Fan `chunk` (whole lines: bytes, or a byte string) out to every subscriber. Not modified later. */
   write(chunk: string | Buffer, _records: number): void {
     if (this.subs.size === 0 || chunk.length === 0) return;

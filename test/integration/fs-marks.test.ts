@@ -199,6 +199,18 @@ describe.skipIf(!RUN)("inode-marked trees and scoped filesystem marks (B17)", ()
     expect((await d.stop()).code).toBe(0);
   }, 30_000);
 
+  test("fanotifyd check prints each filesystem's plan without placing a mark", async () => {
+    const o = makeFs("overlay").dir;
+    const t = makeFs("tmpfs").dir;
+    const r = await runDaemon(["check", "-f", "--mount", o, "--filesystem", t, "--perm"], 10_000);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(r.stdout).toContain(`  mount ${o}: notify group, fid-inode-tree: (overlay) FID inode marks on every directory`);
+    expect(r.stdout).toContain("FID filesystem mark refused: Operation not supported");
+    expect(r.stdout).toContain("daemon's directory map");
+    expect(r.stdout).toContain(`  mount ${o}: content group, fd-mount-mark:`);
+    expect(r.stdout).toContain(`  filesystem ${t}: notify group, fid-filesystem: (tmpfs) FID filesystem mark`);
+  }, 30_000);
+
   test("a tree larger than fs.fanotify.max_user_marks: the mark fails with a message naming the limit", async () => {
     const root = makeFs("ramfs").dir;
     for (let i = 0; i < 40; i++) mkdirSync(join(root, `d${i}`));

@@ -1131,3 +1131,9 @@ export function makeNotifyListener(): NotifyListener {
 export function closeNotifyListeners(): void {
   for (const l of [...liveNotify]) l.close();
 }
+
+/** Absolute path of an installed command (as `command -v` finds it), or null. */
+export function commandPath(cmd: string): string | null {
+  const r = Bun.spawnSync(["sh", "-c", `command -v ${cmd}`], { stdout: "pipe" });
+  return r.exitCode === 0 ? r.stdout.toString().trim() : null;
+}

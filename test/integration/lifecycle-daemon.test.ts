@@ -53,6 +53,7 @@ const STATS_KEYS = [
   "ts_ms",
   "events_read",
   "events_written",
+  "events_excluded",
   "own_events_ignored",
   "unknown_records_skipped",
   "paths_unresolved",

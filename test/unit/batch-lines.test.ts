@@ -3,6 +3,7 @@
 // jsonl.test.ts) writes, and the policy must see the same text fields.
 import { describe, expect, test } from "bun:test";
 import { Pipeline } from "../../src/pipeline.ts";
+import { compileExcludes } from "../../src/policy/exclude.ts";
 import { PolicyEngine } from "../../src/policy/engine.ts";
 import { BatchBuilder } from "../../src/reader/batch-builder.ts";
 import { F_DENIED, F_IS_DIR, F_PERM } from "../../src/reader/protocol.ts";
@@ -170,6 +171,25 @@ describe("batch byte path (BatchBuilder + Pipeline)", () => {
     const lines = Buffer.concat(chunks).toString("latin1").trimEnd().split("\n");
     expect(lines.map((l) => (l.startsWith('{"type":"alert"') ? "alert" : JSON.parse(l).path))).toEqual(["/p", "alert", "/p"]);
     expect(lines[1]).toContain('"kind":"overflow"');
-    expect(p.counters).toEqual({ eventsWritten: 2, alertsWritten: 1, overflows: 1 });
+    expect(p.counters).toEqual({ eventsWritten: 2, eventsExcluded: 0, alertsWritten: 1, overflows: 1 });
+  });
+});
+
+describe("exclusions on the record path", () => {
+  test("an excluded event writes no record, but its canary alert is still written and counted", () => {
+    const evs: Ev[] = [
+      { lo: 0x20, hi: 0, pid: 7, flags: 0, comm: "cat", exe: "", path: "/w/cache/canary", name: "canary" },
+      { lo: 0x2, hi: 0, pid: 7, flags: 0, comm: "cat", exe: "", path: "/w/cache/other", name: "other" },
+      { lo: 0x2, hi: 0, pid: 7, flags: 0, comm: "cat", exe: "", path: "/w/keep", name: "keep" },
+    ];
+    const batch = build(evs);
+    const policy = new PolicyEngine({ canaries: ["/w/cache/canary"], jobs: [], burstThreshold: 0, burstWindowMs: 1000, hookCooldownMs: 0, denyOnAlert: false });
+    const chunks: Buffer[] = [];
+    const p = new Pipeline(policy, [{ write: (c: Buffer) => void chunks.push(c) }], { onAlert() {}, onBurstDenyChanged() {} });
+    p.setExcluder(compileExcludes(["/w/cache/**"]));
+    p.processBatch(batch.count, batch.ints, batch.bytes);
+    const recs = Buffer.concat(chunks).toString("latin1").trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(recs.map((r) => `${String(r.type)}:${String(r.path)}`)).toEqual(["alert:/w/cache/canary", "event:/w/keep"]);
+    expect(p.counters).toEqual({ eventsWritten: 1, eventsExcluded: 2, alertsWritten: 1, overflows: 0 });
   });
 });

@@ -157,10 +157,11 @@ describe("previewPlan (fanotifyd check)", () => {
     const { tmpdir } = await import("node:os");
     const p = previewPlan("mount", tmpdir(), "fid");
     expect(p.mechanism === "fid-filesystem-scoped" || p.mechanism === "fid-inode-tree").toBe(true);
-    expect(p.line).toStartWith(`mount mark on ${tmpdir()} (`);
+    expect(p.fsType).not.toBe("");
+    expect(p.summary).toContain("delivers");
     expect(previewPlan("inode", tmpdir(), "fd").mechanism).toBe("fd");
     const missing = previewPlan("inode", "/nonexistent/fanotifyd-x", "fid");
     expect(missing.mechanism).toBeNull();
-    expect(missing.line).toContain("cannot be placed");
+    expect(missing.summary).toContain("cannot be placed");
   });
 });
