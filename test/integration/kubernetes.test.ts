@@ -171,6 +171,6 @@ describe.skipIf(!RUN)("examples/kubernetes", () => {
     expect({ code: r.exitCode, stderr: r.stderr.toString() }).toEqual({ code: 0, stderr: "" });
     expect(out).toContain("configuration OK");
     expect(out).toMatch(/metrics: 0\.0\.0\.0:9464/);
-    expect(out).toMatch(/filesystem \S+: notify group, fid-filesystem-mark/);
+    expect(out).toMatch(/filesystem \S+: notify group, fid-filesystem: /);
   });
 });

@@ -303,7 +303,8 @@ describe.skipIf(!RUN)("signals", () => {
     expect(st.alerts_emitted).toBe(1);
     expect(st.perm_timeouts).toBe(0);
     expect(st.kernel_overflows).toBe(0);
-    // the same record in the log
+    // the same record in the log (stderr is collected asynchronously: wait for the line)
+    await waitFor(() => statsFromLog(d.stderr()).length > 0, 5000, "the stats log line", d);
     const logged = statsFromLog(d.stderr());
     expect(logged.length).toBe(1);
     expect(logged[0]).toEqual(st);
