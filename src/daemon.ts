@@ -5,6 +5,7 @@ import { parseCommandLine } from "./config/cli.ts";
 import type { Config, MarkSpec } from "./config/types.ts";
 import { notifyParent } from "./lifecycle/daemonize.ts";
 import { acquirePidFile, type PidFile } from "./lifecycle/pidfile.ts";
+import { ReloadGate } from "./lifecycle/reload-gate.ts";
 import { sdNotify } from "./lifecycle/sd-notify.ts";
 import { logger, setVerbosity } from "./log.ts";
 import { Pipeline, type LineSink } from "./pipeline.ts";
@@ -223,18 +224,16 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
     return shuttingDown;
   };
 
-  let reloading = false;
-  const reload = async (): Promise<void> => {
-    if (reloading || shuttingDown) return;
-    reloading = true;
+  // A SIGHUP during a reload runs the reload once more after it (issue 14 item 6).
+  const reloads = new ReloadGate(async () => {
     sdNotify("RELOADING=1");
     try {
       await applyReload();
     } finally {
-      reloading = false;
       sdNotify("READY=1");
     }
-  };
+  }, () => shuttingDown === null);
+  const reload = (): Promise<void> => reloads.request();
   // B6: re-read the config file(s) and apply marks, canaries, jobs and thresholds atomically; a bad
   // config is logged and the running one kept; the output is reopened (logrotate).
   const applyReload = async (): Promise<void> => {
