@@ -20,6 +20,7 @@
 
 import fs from "node:fs";
 import { errCode, errReason } from "../errors.ts";
+import { checkOpened, UnsafePathError } from "../lifecycle/safe-path.ts";
 
 export type OutputLogFn = (level: "warn" | "error", msg: string) => void;
 
@@ -39,21 +40,27 @@ interface Target {
   mode: WriteMode;
   /** False for the shared fd 1 (never closed by us). */
   owned: boolean;
+  /** A newline is still owed before the first record (the file ended mid-line). */
+  lead?: boolean;
 }
 
 export const DEFAULT_OUTPUT_QUEUE_BYTES = 16 * 1024 * 1024;
 
 const O_CLOEXEC = 0o2000000; // Linux; Bun also adds it by itself
+// O_NOFOLLOW: a symlink planted at the output path is refused (ELOOP), never followed (issue 14 item 2).
 const PATH_FLAGS =
   fs.constants.O_WRONLY |
   fs.constants.O_APPEND |
   fs.constants.O_CREAT |
   fs.constants.O_NONBLOCK |
+  fs.constants.O_NOFOLLOW |
   O_CLOEXEC;
 const FILE_MODE = 0o640;
 
 /** Errors after which the rest of a half-written line may still get through later. */
 const TRANSIENT = new Set(["ENOSPC", "EDQUOT", "EIO", "EINTR", "EAGAIN", "EWOULDBLOCK"]);
+
+const NEWLINE = Buffer.from("\n");
 
 function noop(): void {}
 
@@ -62,12 +69,49 @@ function modeOf(fd: number): WriteMode {
 }
 
 function openPath(path: string): Target {
-  const fd = fs.openSync(path, PATH_FLAGS, FILE_MODE);
+  let fd: number;
   try {
-    return { fd, mode: modeOf(fd), owned: true };
+    fd = fs.openSync(path, PATH_FLAGS, FILE_MODE);
+  } catch (e) {
+    if (errCode(e) === "ELOOP") throw new UnsafePathError("it is a symbolic link (not followed; use '-' for stdout)");
+    throw e;
+  }
+  try {
+    const st = checkOpened(fd, "output", path);
+    // A file cut mid-record (a full disk, a crash) gets a newline first, so the next record is not
+    // glued to the cut one (issue 14 item 7).
+    const lead = st.isFile() && st.size > 0 && !endsWithNewline(fd, st.size) && !writeNewline(fd);
+    return { fd, mode: st.isFile() ? "async" : "nonblock", owned: true, lead };
   } catch (e) {
     fs.closeSync(fd);
     throw e;
+  }
+}
+
+function endsWithNewline(fd: number, size: number): boolean {
+  // The fd is write-only: read the last byte through a read-only description of the same file.
+  let rfd: number;
+  try {
+    rfd = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY | O_CLOEXEC);
+  } catch {
+    return true; // cannot tell: leave the file as it is
+  }
+  try {
+    const b = Buffer.alloc(1);
+    return fs.readSync(rfd, b, 0, 1, size - 1) !== 1 || b[0] === 0x0a;
+  } catch {
+    return true;
+  } finally {
+    fs.closeSync(rfd);
+  }
+}
+
+/** Appends "\n"; false when it could not be written now (retried before the next record). */
+function writeNewline(fd: number): boolean {
+  try {
+    return fs.writeSync(fd, NEWLINE) === 1;
+  } catch {
+    return false;
   }
 }
 
@@ -147,6 +191,7 @@ export class OutputWriter {
     try {
       target = p === null ? openStdout() : openPath(p);
     } catch (e) {
+      if (e instanceof UnsafePathError) throw new Error(e.message.startsWith("refusing") ? e.message : `refusing output '${p}': ${e.message}`);
       throw new Error(`failed to open output '${p ?? "stdout"}': ${errReason(e)}`);
     }
     return new OutputWriter(p, target, opts);
@@ -399,6 +444,13 @@ export class OutputWriter {
       if (cur === null) return;
       const len = cur.length - this.curOff;
       const t = this.target;
+      if (t.lead === true) {
+        if (!writeNewline(t.fd)) {
+          this.scheduleRetry();
+          return;
+        }
+        t.lead = false;
+      }
       if (t.mode === "async") {
         this.inFlight = true;
         this.writeCalls++;
