@@ -91,3 +91,5 @@ export const EINTR = 4;
 export const EAGAIN = 11;
 export const ENOENT = 2;
 export const ESTALE = 116;
+export const EMFILE = 24;
+export const ENFILE = 23;

@@ -70,6 +70,9 @@ export const COUNTER_NAMES = [
   "permDenied",
   "permUnreported",
   "responseErrors",
+  "fdLost",
+  "permKernelDenied",
+  "unreadAtExit",
 ] as const satisfies ReadonlyArray<keyof ReaderCounters>;
 
 export interface ReaderCounters {
@@ -83,6 +86,12 @@ export interface ReaderCounters {
   /** Permission events answered while the main thread was behind and the batch was full: answered, not reported. */
   permUnreported: number;
   responseErrors: number;
+  /** Events the kernel could not hand over: no fd could be created for them (EMFILE/ENFILE). */
+  fdLost: number;
+  /** Of those, permission events: the kernel denied them itself (fanotify(7)). */
+  permKernelDenied: number;
+  /** Events still in the kernel queue when the reader stopped (read, counted, not reported). */
+  unreadAtExit: number;
 }
 
 /** main → Worker after start: a newer policy snapshot (reload, burst deny set). */

@@ -5,7 +5,9 @@ import * as K from "../../ffi/constants.ts";
 import { errno, strerror, sysClose, sysGetpid, sysPoll, sysRead, sysWrite } from "../../ffi/libc.ts";
 import { RecordCursor, RecordKind, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
 import { compileSnapshot, type CompiledSnapshot } from "../policy/engine.ts";
+import { getNofileLimit } from "../../ffi/process.ts";
 import { BatchTimer } from "./batch-timer.ts";
+import { FdBudget } from "./fd-budget.ts";
 import { addMark, openGroup, removeMark, SetupError, type GroupKind } from "./groups.ts";
 import { ProcInfoCache } from "./proc-info.ts";
 import {
@@ -103,7 +105,12 @@ class Reader {
     permDenied: 0,
     permUnreported: 0,
     responseErrors: 0,
+    fdLost: 0,
+    permKernelDenied: 0,
+    unreadAtExit: 0,
   };
+  /** Sizes FD-mode reads by the fds left (issue 14 item 5). */
+  private readonly fdBudget = new FdBudget(getNofileLimit()?.soft ?? Number.POSITIVE_INFINITY);
 
   private readonly sharedCounters: Float64Array;
 
@@ -264,6 +271,9 @@ class Reader {
 
   private finish(): void {
     this.flush(true);
+    // What the kernel still holds would vanish with the group: read it to count it (B12).
+    for (const g of this.groups) if (g.kind === "notify") this.discardRest(g);
+    this.publishCounters();
     // Closing the groups releases any pending permission events (fanotify(7)).
     for (const g of this.groups) sysClose(g.fd);
     this.resolver.close();
@@ -285,12 +295,16 @@ class Reader {
     while (!this.stopRequested()) {
       if (!isContent && this.batch.count >= BATCH_EVENTS) break;
       // A content group is drained even past the batch size: its records are answered first.
-      const n = sysRead(g.fd, g.buf, g.buf.length);
+      const n = sysRead(g.fd, g.buf, g.mode === "fd" ? this.fdBudget.readBytes(g.buf.length) : g.buf.length);
       if (n <= 0) {
         if (n < 0) {
           const e = errno();
           if (e === K.EAGAIN) break;
           if (e === K.EINTR) continue;
+          if (e === K.EMFILE || e === K.ENFILE) {
+            this.noFd(g, e);
+            break;
+          }
           this.counters.readErrors++;
           post({ type: "log", level: "warn", message: `read from fanotify ${g.kind} group failed: ${strerror(e)}` });
         }
@@ -310,6 +324,43 @@ class Reader {
       }
       if (cursor.stats.truncated) this.counters.unknownRecords++;
       if (isContent && this.batch.count >= BATCH_EVENTS && !this.behind()) this.flush();
+    }
+  }
+
+  /** The kernel could not create the event's fd: it dropped the event (denied it, for a permission event). */
+  private noFd(g: Group, e: number): void {
+    this.counters.fdLost++;
+    if (g.kind === "content") this.counters.permKernelDenied++;
+    this.publishCounters();
+    const what = g.kind === "content" ? "a permission event, which the kernel denied" : "an event, which the kernel dropped";
+    post({
+      type: "log",
+      level: "warn",
+      message: `out of file descriptors (${strerror(e)}): the kernel could not hand over ${what} (${this.counters.fdLost} so far; raise the fd limit)`,
+    });
+  }
+
+  /** At stop: reads what is left in a notification group, counting it (overflows included). */
+  private discardRest(g: Group): void {
+    const deadline = performance.now() + 200;
+    while (performance.now() < deadline) {
+      const n = sysRead(g.fd, g.buf, g.mode === "fd" ? this.fdBudget.readBytes(g.buf.length) : g.buf.length);
+      if (n <= 0) {
+        const e = n < 0 ? errno() : 0;
+        if (e === K.EINTR) continue;
+        if (e === K.EMFILE || e === K.ENFILE) {
+          this.counters.fdLost++;
+          continue;
+        }
+        return;
+      }
+      g.cursor.reset(g.buf, n);
+      while (g.cursor.next()) {
+        const ev = g.cursor.event;
+        if (ev.fd >= 0) sysClose(ev.fd);
+        if (ev.kind === RecordKind.Event && ev.maskLo & K.FAN_Q_OVERFLOW) this.counters.overflows++;
+        else if (ev.pid !== this.ownPid) this.counters.unreadAtExit++;
+      }
     }
   }
 

@@ -270,20 +270,7 @@ export class OutputWriter {
       return;
     }
     this.closing = true;
-    const deadline = performance.now() + Math.max(0, timeoutMs);
-    for (;;) {
-      if (!this.inFlight) {
-        if (this.timer !== null) {
-          clearTimeout(this.timer);
-          this.timer = null;
-        }
-        this.pump();
-      }
-      if (!this.inFlight && this.cur === null && this.pending.length === 0) break;
-      const left = deadline - performance.now();
-      if (left <= 0) break;
-      await Bun.sleep(Math.min(this.retryMs, left));
-    }
+    await this.flush(timeoutMs);
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -302,6 +289,29 @@ export class OutputWriter {
     this.nextTarget = null;
     // An fs.write still running owns the fd number until it returns: close it from the callback.
     if (!this.inFlight) this.closeTarget(this.target);
+  }
+
+  /** Records queued and not yet completely written (what a close now would give up). */
+  get unwrittenRecords(): number {
+    return this.queuedRecords();
+  }
+
+  /** Writes what it can within `timeoutMs` (keeps accepting records; does not close). */
+  async flush(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + Math.max(0, timeoutMs);
+    for (;;) {
+      if (!this.inFlight) {
+        if (this.timer !== null) {
+          clearTimeout(this.timer);
+          this.timer = null;
+        }
+        this.pump();
+      }
+      if (!this.inFlight && this.cur === null && this.pending.length === 0) break;
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      await Bun.sleep(Math.min(this.retryMs, left));
+    }
   }
 
   // ---- internals ----
