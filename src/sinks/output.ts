@@ -12,7 +12,9 @@
 //  - "nonblock": pipes, FIFOs, ttys, character devices. The fd is a private O_NONBLOCK file
 //    description (a path is opened with O_NONBLOCK; for stdout, /proc/self/fd/1 is opened afresh so
 //    the O_NONBLOCK flag does not leak to the shared fd 1). Writes are synchronous and return at
-//    once; EAGAIN leaves the rest queued and a timer retries.
+//    once; when the pipe is full, the rest of the current buffer is written through a blocking
+//    description of the same pipe on Bun's I/O pool, which returns as soon as the reader has made
+//    room (no retry timer: a consumer that keeps up is fed at its own pace).
 //  - "async": regular files (O_NONBLOCK means nothing to them and a slow disk would stall the
 //    caller), and a stdout that cannot get a private non-blocking description (a socket, e.g.
 //    journald). One fs.write at a time runs on Bun's I/O thread pool; whatever is queued meanwhile
@@ -42,6 +44,11 @@ interface Target {
   owned: boolean;
   /** A newline is still owed before the first record (the file ended mid-line). */
   lead?: boolean;
+  /**
+   * nonblock targets: a blocking description of the same pipe, opened at the first full pipe. The
+   * write that waits for the reader to drain the pipe runs on it off-thread (issue 14 item 4).
+   */
+  blockFd?: number;
 }
 
 export const DEFAULT_OUTPUT_QUEUE_BYTES = 16 * 1024 * 1024;
@@ -342,6 +349,14 @@ export class OutputWriter {
   }
 
   private closeTarget(t: Target): void {
+    if (t.blockFd !== undefined && t.blockFd >= 0) {
+      try {
+        fs.closeSync(t.blockFd);
+      } catch {
+        // nothing useful to do
+      }
+      t.blockFd = -1;
+    }
     if (!t.owned) return;
     try {
       fs.closeSync(t.fd);
@@ -418,11 +433,36 @@ export class OutputWriter {
     }
   }
 
+  /**
+   * The pipe is full: write the rest of the current buffer through the blocking description on
+   * Bun's I/O pool. It returns as soon as the reader has drained the pipe far enough — no polling
+   * timer between a reader's read and our next write.
+   */
+  private waitWritable(): void {
+    const t = this.target;
+    const cur = this.cur;
+    if (cur === null) return;
+    if (t.blockFd === undefined) {
+      try {
+        t.blockFd = fs.openSync(`/proc/self/fd/${t.fd}`, fs.constants.O_WRONLY | O_CLOEXEC);
+      } catch {
+        t.blockFd = -1; // cannot: fall back to the retry timer
+      }
+    }
+    if (t.blockFd < 0) {
+      this.scheduleRetry();
+      return;
+    }
+    this.inFlight = true;
+    this.writeCalls++;
+    fs.write(t.blockFd, cur, this.curOff, cur.length - this.curOff, null, (err, n) => this.onAsyncDone(t, err, n));
+  }
+
   /** Handles a failed write. Returns true if writing may go on at once. */
   private onWriteError(e: unknown): boolean {
     const code = errCode(e) ?? "EUNKNOWN";
     if (code === "EAGAIN" || code === "EWOULDBLOCK") {
-      this.scheduleRetry();
+      this.waitWritable();
       return false;
     }
     if (code === "EINTR") return true;
@@ -478,7 +518,7 @@ export class OutputWriter {
       this.advance(n);
       if (n < len) {
         // The pipe is full: the next write would only say EAGAIN.
-        this.scheduleRetry();
+        this.waitWritable();
         return;
       }
     }
