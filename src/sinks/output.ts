@@ -42,6 +42,8 @@ interface Target {
   mode: WriteMode;
   /** False for the shared fd 1 (never closed by us). */
   owned: boolean;
+  /** A regular file whose end is checked when it takes over (see settleEnd). */
+  checkEnd?: boolean;
   /** A newline is still owed before the first record (the file ended mid-line). */
   lead?: boolean;
   /**
@@ -85,14 +87,28 @@ function openPath(path: string): Target {
   }
   try {
     const st = checkOpened(fd, "output", path);
-    // A file cut mid-record (a full disk, a crash) gets a newline first, so the next record is not
-    // glued to the cut one (issue 14 item 7).
-    const lead = st.isFile() && st.size > 0 && !endsWithNewline(fd, st.size) && !writeNewline(fd);
-    return { fd, mode: st.isFile() ? "async" : "nonblock", owned: true, lead };
+    return { fd, mode: st.isFile() ? "async" : "nonblock", owned: true, checkEnd: st.isFile() };
   } catch (e) {
     fs.closeSync(fd);
     throw e;
   }
+}
+
+/**
+ * A file cut mid-record (a full disk, a crash) gets a newline first, so the next record is not glued
+ * to the cut one (issue 14 item 7). Checked when the target takes over — at a line boundary of our
+ * own writes, so a reopen of the file we are writing never sees our own half-written line.
+ */
+function settleEnd(t: Target): void {
+  if (t.checkEnd !== true) return;
+  t.checkEnd = false;
+  let size: number;
+  try {
+    size = fs.fstatSync(t.fd).size;
+  } catch {
+    return;
+  }
+  if (size > 0 && !endsWithNewline(t.fd, size) && !writeNewline(t.fd)) t.lead = true;
 }
 
 function endsWithNewline(fd: number, size: number): boolean {
@@ -182,6 +198,7 @@ export class OutputWriter {
   private constructor(path: string | null, target: Target, opts: OutputWriterOptions) {
     this.path = path;
     this.target = target;
+    settleEnd(target);
     this.maxQueueBytes = Math.max(0, opts.maxQueueBytes ?? DEFAULT_OUTPUT_QUEUE_BYTES);
     this.log = opts.log ?? noop;
     this.retryMs = Math.max(1, opts.retryMs ?? 10);
@@ -375,6 +392,7 @@ export class OutputWriter {
     this.closeTarget(this.target);
     this.target = this.nextTarget;
     this.nextTarget = null;
+    settleEnd(this.target);
   }
 
   /** Turns every pending chunk into one buffer. */
@@ -471,8 +489,10 @@ export class OutputWriter {
       this.loggedErrors.add(code);
       this.log("error", `write to output ${this.describe()} failed: ${errReason(e)}; records are dropped`);
     }
-    // A half-written line is finished later if the error may pass; otherwise the rest is lost.
-    if (this.atBoundary() || !TRANSIENT.has(code)) this.dropCurrent();
+    // A half-written line is finished later if the error may pass; otherwise the rest is lost. With
+    // a reopen pending (logrotate moved the full file away) the old file may never get room again:
+    // its cut line is given up so the new file takes over (it stays the old file's last line).
+    if (this.atBoundary() || !TRANSIENT.has(code) || this.nextTarget !== null) this.dropCurrent();
     this.scheduleRetry();
     return false;
   }

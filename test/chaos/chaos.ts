@@ -319,8 +319,8 @@ async function fullDisk(t: Tally, opts: ChaosOptions): Promise<void> {
   await Bun.sleep(100);
   await runHelper(["load", fs.dir, "200"], 5000);
   await Bun.sleep(300);
-  const after = existsSync(out) ? readFileSync(out, "latin1") : "";
   const ms = await stop(d);
+  const after = existsSync(out) ? readFileSync(out, "latin1") : "";
   if (ms === null) {
     t.report.hangs++;
     t.fail("full disk: no exit after SIGTERM");
@@ -331,15 +331,17 @@ async function fullDisk(t: Tally, opts: ChaosOptions): Promise<void> {
   const cutAtEnd = before.length > 0 && !before.endsWith("\n") ? 1 : 0;
   t.report.invalidLines += c1.invalid - cutAtEnd;
   if (c1.invalid - cutAtEnd > 0) t.fail(`full disk: ${c1.invalid - cutAtEnd} invalid lines before recovery`);
-  const c2 = checkLines(readFileSync(out, "latin1"));
+  const c2 = checkLines(after);
   if (c2.eventLines === 0) t.fail("full disk: no records after space came back");
-  t.report.invalidLines += c2.invalid;
-  if (c2.invalid > 0) t.fail(`full disk: ${c2.invalid} invalid lines after recovery`);
+  // The new file may fill up again under the same load: again only a cut at its very end is allowed.
+  const cut2 = after.length > 0 && !after.endsWith("\n") ? 1 : 0;
+  t.report.invalidLines += c2.invalid - cut2;
+  if (c2.invalid - cut2 > 0) t.fail(`full disk: ${c2.invalid - cut2} invalid lines after recovery`);
   const stats = statsFromLog(d.stderr()).at(-1);
   const drops = typeof stats?.output_records_dropped === "number" ? stats.output_records_dropped : 0;
   if (full && drops === 0) t.fail("full disk: records were lost but output_records_dropped is 0");
   t.report.notes.push(
-    `full disk: ${c1.eventLines} + ${c2.eventLines} event lines, ${drops} records counted dropped, recovery ${after.length > 0 ? "yes" : "no"}`,
+    `full disk: ${c1.eventLines} event lines, then ${c2.eventLines} after space came back; ${drops} records counted dropped; files cut by ENOSPC at their end: ${cutAtEnd + cut2}`,
   );
   t.account("full disk", d.stderr(), null, d.proc.exitCode);
   fs.cleanup();
