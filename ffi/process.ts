@@ -10,6 +10,7 @@ const lib = dlopen("libc.so.6", {
   alarm: { args: [u32], returns: u32 },
   getrlimit: { args: [i32, ptr], returns: i32 },
   setrlimit: { args: [i32, ptr], returns: i32 },
+  setpriority: { args: [i32, u32, i32], returns: i32 },
 });
 
 const RLIMIT_NOFILE = 7;
@@ -49,4 +50,9 @@ export function setNofileSoftLimit(soft: number, hard: number): boolean {
   buf[0] = Number.isFinite(soft) ? BigInt(soft) : RLIM_INFINITY;
   buf[1] = Number.isFinite(hard) ? BigInt(hard) : RLIM_INFINITY;
   return lib.symbols.setrlimit(RLIMIT_NOFILE, buf) === 0;
+}
+
+/** setpriority(PRIO_PROCESS, tid, nice) for one thread (Linux: nice is per thread); false on failure. */
+export function setThreadNice(tid: number, nice: number): boolean {
+  return lib.symbols.setpriority(0, tid >>> 0, nice | 0) === 0;
 }

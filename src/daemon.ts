@@ -6,6 +6,7 @@ import type { Config, MarkSpec } from "./config/types.ts";
 import { notifyParent } from "./lifecycle/daemonize.ts";
 import { acquirePidFile, type PidFile } from "./lifecycle/pidfile.ts";
 import { ReloadGate } from "./lifecycle/reload-gate.ts";
+import { raiseStopPriority } from "./lifecycle/stop-priority.ts";
 import { sdNotify } from "./lifecycle/sd-notify.ts";
 import { logger, setVerbosity } from "./log.ts";
 import { Pipeline, type LineSink } from "./pipeline.ts";
@@ -32,7 +33,7 @@ const FLUSH_MS = 150;
  * thread itself be stuck.
  */
 const HARD_EXIT_MS = 950;
-const ALARM_S = 3;
+const ALARM_S = 5;
 const SWEEP_INTERVAL_MS = 1000;
 /** Output backlog beyond which batches stop being acknowledged (the kernel queue takes over). */
 const OUTPUT_HOLD_BYTES = 4 * 1024 * 1024;
@@ -238,6 +239,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
         hardExit(code());
       }, HARD_EXIT_MS);
       setAlarm(ALARM_S);
+      raiseStopPriority();
       sdNotify("STOPPING=1");
       clearInterval(sweep);
       const deadline = new Promise<null>((res) => setTimeout(() => res(null), STOP_DEADLINE_MS));

@@ -8,7 +8,7 @@ import { compileSnapshot, type CompiledSnapshot } from "../policy/engine.ts";
 import { getNofileLimit } from "../../ffi/process.ts";
 import { BatchTimer } from "./batch-timer.ts";
 import { FdBudget } from "./fd-budget.ts";
-import { addMark, openGroup, removeMark, SetupError, type GroupKind } from "./groups.ts";
+import { addMark, flushMarks, openGroup, removeMark, SetupError, type GroupKind } from "./groups.ts";
 import { ProcInfoCache } from "./proc-info.ts";
 import {
   COUNTER_NAMES,
@@ -270,9 +270,21 @@ class Reader {
   }
 
   private finish(): void {
+    // Permission events first: no new ones (the marks go), the queued ones answered as usual.
+    const c = this.content;
+    if (c !== null) {
+      flushMarks(c.fd);
+      this.drainAtStop(c);
+    }
     this.flush(true);
-    // What the kernel still holds would vanish with the group: read it to count it (B12).
-    for (const g of this.groups) if (g.kind === "notify") this.discardRest(g);
+    // What the kernel still holds would vanish with the group: read it to count it (B12). With no
+    // mark left on the filesystem, opens there no longer enter fsnotify at all, and closing the
+    // groups does not wait behind them (a close under a flood took ~1 s otherwise).
+    for (const g of this.groups) {
+      if (g.kind !== "notify") continue;
+      flushMarks(g.fd);
+      this.discardRest(g);
+    }
     this.publishCounters();
     // Closing the groups releases any pending permission events (fanotify(7)).
     for (const g of this.groups) sysClose(g.fd);
@@ -340,9 +352,28 @@ class Reader {
     });
   }
 
+  /** At stop, after its marks are gone: answers what is left in the content group. */
+  private drainAtStop(g: Group): void {
+    const deadline = performance.now() + 100;
+    while (performance.now() < deadline) {
+      const n = sysRead(g.fd, g.buf, this.fdBudget.readBytes(g.buf.length));
+      if (n <= 0) {
+        const e = n < 0 ? errno() : 0;
+        if (e === K.EINTR) continue;
+        if (e === K.EMFILE || e === K.ENFILE) {
+          this.noFd(g, e);
+          continue;
+        }
+        return;
+      }
+      g.cursor.reset(g.buf, n);
+      while (g.cursor.next()) this.handle(g, g.cursor.event);
+    }
+  }
+
   /** At stop: reads what is left in a notification group, counting it (overflows included). */
   private discardRest(g: Group): void {
-    const deadline = performance.now() + 200;
+    const deadline = performance.now() + 100;
     while (performance.now() < deadline) {
       const n = sysRead(g.fd, g.buf, g.mode === "fd" ? this.fdBudget.readBytes(g.buf.length) : g.buf.length);
       if (n <= 0) {
