@@ -213,7 +213,8 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
       subscribers_dropped: hub?.counters.subscribersDropped ?? 0,
       subscribers_refused: hub?.counters.subscribersRefused ?? 0,
       // At exit: what the output's close will give up counts as dropped (issue 14 item 8).
-      output_records_dropped: output.droppedRecords + (finalStats ? output.unwrittenRecords : 0),
+      // (plus this stats record itself, which is queued behind them).
+      output_records_dropped: output.droppedRecords + (finalStats && output.unwrittenRecords > 0 ? output.unwrittenRecords + 1 : 0),
       output_write_errors: output.writeErrors,
       // Events the kernel could not hand over for want of an fd (item 5); those that were permission
       // events were denied by the kernel itself.

@@ -50,7 +50,7 @@ export interface ChaosReport {
 const HANG_MS = 3000;
 
 let helperBin: string | null = null;
-function helper(): string {
+export function helper(): string {
   if (helperBin !== null && existsSync(helperBin)) return helperBin;
   const dir = makeTmpDir("fanotifyd-chaos-bin-");
   const out = join(dir, "helper");
@@ -60,7 +60,7 @@ function helper(): string {
   return out;
 }
 
-interface Running {
+export interface Running {
   proc: Subprocess<"ignore", number | "pipe" | "ignore", "pipe">;
   stderr: () => string;
   exited: boolean;
@@ -72,7 +72,7 @@ async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string 
 }
 
 /** Starts the daemon (foreground) and waits for its readiness line. */
-async function start(
+export async function start(
   args: string[],
   opts: { prefix?: string[]; stdout?: number | "ignore"; env?: Record<string, string> } = {},
 ): Promise<Running> {
@@ -102,7 +102,7 @@ async function start(
 }
 
 /** SIGTERM; ms until exit, or null (a hang: SIGKILLed). */
-async function stop(r: Running, sig: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
+export async function stop(r: Running, sig: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
   const t0 = performance.now();
   r.proc.kill(sig);
   const inTime = await Promise.race([r.proc.exited.then(() => true), Bun.sleep(HANG_MS).then(() => false)]);
@@ -116,7 +116,7 @@ async function stop(r: Running, sig: NodeJS.Signals = "SIGTERM"): Promise<number
 }
 
 /** Runs the helper with a deadline; null when it had to be killed (stuck). */
-async function runHelper(args: string[], timeoutMs: number): Promise<string | null> {
+export async function runHelper(args: string[], timeoutMs: number): Promise<string | null> {
   const p = track(Bun.spawn([helper(), ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
   const out = new Response(p.stdout).text();
   const inTime = await Promise.race([p.exited.then(() => true), Bun.sleep(timeoutMs).then(() => false)]);
@@ -128,7 +128,7 @@ async function runHelper(args: string[], timeoutMs: number): Promise<string | nu
   return out;
 }
 
-function field(text: string, name: string): number {
+export function field(text: string, name: string): number {
   const m = new RegExp(`${name}=(\\d+)`).exec(text);
   return m ? Number(m[1]) : 0;
 }
