@@ -179,6 +179,16 @@ class Tally {
     failures: [],
   };
 
+  /** SIGTERM; a daemon not gone within HANG_MS is a hang (SIGKILLed). Returns the exit time. */
+  async stopped(what: string, d: Running): Promise<number | null> {
+    const ms = await stop(d);
+    if (ms === null) {
+      this.report.hangs++;
+      this.fail(`${what}: no exit within ${HANG_MS} ms of SIGTERM\n${d.stderr().slice(-1500)}`);
+    }
+    return ms;
+  }
+
   fail(what: string): void {
     if (this.report.failures.length < 50) this.report.failures.push(what);
   }
@@ -251,16 +261,11 @@ async function cycles(t: Tally, opts: ChaosOptions, deadline: number): Promise<v
     const load = runHelper(["load", fs.dir, String(loadMs)], loadMs + 5000);
     const opens = mode === "perm" ? runHelper(["open", fs.dir, "8", "200"], loadMs + 5000) : Promise.resolve("");
     await Bun.sleep(opts.cycleLoadMs);
-    const ms = await stop(d);
+    const ms = await t.stopped(`cycle ${i} (${mode})`, d);
     const [loadOut, openOut] = await Promise.all([load, opens]);
     const c = t.report.cycles[mode];
     c.runs++;
-    if (ms === null) {
-      t.report.hangs++;
-      t.fail(`cycle ${i} (${mode}): no exit within ${HANG_MS} ms of SIGTERM\n${d.stderr().slice(-1500)}`);
-    } else {
-      c.exitMs.push(ms);
-    }
+    if (ms !== null) c.exitMs.push(ms);
     if (loadOut === null || openOut === null) {
       t.report.unansweredPerm++;
       t.fail(`cycle ${i} (${mode}): a load process was stuck`);
@@ -293,11 +298,7 @@ async function signalStorm(t: Tally, opts: ChaosOptions): Promise<void> {
   }
   await load;
   if (d.exited) t.fail(`signal storm: the daemon died after ${sent} signals\n${d.stderr().slice(-1500)}`);
-  const ms = await stop(d);
-  if (ms === null) {
-    t.report.hangs++;
-    t.fail("signal storm: no exit after SIGTERM");
-  }
+  const ms = await t.stopped("signal storm", d);
   t.report.notes.push(`signal storm: ${sent} signals in ${opts.scenarioMs} ms, exit in ${ms?.toFixed(0)} ms`);
   t.account("signal storm", d.stderr(), readFileSync(out, "latin1"), d.proc.exitCode);
   fs.cleanup();
@@ -319,12 +320,8 @@ async function fullDisk(t: Tally, opts: ChaosOptions): Promise<void> {
   await Bun.sleep(100);
   await runHelper(["load", fs.dir, "200"], 5000);
   await Bun.sleep(300);
-  const ms = await stop(d);
+  await t.stopped("full disk", d);
   const after = existsSync(out) ? readFileSync(out, "latin1") : "";
-  if (ms === null) {
-    t.report.hangs++;
-    t.fail("full disk: no exit after SIGTERM");
-  }
   const c1 = checkLines(before);
   // The file cut by ENOSPC may end mid-record: that is the one tolerated cut, and the daemon never
   // appends to it again (a restart would first add a newline: unit test output-safety).
@@ -365,11 +362,7 @@ async function stalledPipe(t: Tally, opts: ChaosOptions): Promise<void> {
   }
   await runHelper(["load", fs.dir, String(opts.scenarioMs)], opts.scenarioMs + 5000);
   await Bun.sleep(800); // a stall or two more: the consumer catches up
-  const ms = await stop(d);
-  if (ms === null) {
-    t.report.hangs++;
-    t.fail("stalled pipe: no exit after SIGTERM");
-  }
+  const ms = await t.stopped("stalled pipe", d);
   await Promise.race([consumer.exited, Bun.sleep(3000)]);
   t.account("stalled pipe", d.stderr(), readFileSync(got, "latin1"), d.proc.exitCode);
   t.report.notes.push(`stalled pipe: exit in ${ms?.toFixed(0)} ms`);
@@ -384,11 +377,7 @@ async function fdLimit(t: Tally): Promise<void> {
   const out = join(outFs.dir, "fd.jsonl");
   const d = await start(["--perm", "--filesystem", fs.dir, "-o", out], { prefix: ["prlimit", "--nofile=64"] });
   const res = await runHelper(["open", fs.dir, "100", "50"], 30_000);
-  const ms = await stop(d);
-  if (ms === null) {
-    t.report.hangs++;
-    t.fail("fd limit: no exit after SIGTERM");
-  }
+  await t.stopped("fd limit", d);
   if (res === null) {
     t.report.unansweredPerm++;
     t.fail("fd limit: openers stuck");
@@ -414,11 +403,7 @@ async function hostileNames(t: Tally): Promise<void> {
   const d = await start(["--filesystem", fs.dir, "-o", out]);
   const res = await runHelper(["hostile", fs.dir], 5000);
   await Bun.sleep(300);
-  const ms = await stop(d);
-  if (ms === null) {
-    t.report.hangs++;
-    t.fail("hostile names: no exit after SIGTERM");
-  }
+  await t.stopped("hostile names", d);
   const text = readFileSync(out, "latin1");
   const c = checkLines(text);
   const paths = new Set(c.records.map((r) => r.path));
@@ -459,11 +444,7 @@ async function reloadStorm(t: Tally, opts: ChaosOptions): Promise<void> {
   const lastReload = (): string => d.stderr().split("\n").filter((l) => l.includes("configuration reloaded")).at(-1) ?? "";
   while (!lastReload().includes(want) && performance.now() < until) await Bun.sleep(20);
   if (!lastReload().includes(want)) t.fail(`reload storm: the last config (77 canaries) never took effect; last: ${lastReload()}`);
-  const ms = await stop(d);
-  if (ms === null) {
-    t.report.hangs++;
-    t.fail("reload storm: no exit after SIGTERM");
-  }
+  await t.stopped("reload storm", d);
   const reloads = d.stderr().split("\n").filter((l) => l.includes("configuration reloaded")).length;
   t.report.notes.push(`reload storm: ${rounds + 1} SIGHUPs, ${reloads} reloads, last config in force`);
   t.account("reload storm", d.stderr(), readFileSync(out, "latin1"), d.proc.exitCode);

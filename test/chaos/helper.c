@@ -1,7 +1,8 @@
 // Load and consumers for the chaos suite (test/chaos/run.ts) and the hardening tests.
 //   helper open DIR NPROC NOPS      NPROC processes open+read+close DIR/f0..f15 NOPS times each;
 //                                   prints "ok=N eperm=N other=N"
-//   helper load DIR MS              create/write/rename/unlink in DIR for MS ms; prints "ops=N"
+//   helper load DIR MS [RATE]       create/write/rename/unlink in DIR for MS ms (at most RATE ops/s);
+//                                   prints "ops=N"
 //   helper hostile DIR              names with a newline, invalid UTF-8, 255 bytes, quotes, a tab;
 //                                   each created, written, opened, unlinked; prints "names=N"
 //   helper stallcat OUT RUN STALL   copies stdin to OUT, pausing STALL ms after every RUN ms
@@ -51,11 +52,16 @@ static int do_open(const char *dir, int nproc, int nops) {
   return 0;
 }
 
-static int do_load(const char *dir, double ms) {
-  double end = now_ms() + ms;
+static int do_load(const char *dir, double ms, double rate) {
+  double start = now_ms(), end = start + ms;
   long ops = 0;
   char a[4096], b[4096];
   while (now_ms() < end) {
+    // paced: at most `rate` ops per second (0: flat out)
+    if (rate > 0 && ops > (now_ms() - start) * rate / 1000) {
+      usleep(200);
+      continue;
+    }
     for (int i = 0; i < 64; i++) {
       snprintf(a, sizeof a, "%s/l%d", dir, i);
       snprintf(b, sizeof b, "%s/m%d", dir, i);
@@ -119,7 +125,7 @@ static int do_stallcat(const char *out, double run, double stall) {
 
 int main(int argc, char **argv) {
   if (argc >= 5 && !strcmp(argv[1], "open")) return do_open(argv[2], atoi(argv[3]), atoi(argv[4]));
-  if (argc >= 4 && !strcmp(argv[1], "load")) return do_load(argv[2], atof(argv[3]));
+  if (argc >= 4 && !strcmp(argv[1], "load")) return do_load(argv[2], atof(argv[3]), argc >= 5 ? atof(argv[4]) : 0);
   if (argc >= 3 && !strcmp(argv[1], "hostile")) return do_hostile(argv[2]);
   if (argc >= 5 && !strcmp(argv[1], "stallcat")) return do_stallcat(argv[2], atof(argv[3]), atof(argv[4]));
   fprintf(stderr, "usage: helper open|load|hostile|stallcat ...\n");
