@@ -28,6 +28,8 @@ export interface ChaosOptions {
   /** Wall-clock bound for the whole run; cycles stop early (and say so) when it is reached. */
   budgetMs: number;
   log?: (line: string) => void;
+  /** Run only the scenarios whose name contains one of these words (default: all). */
+  only?: readonly string[];
 }
 
 export interface ChaosReport {
@@ -136,17 +138,23 @@ export function field(text: string, name: string): number {
 interface Checked {
   valid: number;
   invalid: number;
+  /** The first invalid line (up to 300 bytes), for the failure message. */
+  sample: string;
   eventLines: number;
   records: JsonRecord[];
 }
 
 /** Strictly parses an output file: every line JSON, the file ends with a newline. */
 export function checkLines(text: string): Checked {
-  const res: Checked = { valid: 0, invalid: 0, eventLines: 0, records: [] };
+  const res: Checked = { valid: 0, invalid: 0, sample: "", eventLines: 0, records: [] };
   if (text.length === 0) return res;
   const lines = text.split("\n");
   const last = lines.pop();
-  if (last !== "") res.invalid++; // cut last line
+  if (last !== "") {
+    res.invalid++; // cut last line
+    res.sample = `(last) ${JSON.stringify(last?.slice(0, 300))}`;
+  }
+  let lineNo = 0;
   for (const line of lines) {
     try {
       const r = JSON.parse(line) as JsonRecord;
@@ -156,7 +164,9 @@ export function checkLines(text: string): Checked {
       res.records.push(r);
     } catch {
       res.invalid++;
+      if (res.sample === "") res.sample = `(line ${lineNo + 1} of ${lines.length}) ${JSON.stringify(line.slice(0, 300))}`;
     }
+    lineNo++;
   }
   return res;
 }
@@ -215,7 +225,7 @@ class Tally {
     if (output === null) return;
     const c = checkLines(output);
     r.invalidLines += c.invalid;
-    if (c.invalid > 0) this.fail(`${what}: ${c.invalid} invalid output lines`);
+    if (c.invalid > 0) this.fail(`${what}: ${c.invalid} invalid output lines, first: ${c.sample}`);
     r.eventsWritten += n("events_written");
     r.eventLines += c.eventLines;
     // Every event record handed to the output is in the file or counted as dropped.
@@ -282,7 +292,7 @@ async function cycles(t: Tally, opts: ChaosOptions, deadline: number): Promise<v
 
 async function signalStorm(t: Tally, opts: ChaosOptions): Promise<void> {
   const fs = makeTmpfs(64);
-  const outFs = makeTmpfs(256);
+  const outFs = makeTmpfs(512);
   const conf = join(makeTmpDir(), "storm.conf");
   writeFileSync(conf, `canary ${fs.dir}/canary*\n`);
   chmodSync(conf, 0o600);
@@ -418,7 +428,7 @@ async function hostileNames(t: Tally): Promise<void> {
 
 async function reloadStorm(t: Tally, opts: ChaosOptions): Promise<void> {
   const fs = makeTmpfs(64);
-  const outFs = makeTmpfs(64);
+  const outFs = makeTmpfs(512); // ~100 MB of records per 2 s of load: room to spare (no ENOSPC here)
   const conf = join(makeTmpDir(), "reload.conf");
   const write = (n: number): void => {
     const lines = Array.from({ length: n }, (_, i) => `canary ${fs.dir}/c${i}-*`);
@@ -491,6 +501,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   ];
   try {
     for (const [name, run] of scenarios) {
+      if (opts.only !== undefined && opts.only.length > 0 && !opts.only.some((w) => name.includes(w))) continue;
       const t0 = performance.now();
       try {
         await run();

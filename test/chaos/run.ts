@@ -1,4 +1,4 @@
-// npm run chaos [-- --cycles N --load-ms MS --scenario-ms MS --budget-s S]
+// npm run chaos [-- --cycles N --load-ms MS --scenario-ms MS --budget-s S --only reload,cycles]
 // The full form by default: 200 start/load/stop cycles per mode (600), bounded by --budget-s (1800).
 // Prints the figures; exits 1 on any hang, invalid line, wrongful denial or uncounted loss.
 import { formatReport, runChaos } from "./chaos.ts";
@@ -25,6 +25,7 @@ const report = await runChaos({
   scenarioMs: arg("--scenario-ms", 2000),
   budgetMs: arg("--budget-s", 1800) * 1000,
   log: (l) => console.error(l),
+  only: process.argv.includes("--only") ? (process.argv[process.argv.indexOf("--only") + 1] ?? "").split(",") : undefined,
 });
 console.log(formatReport(report));
 console.log(`chaos: ${((performance.now() - t0) / 1000).toFixed(0)} s`);
