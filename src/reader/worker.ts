@@ -8,6 +8,7 @@ import { compileSnapshot, type CompiledSnapshot } from "../policy/engine.ts";
 import { getNofileLimit } from "../../ffi/process.ts";
 import { BatchTimer } from "./batch-timer.ts";
 import { FdBudget } from "./fd-budget.ts";
+import { drainFor } from "./stop-drain.ts";
 import { addMark, flushMarks, openGroup, removeMark, SetupError, type GroupKind } from "./groups.ts";
 import { ProcInfoCache } from "./proc-info.ts";
 import {
@@ -307,7 +308,7 @@ class Reader {
     while (!this.stopRequested()) {
       if (!isContent && this.batch.count >= BATCH_EVENTS) break;
       // A content group is drained even past the batch size: its records are answered first.
-      const n = sysRead(g.fd, g.buf, g.mode === "fd" ? this.fdBudget.readBytes(g.buf.length) : g.buf.length);
+      const n = sysRead(g.fd, g.buf, this.readBytes(g));
       if (n <= 0) {
         if (n < 0) {
           const e = errno();
@@ -352,47 +353,24 @@ class Reader {
     });
   }
 
+  /** Bytes to read from `g` now: FD-mode reads are sized by the fds left (fd-budget.ts). */
+  private readBytes(g: Group): number {
+    return g.mode === "fd" ? this.fdBudget.readBytes(g.buf.length) : g.buf.length;
+  }
+
   /** At stop, after its marks are gone: answers what is left in the content group. */
   private drainAtStop(g: Group): void {
-    const deadline = performance.now() + 100;
-    while (performance.now() < deadline) {
-      const n = sysRead(g.fd, g.buf, this.fdBudget.readBytes(g.buf.length));
-      if (n <= 0) {
-        const e = n < 0 ? errno() : 0;
-        if (e === K.EINTR) continue;
-        if (e === K.EMFILE || e === K.ENFILE) {
-          this.noFd(g, e);
-          continue;
-        }
-        return;
-      }
-      g.cursor.reset(g.buf, n);
-      while (g.cursor.next()) this.handle(g, g.cursor.event);
-    }
+    drainFor(g, 100, () => this.readBytes(g), (ev) => this.handle(g, ev), (e) => this.noFd(g, e));
   }
 
   /** At stop: reads what is left in a notification group, counting it (overflows included). */
   private discardRest(g: Group): void {
-    const deadline = performance.now() + 100;
-    while (performance.now() < deadline) {
-      const n = sysRead(g.fd, g.buf, g.mode === "fd" ? this.fdBudget.readBytes(g.buf.length) : g.buf.length);
-      if (n <= 0) {
-        const e = n < 0 ? errno() : 0;
-        if (e === K.EINTR) continue;
-        if (e === K.EMFILE || e === K.ENFILE) {
-          this.counters.fdLost++;
-          continue;
-        }
-        return;
-      }
-      g.cursor.reset(g.buf, n);
-      while (g.cursor.next()) {
-        const ev = g.cursor.event;
-        if (ev.fd >= 0) sysClose(ev.fd);
-        if (ev.kind === RecordKind.Event && ev.maskLo & K.FAN_Q_OVERFLOW) this.counters.overflows++;
-        else if (ev.pid !== this.ownPid) this.counters.unreadAtExit++;
-      }
-    }
+    const onEvent = (ev: ParsedEvent): void => {
+      if (ev.fd >= 0) sysClose(ev.fd);
+      if (ev.kind === RecordKind.Event && ev.maskLo & K.FAN_Q_OVERFLOW) this.counters.overflows++;
+      else if (ev.pid !== this.ownPid) this.counters.unreadAtExit++;
+    };
+    drainFor(g, 100, () => this.readBytes(g), onEvent, (e) => this.noFd(g, e));
   }
 
   /** Drains the content group if a permission event is waiting (non-blocking check). */
