@@ -111,6 +111,7 @@ export const EXDEV = 18;
 export const ENODEV = 19;
 export const ENOTDIR = 20;
 export const EINVAL = 22;
+export const ENFILE = 23;
 export const EMFILE = 24;
 export const ENOSPC = 28;
 export const EOPNOTSUPP = 95;

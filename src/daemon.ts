@@ -5,6 +5,8 @@ import { parseCommandLine } from "./config/cli.ts";
 import type { Config, MarkSpec } from "./config/types.ts";
 import { notifyParent } from "./lifecycle/daemonize.ts";
 import { acquirePidFile, type PidFile } from "./lifecycle/pidfile.ts";
+import { ReloadGate } from "./lifecycle/reload-gate.ts";
+import { raiseStopPriority } from "./lifecycle/stop-priority.ts";
 import { sdNotify } from "./lifecycle/sd-notify.ts";
 import { logger, setVerbosity } from "./log.ts";
 import { Pipeline, type LineSink } from "./pipeline.ts";
@@ -22,9 +24,21 @@ import { installTestHooks } from "./lifecycle/test-hooks.ts";
 import { MetricsEndpoint } from "./metrics/endpoint.ts";
 import { compileExcludes } from "./policy/exclude.ts";
 import { TextLineSink } from "./sinks/text-sink.ts";
+import { hardExit, setAlarm } from "../ffi/process.ts";
+import { takeEarlySignals } from "./lifecycle/early-signals.ts";
+import { raiseFdLimit } from "./reader/fd-budget.ts";
 
-/** How long shutdown may take before the process exits regardless (B6: within one second). */
-const STOP_DEADLINE_MS = 800;
+/** How long the reader may take to stop (B6: the whole shutdown within one second). */
+const STOP_DEADLINE_MS = 600;
+/** Time to write the output's backlog before the final stats are taken. */
+const FLUSH_MS = 150;
+/**
+ * Shutdown ends the process by this time whatever is still pending (a write, a hook, the Worker):
+ * exit never depends on a race (issue 14 item 12). SIGALRM (kernel-side) backs it up should the main
+ * thread itself be stuck.
+ */
+const HARD_EXIT_MS = 950;
+const ALARM_S = 5;
 const SWEEP_INTERVAL_MS = 1000;
 /** Output backlog beyond which batches stop being acknowledged (the kernel queue takes over). */
 const OUTPUT_HOLD_BYTES = 4 * 1024 * 1024;
@@ -67,6 +81,8 @@ function makeHooks(config: Config): HookRunner | null {
 export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<number> {
   let config = initial;
   setVerbosity(config.verbose);
+  const fdNote = raiseFdLimit();
+  if (fdNote !== null) logger.info(fdNote);
 
   // Start-up failures: log, tell a waiting parent (daemon mode), undo what was made.
   const cleanups: Array<() => Promise<void> | void> = [];
@@ -176,7 +192,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
     onFatal: (message) => {
       fatal = message;
       logger.error(message);
-      void shutdown(null).then((code) => process.exit(code));
+      void shutdown(null).then((code) => hardExit(code));
     },
   });
   const r = reader;
@@ -201,6 +217,8 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
 
   const sweep = setInterval(() => policy.sweep(sharedMonoNow()), SWEEP_INTERVAL_MS);
 
+  /** Set once shutdown has taken the reader's final counts and flushed the output. */
+  let finalStats = false;
   const stats = (): Record<string, number> => {
     const rc = reader?.liveCounters();
     const pc = policy.counters;
@@ -227,8 +245,16 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
       subscribers: hub?.subscriberCount ?? 0,
       subscribers_dropped: hub?.counters.subscribersDropped ?? 0,
       subscribers_refused: hub?.counters.subscribersRefused ?? 0,
-      output_records_dropped: output.droppedRecords,
+      // At exit: what the output's close will give up counts as dropped (issue 14 item 8).
+      // (plus this stats record itself, which is queued behind them).
+      output_records_dropped: output.droppedRecords + (finalStats && output.unwrittenRecords > 0 ? output.unwrittenRecords + 1 : 0),
       output_write_errors: output.writeErrors,
+      // Events the kernel could not hand over for want of an fd (item 5); those that were permission
+      // events were denied by the kernel itself.
+      events_lost_no_fd: rc?.fdLost ?? 0,
+      perm_denied_by_kernel: rc?.permKernelDenied ?? 0,
+      // Still in the kernel queue when the reader stopped (read at exit, counted, not reported).
+      events_unread_at_exit: rc?.unreadAtExit ?? 0,
     };
   };
   const writeStats = (): void => {
@@ -250,34 +276,41 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
     if (shuttingDown) return shuttingDown;
     shuttingDown = (async () => {
       if (signal !== null) logger.info(`received signal ${signal}, shutting down`);
+      const code = (): number => (fatal === null ? 0 : 1);
+      setTimeout(() => {
+        logger.error(`shutdown took over ${HARD_EXIT_MS} ms; exiting now`);
+        hardExit(code());
+      }, HARD_EXIT_MS);
+      setAlarm(ALARM_S);
+      raiseStopPriority();
       sdNotify("STOPPING=1");
       clearInterval(sweep);
       const deadline = new Promise<null>((res) => setTimeout(() => res(null), STOP_DEADLINE_MS));
       const counters: ReaderCounters | null = await Promise.race([r.stop(), deadline]);
       if (counters === null) logger.warn("reader did not stop in time; exiting without its final counts");
       logger.info(`processed ${counters?.eventsRead ?? 0} events (overflow=${counters?.overflows ?? 0})`);
+      await output.flush(FLUSH_MS);
+      finalStats = true;
       writeStats();
       metrics?.close();
-      await Promise.all([output.close(150), hub?.close(), hooks?.close(100)]);
+      await Promise.all([output.close(100), hub?.close(), hooks?.close(100)]);
       pidFile?.remove();
       r.terminate();
-      return fatal === null ? 0 : 1;
+      return code();
     })();
     return shuttingDown;
   };
 
-  let reloading = false;
-  const reload = async (): Promise<void> => {
-    if (reloading || shuttingDown) return;
-    reloading = true;
+  // A SIGHUP during a reload runs the reload once more after it (issue 14 item 6).
+  const reloads = new ReloadGate(async () => {
     sdNotify("RELOADING=1");
     try {
       await applyReload();
     } finally {
-      reloading = false;
       sdNotify("READY=1");
     }
-  };
+  }, () => shuttingDown === null);
+  const reload = (): Promise<void> => reloads.request();
   // B6: re-read the config file(s) and apply marks, canaries, jobs and thresholds atomically; a bad
   // config is logged and the running one kept; the output is reopened (logrotate).
   const applyReload = async (): Promise<void> => {
@@ -350,7 +383,8 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
     );
   };
 
-  const exitWith = (code: number) => process.exit(code);
+  // _exit: no exit handlers or static destructors run while the Worker's thread may (item 12).
+  const exitWith = (code: number): never => hardExit(code);
   process.on("SIGINT", () => void shutdown(2).then(exitWith));
   process.on("SIGTERM", () => void shutdown(15).then(exitWith));
   process.on("SIGHUP", () => {
@@ -372,6 +406,11 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
     notifyParent("ready");
     process.chdir("/");
   }
+  // Signals that arrived during start-up (the early handlers kept them from killing us): act on
+  // them now that the real handlers are in place (issue 14 item 11).
+  const early = takeEarlySignals();
+  if (early.stop !== null) void shutdown(early.stop).then(exitWith);
+  else if (early.reload) void reload();
   // Keep running until a signal or a fatal reader error ends us.
   return new Promise<number>(() => {});
 }

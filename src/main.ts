@@ -1,5 +1,7 @@
 // Entry point: parse the command line, then run the daemon (in the foreground, or as a detached
 // child after re-executing ourselves: Bun has no fork()).
+// First: signals that arrive while the daemon starts must not kill it by their default action.
+import { releaseEarlySignals } from "./lifecycle/early-signals.ts";
 import pkg from "../package.json" with { type: "json" };
 import { parseCommandLine } from "./config/cli.ts";
 import { UsageError } from "./config/types.ts";
@@ -8,6 +10,7 @@ import { checkCombination } from "./config/combination.ts";
 import { isDaemonChild, startDetached } from "./lifecycle/daemonize.ts";
 import { plainError } from "./log.ts";
 import { runDaemon } from "./daemon.ts";
+import { hardExit } from "../ffi/process.ts";
 
 const HINT = "Try 'fanotifyd --help' for more information.";
 
@@ -22,10 +25,12 @@ async function main(): Promise<number> {
   // Lossless: arguments may hold bytes that are not UTF-8 (canary patterns, paths).
   const argv = programArgs(daemonChild);
   if (argv[0] === "check") {
+    releaseEarlySignals();
     const { runCheckCommand } = await import("./check/command.ts");
     return runCheckCommand(argv.slice(1), pkg.version);
   }
   if (argv[0] === "tail") {
+    releaseEarlySignals();
     const { runTailCommand } = await import("./tail.ts");
     return runTailCommand(argv.slice(1));
   }
@@ -34,9 +39,11 @@ async function main(): Promise<number> {
   try {
     request = parseCommandLine(argv, { cwd, version: pkg.version });
   } catch (err) {
+    releaseEarlySignals();
     if (err instanceof UsageError) return usageError(err.message);
     throw err;
   }
+  if (request.kind !== "run") releaseEarlySignals();
   switch (request.kind) {
     case "help":
       process.stdout.write(request.text.endsWith("\n") ? request.text : request.text + "\n");
@@ -46,8 +53,12 @@ async function main(): Promise<number> {
       return 0;
     case "run": {
       const problem = checkCombination(request.config);
-      if (problem !== null) return usageError(problem);
+      if (problem !== null) {
+        releaseEarlySignals();
+        return usageError(problem);
+      }
       if (!request.config.foreground && !daemonChild) {
+        releaseEarlySignals();
         // The parent returns only once the daemon has placed its marks (or failed: the child has
         // already logged why on the shared stderr).
         const env: Record<string, string> = {};
@@ -58,7 +69,9 @@ async function main(): Promise<number> {
         if (started.reported !== true) plainError(`fanotifyd: ${started.message}`);
         return started.exitCode;
       }
-      return runDaemon(request.config, { argv, cwd, daemonChild });
+      // A daemon ends by _exit: exit() would run the runtime's exit handlers and static destructors
+      // while the reader Worker's thread may still run (issue 14 item 12).
+      hardExit(await runDaemon(request.config, { argv, cwd, daemonChild }));
     }
   }
 }

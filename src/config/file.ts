@@ -4,8 +4,7 @@
 // comments); the key is the first run of non-whitespace, the value the rest of the line, trimmed. Every
 // error is `config:FILE:N: <what is wrong>` (FILE as given) and thrown as a UsageError.
 
-import { readFileSync } from "node:fs";
-import { decodeLossless } from "../bytes.ts";
+import { readTrustedConfig, UntrustedConfigError } from "./trust.ts";
 import { JOB_ROLES, UsageError, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
 import { describeFsError, resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
 import { checkExcludePattern, checkFormat, checkMetricsAddress } from "./ops-settings.ts";
@@ -153,9 +152,9 @@ export function loadConfigFile(file: string, cwd: string): ConfigFileContents {
   let text: string;
   try {
     if (file === "") throw Object.assign(new Error("empty path"), { code: "ENOENT" });
-    // Lossless: a value may hold bytes that are not UTF-8 (src/bytes.ts).
-    text = decodeLossless(readFileSync(absPath));
+    text = readTrustedConfig(absPath, file);
   } catch (err) {
+    if (err instanceof UntrustedConfigError) throw new UsageError(`config:${file}: ${err.message}`);
     throw new UsageError(`config:${file}: cannot read: ${describeFsError(err)}`);
   }
   return parseConfigText(text, file, cwd);

@@ -7,6 +7,7 @@
 import { closeSync, linkSync, openSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import { errCode, errText } from "../errors.ts";
+import { checkExisting } from "./safe-path.ts";
 
 export interface PidFile {
   readonly path: string;
@@ -132,6 +133,8 @@ function tryUnlink(p: string): void {
  */
 export function acquirePidFile(path: string): PidFile {
   const pid = process.pid;
+  // Issue 14 item 2: a symlink or another user's file at the path is refused, never read or replaced.
+  checkExisting(path, "pid file");
   const tmp = writeTemp(path, pid);
   let replacedStale = false;
   let previousPid: number | null = null;

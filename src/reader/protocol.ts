@@ -77,6 +77,9 @@ export const COUNTER_NAMES = [
   "pathsUnresolved",
   "outOfScope",
   "treeMarkFailures",
+  "fdLost",
+  "permKernelDenied",
+  "unreadAtExit",
 ] as const satisfies ReadonlyArray<keyof ReaderCounters>;
 
 export interface ReaderCounters {
@@ -96,6 +99,12 @@ export interface ReaderCounters {
   outOfScope: number;
   /** New directories of an inode-marked tree the kernel refused to mark (e.g. max_user_marks). */
   treeMarkFailures: number;
+  /** Events the kernel could not hand over: no fd could be created for them (EMFILE/ENFILE). */
+  fdLost: number;
+  /** Of those, permission events: the kernel denied them itself (fanotify(7)). */
+  permKernelDenied: number;
+  /** Events still in the kernel queue when the reader stopped (read, counted, not reported). */
+  unreadAtExit: number;
 }
 
 /** main → Worker on reload: new permission rules (the only time the Worker compiles patterns). */

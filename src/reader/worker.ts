@@ -6,9 +6,12 @@ import { errno, strerror, sysClose, sysGetpid, sysPoll, sysRead, sysWrite } from
 import { RecordCursor, RecordKind, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
 import { PermissionPolicy, type PermissionRules } from "../policy/permission.ts";
 import { BatchTimer } from "./batch-timer.ts";
-import { contentMark, initGroup, markFailure, type GroupKind } from "./groups.ts";
+import { contentMark, flushMarks, initGroup, markFailure, type GroupKind } from "./groups.ts";
 import { NotifyMarks } from "./notify-marks.ts";
 import { io } from "./off-thread.ts";
+import { getNofileLimit } from "../../ffi/process.ts";
+import { FdBudget } from "./fd-budget.ts";
+import { drainFor } from "./stop-drain.ts";
 import { ProcInfoCache } from "./proc-info.ts";
 import {
   COUNTER_NAMES,
@@ -118,7 +121,12 @@ class Reader {
     pathsUnresolved: 0,
     outOfScope: 0,
     treeMarkFailures: 0,
+    fdLost: 0,
+    permKernelDenied: 0,
+    unreadAtExit: 0,
   };
+  /** Sizes FD-mode reads by the fds left (issue 14 item 5). */
+  private readonly fdBudget = new FdBudget(getNofileLimit()?.soft ?? Number.POSITIVE_INFINITY);
 
   private readonly sharedCounters: Float64Array;
   /** Permission answer time (metrics), or null; `readAt` is taken before each read(). */
@@ -312,7 +320,22 @@ class Reader {
   }
 
   private finish(): void {
+    // Permission events first: no new ones (the marks go), the queued ones answered as usual.
+    const c = this.content;
+    if (c !== null) {
+      flushMarks(c.fd);
+      this.drainAtStop(c);
+    }
     this.flush(true);
+    // What the kernel still holds would vanish with the group: read it to count it (B12). With no
+    // mark left on the filesystem, opens there no longer enter fsnotify at all, and closing the
+    // groups does not wait behind them (a close under a flood took ~1 s otherwise).
+    for (const g of this.groups) {
+      if (g.kind !== "notify") continue;
+      flushMarks(g.fd);
+      this.discardRest(g);
+    }
+    this.publishCounters();
     // Closing the groups releases any pending permission events (fanotify(7)).
     for (const g of this.groups) sysClose(g.fd);
     this.resolver.close();
@@ -335,12 +358,16 @@ class Reader {
       if (!isContent && this.batch.count >= BATCH_EVENTS) break;
       // A content group is drained even past the batch size: its records are answered first.
       this.readAt = sharedMonoNow();
-      const n = sysRead(g.fd, g.buf, g.buf.length);
+      const n = sysRead(g.fd, g.buf, this.readBytes(g));
       if (n <= 0) {
         if (n < 0) {
           const e = errno();
           if (e === K.EAGAIN) break;
           if (e === K.EINTR) continue;
+          if (e === K.EMFILE || e === K.ENFILE) {
+            this.noFd(g, e);
+            break;
+          }
           this.counters.readErrors++;
           post({ type: "log", level: "warn", message: `read from fanotify ${g.kind} group failed: ${strerror(e)}` });
         }
@@ -361,6 +388,39 @@ class Reader {
       if (cursor.stats.truncated) this.counters.unknownRecords++;
       if (isContent && this.batch.count >= BATCH_EVENTS && !this.behind()) this.flush();
     }
+  }
+
+  /** The kernel could not create the event's fd: it dropped the event (denied it, for a permission event). */
+  private noFd(g: Group, e: number): void {
+    this.counters.fdLost++;
+    if (g.kind === "content") this.counters.permKernelDenied++;
+    this.publishCounters();
+    const what = g.kind === "content" ? "a permission event, which the kernel denied" : "an event, which the kernel dropped";
+    post({
+      type: "log",
+      level: "warn",
+      message: `out of file descriptors (${strerror(e)}): the kernel could not hand over ${what} (${this.counters.fdLost} so far; raise the fd limit)`,
+    });
+  }
+
+  /** Bytes to read from `g` now: FD-mode reads are sized by the fds left (fd-budget.ts). */
+  private readBytes(g: Group): number {
+    return g.mode === "fd" ? this.fdBudget.readBytes(g.buf.length) : g.buf.length;
+  }
+
+  /** At stop, after its marks are gone: answers what is left in the content group. */
+  private drainAtStop(g: Group): void {
+    drainFor(g, 100, () => this.readBytes(g), (ev) => this.handle(g, ev), (e) => this.noFd(g, e));
+  }
+
+  /** At stop: reads what is left in a notification group, counting it (overflows included). */
+  private discardRest(g: Group): void {
+    const onEvent = (ev: ParsedEvent): void => {
+      if (ev.fd >= 0) sysClose(ev.fd);
+      if (ev.kind === RecordKind.Event && ev.maskLo & K.FAN_Q_OVERFLOW) this.counters.overflows++;
+      else if (ev.pid !== this.ownPid) this.counters.unreadAtExit++;
+    };
+    drainFor(g, 100, () => this.readBytes(g), onEvent, (e) => this.noFd(g, e));
   }
 
   /** Drains the content group if a permission event is waiting (non-blocking check). */

@@ -12,7 +12,9 @@
 //  - "nonblock": pipes, FIFOs, ttys, character devices. The fd is a private O_NONBLOCK file
 //    description (a path is opened with O_NONBLOCK; for stdout, /proc/self/fd/1 is opened afresh so
 //    the O_NONBLOCK flag does not leak to the shared fd 1). Writes are synchronous and return at
-//    once; EAGAIN leaves the rest queued and a timer retries.
+//    once; when the pipe is full, the rest of the current buffer is written through a blocking
+//    description of the same pipe on Bun's I/O pool, which returns as soon as the reader has made
+//    room (no retry timer: a consumer that keeps up is fed at its own pace).
 //  - "async": regular files (O_NONBLOCK means nothing to them and a slow disk would stall the
 //    caller), and a stdout that cannot get a private non-blocking description (a socket, e.g.
 //    journald). One fs.write at a time runs on Bun's I/O thread pool; whatever is queued meanwhile
@@ -20,6 +22,7 @@
 
 import fs from "node:fs";
 import { errCode, errReason } from "../errors.ts";
+import { checkOpened, UnsafePathError } from "../lifecycle/safe-path.ts";
 
 export type OutputLogFn = (level: "warn" | "error", msg: string) => void;
 
@@ -39,21 +42,34 @@ interface Target {
   mode: WriteMode;
   /** False for the shared fd 1 (never closed by us). */
   owned: boolean;
+  /** A regular file whose end is checked when it takes over (see settleEnd). */
+  checkEnd?: boolean;
+  /** A newline is still owed before the first record (the file ended mid-line). */
+  lead?: boolean;
+  /**
+   * nonblock targets: a blocking description of the same pipe, opened at the first full pipe. The
+   * write that waits for the reader to drain the pipe runs on it off-thread (issue 14 item 4).
+   */
+  blockFd?: number;
 }
 
 export const DEFAULT_OUTPUT_QUEUE_BYTES = 16 * 1024 * 1024;
 
 const O_CLOEXEC = 0o2000000; // Linux; Bun also adds it by itself
+// O_NOFOLLOW: a symlink planted at the output path is refused (ELOOP), never followed (issue 14 item 2).
 const PATH_FLAGS =
   fs.constants.O_WRONLY |
   fs.constants.O_APPEND |
   fs.constants.O_CREAT |
   fs.constants.O_NONBLOCK |
+  fs.constants.O_NOFOLLOW |
   O_CLOEXEC;
 const FILE_MODE = 0o640;
 
 /** Errors after which the rest of a half-written line may still get through later. */
 const TRANSIENT = new Set(["ENOSPC", "EDQUOT", "EIO", "EINTR", "EAGAIN", "EWOULDBLOCK"]);
+
+const NEWLINE = Buffer.from("\n");
 
 function noop(): void {}
 
@@ -62,12 +78,63 @@ function modeOf(fd: number): WriteMode {
 }
 
 function openPath(path: string): Target {
-  const fd = fs.openSync(path, PATH_FLAGS, FILE_MODE);
+  let fd: number;
   try {
-    return { fd, mode: modeOf(fd), owned: true };
+    fd = fs.openSync(path, PATH_FLAGS, FILE_MODE);
+  } catch (e) {
+    if (errCode(e) === "ELOOP") throw new UnsafePathError("it is a symbolic link (not followed; use '-' for stdout)");
+    throw e;
+  }
+  try {
+    const st = checkOpened(fd, "output", path);
+    return { fd, mode: st.isFile() ? "async" : "nonblock", owned: true, checkEnd: st.isFile() };
   } catch (e) {
     fs.closeSync(fd);
     throw e;
+  }
+}
+
+/**
+ * A file cut mid-record (a full disk, a crash) gets a newline first, so the next record is not glued
+ * to the cut one (issue 14 item 7). Checked when the target takes over — at a line boundary of our
+ * own writes, so a reopen of the file we are writing never sees our own half-written line.
+ */
+function settleEnd(t: Target): void {
+  if (t.checkEnd !== true) return;
+  t.checkEnd = false;
+  let size: number;
+  try {
+    size = fs.fstatSync(t.fd).size;
+  } catch {
+    return;
+  }
+  if (size > 0 && !endsWithNewline(t.fd, size) && !writeNewline(t.fd)) t.lead = true;
+}
+
+function endsWithNewline(fd: number, size: number): boolean {
+  // The fd is write-only: read the last byte through a read-only description of the same file.
+  let rfd: number;
+  try {
+    rfd = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY | O_CLOEXEC);
+  } catch {
+    return true; // cannot tell: leave the file as it is
+  }
+  try {
+    const b = Buffer.alloc(1);
+    return fs.readSync(rfd, b, 0, 1, size - 1) !== 1 || b[0] === 0x0a;
+  } catch {
+    return true;
+  } finally {
+    fs.closeSync(rfd);
+  }
+}
+
+/** Appends "\n"; false when it could not be written now (retried before the next record). */
+function writeNewline(fd: number): boolean {
+  try {
+    return fs.writeSync(fd, NEWLINE) === 1;
+  } catch {
+    return false;
   }
 }
 
@@ -131,6 +198,7 @@ export class OutputWriter {
   private constructor(path: string | null, target: Target, opts: OutputWriterOptions) {
     this.path = path;
     this.target = target;
+    settleEnd(target);
     this.maxQueueBytes = Math.max(0, opts.maxQueueBytes ?? DEFAULT_OUTPUT_QUEUE_BYTES);
     this.log = opts.log ?? noop;
     this.retryMs = Math.max(1, opts.retryMs ?? 10);
@@ -147,6 +215,7 @@ export class OutputWriter {
     try {
       target = p === null ? openStdout() : openPath(p);
     } catch (e) {
+      if (e instanceof UnsafePathError) throw new Error(e.message.startsWith("refusing") ? e.message : `refusing output '${p}': ${e.message}`);
       throw new Error(`failed to open output '${p ?? "stdout"}': ${errReason(e)}`);
     }
     return new OutputWriter(p, target, opts);
@@ -225,20 +294,7 @@ export class OutputWriter {
       return;
     }
     this.closing = true;
-    const deadline = performance.now() + Math.max(0, timeoutMs);
-    for (;;) {
-      if (!this.inFlight) {
-        if (this.timer !== null) {
-          clearTimeout(this.timer);
-          this.timer = null;
-        }
-        this.pump();
-      }
-      if (!this.inFlight && this.cur === null && this.pending.length === 0) break;
-      const left = deadline - performance.now();
-      if (left <= 0) break;
-      await Bun.sleep(Math.min(this.retryMs, left));
-    }
+    await this.flush(timeoutMs);
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -257,6 +313,29 @@ export class OutputWriter {
     this.nextTarget = null;
     // An fs.write still running owns the fd number until it returns: close it from the callback.
     if (!this.inFlight) this.closeTarget(this.target);
+  }
+
+  /** Records queued and not yet completely written (what a close now would give up). */
+  get unwrittenRecords(): number {
+    return this.queuedRecords();
+  }
+
+  /** Writes what it can within `timeoutMs` (keeps accepting records; does not close). */
+  async flush(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + Math.max(0, timeoutMs);
+    for (;;) {
+      if (!this.inFlight) {
+        if (this.timer !== null) {
+          clearTimeout(this.timer);
+          this.timer = null;
+        }
+        this.pump();
+      }
+      if (!this.inFlight && this.cur === null && this.pending.length === 0) break;
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      await Bun.sleep(Math.min(this.retryMs, left));
+    }
   }
 
   // ---- internals ----
@@ -287,6 +366,14 @@ export class OutputWriter {
   }
 
   private closeTarget(t: Target): void {
+    if (t.blockFd !== undefined && t.blockFd >= 0) {
+      try {
+        fs.closeSync(t.blockFd);
+      } catch {
+        // nothing useful to do
+      }
+      t.blockFd = -1;
+    }
     if (!t.owned) return;
     try {
       fs.closeSync(t.fd);
@@ -305,6 +392,7 @@ export class OutputWriter {
     this.closeTarget(this.target);
     this.target = this.nextTarget;
     this.nextTarget = null;
+    settleEnd(this.target);
   }
 
   /** Turns every pending chunk into one buffer. */
@@ -363,11 +451,36 @@ export class OutputWriter {
     }
   }
 
+  /**
+   * The pipe is full: write the rest of the current buffer through the blocking description on
+   * Bun's I/O pool. It returns as soon as the reader has drained the pipe far enough — no polling
+   * timer between a reader's read and our next write.
+   */
+  private waitWritable(): void {
+    const t = this.target;
+    const cur = this.cur;
+    if (cur === null) return;
+    if (t.blockFd === undefined) {
+      try {
+        t.blockFd = fs.openSync(`/proc/self/fd/${t.fd}`, fs.constants.O_WRONLY | O_CLOEXEC);
+      } catch {
+        t.blockFd = -1; // cannot: fall back to the retry timer
+      }
+    }
+    if (t.blockFd < 0) {
+      this.scheduleRetry();
+      return;
+    }
+    this.inFlight = true;
+    this.writeCalls++;
+    fs.write(t.blockFd, cur, this.curOff, cur.length - this.curOff, null, (err, n) => this.onAsyncDone(t, err, n));
+  }
+
   /** Handles a failed write. Returns true if writing may go on at once. */
   private onWriteError(e: unknown): boolean {
     const code = errCode(e) ?? "EUNKNOWN";
     if (code === "EAGAIN" || code === "EWOULDBLOCK") {
-      this.scheduleRetry();
+      this.waitWritable();
       return false;
     }
     if (code === "EINTR") return true;
@@ -376,8 +489,10 @@ export class OutputWriter {
       this.loggedErrors.add(code);
       this.log("error", `write to output ${this.describe()} failed: ${errReason(e)}; records are dropped`);
     }
-    // A half-written line is finished later if the error may pass; otherwise the rest is lost.
-    if (this.atBoundary() || !TRANSIENT.has(code)) this.dropCurrent();
+    // A half-written line is finished later if the error may pass; otherwise the rest is lost. With
+    // a reopen pending (logrotate moved the full file away) the old file may never get room again:
+    // its cut line is given up so the new file takes over (it stays the old file's last line).
+    if (this.atBoundary() || !TRANSIENT.has(code) || this.nextTarget !== null) this.dropCurrent();
     this.scheduleRetry();
     return false;
   }
@@ -399,6 +514,13 @@ export class OutputWriter {
       if (cur === null) return;
       const len = cur.length - this.curOff;
       const t = this.target;
+      if (t.lead === true) {
+        if (!writeNewline(t.fd)) {
+          this.scheduleRetry();
+          return;
+        }
+        t.lead = false;
+      }
       if (t.mode === "async") {
         this.inFlight = true;
         this.writeCalls++;
@@ -416,7 +538,7 @@ export class OutputWriter {
       this.advance(n);
       if (n < len) {
         // The pipe is full: the next write would only say EAGAIN.
-        this.scheduleRetry();
+        this.waitWritable();
         return;
       }
     }

@@ -24,6 +24,7 @@ import path from "node:path";
 import type { Socket, UnixSocketListener } from "bun";
 import type { LineSink } from "../pipeline.ts";
 import { setSendBuffer } from "../../ffi/socket.ts";
+import { fileProblem } from "../lifecycle/safe-path.ts";
 import { errCode, errReason } from "../errors.ts";
 
 export type SocketHubLogFn = (level: "info" | "warn" | "debug", msg: string) => void;
@@ -114,7 +115,11 @@ async function clearPath(p: string): Promise<void> {
     if (errCode(e) === "ENOENT") return;
     throw bindError(p, errReason(e));
   }
+  if (st.isSymbolicLink()) throw new Error(`refusing socket path '${p}': it is a symbolic link (not followed)`);
   if (!st.isSocket()) throw new Error(`refusing to replace '${p}': not a socket`);
+  // Issue 14 item 2: another user's socket is not ours to replace (nor to trust as stale).
+  const problem = fileProblem(st);
+  if (problem !== null) throw new Error(`refusing socket path '${p}': ${problem}`);
   let state: ProbeResult;
   try {
     state = await probe(p);

@@ -3,7 +3,7 @@
 // postrotate, and the layout and `tail` commands of examples/sidecar.md.
 
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   BIN,
@@ -338,6 +338,9 @@ describe.skipIf(!RUN)("examples/sidecar.md", () => {
     const runFs = makeTmpfs();
     const rewrite = (s: string) =>
       s.replace(/(\/run\/fanotifyd|\/job)(?=[/\s'"]|$)/gm, (p) => (p === "/job" ? vol.dir : runFs.dir));
+    // A fresh tmpfs root is mode 1777; /run/fanotifyd is not world-writable (config files in a
+    // directory others can write are refused).
+    chmodSync(runFs.dir, 0o755);
     writeFileSync(join(runFs.dir, "job.conf"), rewrite(jobBlock!));
     for (const sub of ["workspace", "export", "secrets"]) mkdirSync(join(vol.dir, sub));
     const secret = join(vol.dir, "secrets", "key");

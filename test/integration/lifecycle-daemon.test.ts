@@ -74,6 +74,9 @@ const STATS_KEYS = [
   "subscribers_refused",
   "output_records_dropped",
   "output_write_errors",
+  "events_lost_no_fd",
+  "perm_denied_by_kernel",
+  "events_unread_at_exit",
 ];
 
 function sessionOf(pid: number): number {

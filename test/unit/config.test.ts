@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { loadConfigFile, parseCommandLine, parseU32, UsageError, type ConfigFileContents } from "../../src/config/index.ts";
 
 let dir = "";
@@ -357,5 +357,46 @@ describe("parseU32", () => {
     for (const bad of ["", "abc", "12ms", "-1", "4294967296", "+5", " 5", "5 ", "1e3", "99999999999999999999"]) {
       expect(parseU32(bad)).toBeNull();
     }
+  });
+});
+
+describe("config file trust (issue 14 item 3)", () => {
+  const make = (name: string, mode: number): string => {
+    const d = join(dir, `trust-${name}`);
+    mkdirSync(d, { mode: 0o755 });
+    const f = join(d, "f.conf");
+    writeFileSync(f, "watch /x\n");
+    chmodSync(f, mode);
+    return f;
+  };
+  const message = (f: string): string => {
+    try {
+      loadConfigFile(f, dir);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return "accepted";
+  };
+
+  test("a file group or others can write is refused, naming the file and its mode", () => {
+    expect(message(make("gw", 0o664))).toBe(`config:${dir}/trust-gw/f.conf: refusing '${dir}/trust-gw/f.conf': file mode 0664 lets group or others write it (chmod go-w)`);
+    expect(message(make("ow", 0o602))).toMatch(/file mode 0602 lets group or others write it/);
+  });
+
+  test("default umask modes (0644, 0600) are accepted", () => {
+    expect(message(make("ok", 0o644))).toBe("accepted");
+    expect(message(make("ok2", 0o600))).toBe("accepted");
+  });
+
+  test("a directory others can write is refused (even with the sticky bit)", () => {
+    const f = make("dirw", 0o644);
+    chmodSync(dirname(f), 0o1777);
+    expect(message(f)).toMatch(/refusing '.*f\.conf': directory '.*trust-dirw' mode 01777 lets group or others write it/);
+  });
+
+  test.skipIf(process.geteuid?.() !== 0)("a file another user owns is refused", () => {
+    const f = make("own", 0o644);
+    chownSync(f, 65534, 65534);
+    expect(message(f)).toMatch(/file owned by uid 65534, not by root or the daemon's user \(uid 0\)/);
   });
 });

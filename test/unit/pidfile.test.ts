@@ -140,3 +140,24 @@ describe("acquirePidFile", () => {
     expect(() => acquirePidFile(path.join(dir, "missing-dir", "x.pid"))).toThrow(/cannot create pid file '.*x\.pid': /);
   });
 });
+
+describe("acquirePidFile: planted files (issue 14 item 2)", () => {
+  test("a symlink at the pid file path is refused, not followed nor replaced", () => {
+    const p = fresh();
+    const target = path.join(dir, "pid-target");
+    fs.writeFileSync(target, "garbage");
+    fs.symlinkSync(target, p);
+    expect(() => acquirePidFile(p)).toThrow(/refusing pid file '.*': it is a symbolic link/);
+    expect(fs.lstatSync(p).isSymbolicLink()).toBe(true);
+    expect(fs.readFileSync(target, "utf8")).toBe("garbage");
+    expect(leftovers()).toEqual([]);
+  });
+
+  test.skipIf(process.geteuid?.() !== 0)("a pid file another user owns is refused", () => {
+    const p = fresh();
+    fs.writeFileSync(p, "garbage");
+    fs.chownSync(p, 65534, 65534);
+    expect(() => acquirePidFile(p)).toThrow(/refusing pid file '.*': it is owned by uid 65534/);
+    expect(fs.readFileSync(p, "utf8")).toBe("garbage");
+  });
+});

@@ -288,8 +288,17 @@ describe("socket path", () => {
   test("a symlink at the path is not followed or removed", async () => {
     const p = sockPath();
     fs.symlinkSync(path.join(dir, "nowhere"), p);
-    await expect(SocketHub.listen(p)).rejects.toThrow("not a socket");
+    await expect(SocketHub.listen(p)).rejects.toThrow("it is a symbolic link (not followed)");
     expect(fs.lstatSync(p).isSymbolicLink()).toBe(true);
+  });
+
+  test.skipIf(process.geteuid?.() !== 0)("a stale socket another user owns is refused (issue 14 item 2)", async () => {
+    const p = sockPath();
+    const child = Bun.spawnSync([process.execPath, "-e", `Bun.listen({unix: ${JSON.stringify(p)}, socket: {data() {}}}); process.exit(0)`]);
+    expect(child.exitCode).toBe(0);
+    fs.lchownSync(p, 65534, 65534);
+    await expect(SocketHub.listen(p)).rejects.toThrow(/refusing socket path '.*': it is owned by uid 65534/);
+    expect(fs.lstatSync(p).isSocket()).toBe(true);
   });
 
   test("a stale socket is replaced", async () => {
