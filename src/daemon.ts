@@ -49,6 +49,11 @@ function readerMarks(marks: readonly MarkSpec[]): ReaderMark[] {
   return out;
 }
 
+/** --process-details, which burst_scope container implies (it needs each process's container). */
+function detailsOn(config: Config): boolean {
+  return config.processDetails || config.burstScope === "container";
+}
+
 function makeHooks(config: Config): HookRunner | null {
   if (config.hook === null) return null;
   return new HookRunner({
@@ -56,6 +61,7 @@ function makeHooks(config: Config): HookRunner | null {
     maxConcurrent: config.hookMaxConcurrent,
     timeoutMs: config.hookTimeoutMs,
     log: (level, msg) => logger[level](msg),
+    processDetails: detailsOn(config),
   });
 }
 
@@ -162,6 +168,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
       marks: readerMarks(config.marks),
       extraDirs: config.canaries.map((c) => dirname(c)),
       snapshot: policy.snapshot(sharedMonoNow()),
+      details: detailsOn(config),
     });
   } catch (err) {
     const code = err instanceof ReaderStartError ? err.exitCode : 1;
@@ -196,6 +203,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
       subscribers_refused: hub?.counters.subscribersRefused ?? 0,
       output_records_dropped: output.droppedRecords,
       output_write_errors: output.writeErrors,
+      attribution_missed: rc?.attributionMissed ?? 0,
     };
   };
   const writeStats = (): void => {

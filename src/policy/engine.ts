@@ -13,6 +13,7 @@ import { BurstTracker, MUTATING_MASK } from "./burst.ts";
 import { canaryReason, compileCanaries, type CanaryMatcher } from "./canary.ts";
 import { Cooldown, DEFAULT_MAX_PIDS } from "./cooldown.ts";
 import { compileJobs, type JobTagger } from "./jobs.ts";
+import { keyPid } from "./process-key.ts";
 
 export const BURST_REASON = "mutating-event burst exceeded threshold";
 
@@ -30,7 +31,11 @@ export interface PolicyOptions {
   readonly denyOnAlert: boolean;
   /** Bound of each per-pid map (burst windows, cooldowns, burst denies). Default 65536. */
   readonly maxPids?: number;
+  /** "container": one burst window per container (processes in no container keep their own). */
+  readonly burstScope?: BurstScope;
 }
+
+export type BurstScope = "process" | "container";
 
 /** What evaluate() decided. One object per engine, overwritten by every call. */
 export interface PolicyResult {
@@ -59,6 +64,8 @@ export interface PolicyCounters {
 
 export interface BurstDeny {
   readonly pid: number;
+  /** processKey(pid, start time): the deny is for that process only, not a later one with the pid. Absent: the bare pid. */
+  readonly key?: number;
   /** Deny permission events of this pid while nowMono < untilMono. */
   readonly untilMono: number;
 }
@@ -108,7 +115,8 @@ export class PolicyEngine {
   private denyOnAlert = false;
   private configured = false;
   private maxPids = DEFAULT_MAX_PIDS;
-  /** pid → deny deadline, kept in deadline order (window + cooldown is the same for every entry). */
+  private containerScope = false;
+  /** process key → deny deadline, kept in deadline order (window + cooldown is the same for every entry). */
   private readonly denyUntil = new Map<number, number>();
   private readonly result: MutableResult = {
     jobId: null,
@@ -153,6 +161,7 @@ export class PolicyEngine {
     this.cooldown = cooldown;
     this.denyOnAlert = opts.denyOnAlert;
     this.maxPids = maxPids;
+    this.containerScope = opts.burstScope === "container";
     if (!this.denyOnAlert) this.denyUntil.clear();
   }
 
@@ -181,12 +190,14 @@ export class PolicyEngine {
 
     const mask = ev.maskLo;
     const perm = (mask & FAN_PERM_EVENTS) !== 0;
+    // Per-process state is keyed by pid and start time (a reused pid starts afresh).
+    const key = ev.processKey ?? ev.pid;
     const reason = canaryReason(mask);
     if (this.canarySources.length > 0 && (reason !== null || (perm && this.denyOnAlert))) {
       r.canaryMatch = this.canaries.matchesEvent(ev.path);
       if (r.canaryMatch && reason !== null) {
-        if (this.cooldown.tryAlert(ev.pid, nowMono)) {
-          r.alerts.push({ kind: "canary", pid: ev.pid, comm: ev.comm, exe: ev.exe, path: ev.path, reason });
+        if (this.cooldown.tryAlert(key, nowMono)) {
+          r.alerts.push({ kind: "canary", pid: ev.pid, comm: ev.comm, exe: ev.exe, path: ev.path, reason, details: ev.details ?? undefined });
           this.stats.alertsEmitted++;
         } else {
           r.suppressed++;
@@ -196,10 +207,13 @@ export class PolicyEngine {
     }
 
     if ((mask & MUTATING_MASK) !== 0) {
-      const count = this.burst.hit(ev.pid, nowMono);
+      // burst_scope container: every process of one container shares one window (and its cooldown).
+      const container = this.containerScope ? (ev.containerId ?? "") : "";
+      const burstKey = container === "" ? key : container;
+      const count = this.burst.hit(burstKey, nowMono);
       if (count > 0) {
-        if (this.cooldown.tryAlert(ev.pid, nowMono)) {
-          r.alerts.push({
+        if (this.cooldown.tryAlert(burstKey, nowMono)) {
+          const alert: AlertRecord = {
             kind: "burst",
             pid: ev.pid,
             comm: ev.comm,
@@ -208,11 +222,14 @@ export class PolicyEngine {
             reason: BURST_REASON,
             count,
             windowMs: this.burst.windowMs,
-          });
-          this.burst.reset(ev.pid, nowMono);
+            details: ev.details ?? undefined,
+          };
+          if (container !== "") alert.containerId = container;
+          r.alerts.push(alert);
+          this.burst.reset(burstKey, nowMono);
           this.stats.alertsEmitted++;
           if (this.denyOnAlert) {
-            this.addBurstDeny(ev.pid, nowMono + this.burst.windowMs + this.cooldown.cooldownMs);
+            this.addBurstDeny(key, nowMono + this.burst.windowMs + this.cooldown.cooldownMs);
             r.burstDenyChanged = true;
           }
         } else {
@@ -223,21 +240,25 @@ export class PolicyEngine {
     }
 
     if (perm) {
-      r.deny = verdict(mask, r.canaryMatch, this.isBurstDenied(ev.pid, nowMono), this.denyOnAlert) === "deny";
+      r.deny = verdict(mask, r.canaryMatch, this.isBurstDenied(key, nowMono), this.denyOnAlert) === "deny";
     }
     return r;
   }
 
-  /** Whether permission events of `pid` are denied for a burst it raised (deny-on-alert only). */
-  isBurstDenied(pid: number, nowMono: number): boolean {
-    const until = this.denyUntil.get(pid);
+  /** Whether permission events of a process (its key, or bare pid) are denied for a burst it raised (deny-on-alert only). */
+  isBurstDenied(key: number, nowMono: number): boolean {
+    const until = this.denyUntil.get(key);
     return until !== undefined && nowMono < until;
   }
 
-  /** The pids currently under a burst deny, for the reader's snapshot. */
+  /** The processes currently under a burst deny, for the reader's snapshot. */
   burstDenied(nowMono: number): BurstDeny[] {
     const out: BurstDeny[] = [];
-    for (const [pid, untilMono] of this.denyUntil) if (nowMono < untilMono) out.push({ pid, untilMono });
+    for (const [key, untilMono] of this.denyUntil) {
+      if (nowMono >= untilMono) continue;
+      const pid = keyPid(key);
+      out.push(pid === key ? { pid, untilMono } : { pid, key, untilMono });
+    }
     return out;
   }
 
@@ -266,13 +287,13 @@ export class PolicyEngine {
     return { burst: this.burst.size, cooldown: this.cooldown.size, burstDenied: this.denyUntil.size };
   }
 
-  private addBurstDeny(pid: number, until: number): void {
+  private addBurstDeny(key: number, until: number): void {
     const map = this.denyUntil;
-    if (!map.delete(pid) && map.size >= this.maxPids) {
+    if (!map.delete(key) && map.size >= this.maxPids) {
       const oldest = map.keys().next();
       if (oldest.done !== true) map.delete(oldest.value);
     }
-    map.set(pid, until);
+    map.set(key, until);
   }
 }
 
@@ -281,8 +302,11 @@ export class PolicyEngine {
 
 export interface CompiledSnapshot {
   readonly denyOnAlert: boolean;
-  /** The verdict for a permission event (non-permission masks always get "allow"). */
-  decide(maskLo: number, pid: number, path: string, nowMono: number): Verdict;
+  /**
+   * The verdict for a permission event (non-permission masks always get "allow"). `keyOf` gives the
+   * process key of `pid`'s current process; it is called only when that pid is under a burst deny.
+   */
+  decide(maskLo: number, pid: number, path: string, nowMono: number, keyOf?: (pid: number) => number): Verdict;
   /** Replace the burst deny set from a newer snapshot (canaries unchanged). */
   updateBurstDenied(snapshot: Pick<PolicySnapshot, "burstDenied" | "takenAtMono">, localNowMono?: number): void;
 }
@@ -295,20 +319,29 @@ export interface CompiledSnapshot {
 export function compileSnapshot(snapshot: PolicySnapshot, localNowMono?: number): CompiledSnapshot {
   const canaries = compileCanaries(snapshot.canaries);
   const denyOnAlert = snapshot.denyOnAlert;
+  // key → deadline, and the pids those keys belong to (a cheap first test on the hot path).
   let denyUntil = new Map<number, number>();
+  let denyPids = new Set<number>();
   const update = (s: Pick<PolicySnapshot, "burstDenied" | "takenAtMono">, localNow?: number): void => {
     const shift = localNow === undefined ? 0 : localNow - s.takenAtMono;
     const next = new Map<number, number>();
-    for (const d of s.burstDenied) next.set(d.pid, d.untilMono + shift);
+    const pids = new Set<number>();
+    for (const d of s.burstDenied) {
+      next.set(d.key ?? d.pid, d.untilMono + shift);
+      pids.add(d.pid);
+    }
     denyUntil = next;
+    denyPids = pids;
   };
   update(snapshot, localNowMono);
   return {
     denyOnAlert,
-    decide(maskLo: number, pid: number, path: string, nowMono: number): Verdict {
+    decide(maskLo: number, pid: number, path: string, nowMono: number, keyOf?: (pid: number) => number): Verdict {
       if (!denyOnAlert || (maskLo & FAN_PERM_EVENTS) === 0) return "allow";
-      const until = denyUntil.get(pid);
-      if (until !== undefined && nowMono < until) return "deny";
+      if (denyPids.has(pid)) {
+        const until = denyUntil.get(keyOf === undefined ? pid : keyOf(pid)) ?? denyUntil.get(pid);
+        if (until !== undefined && nowMono < until) return "deny";
+      }
       return canaries.matchesEvent(path) ? "deny" : "allow";
     },
     updateBurstDenied: update,

@@ -96,8 +96,14 @@ export interface OpenedGroup {
   readonly notes: string[];
 }
 
-export function openGroup(kind: GroupKind, mode: ReaderMode, marks: readonly ReaderMark[]): OpenedGroup {
-  const fd = fanotifyInit(initFlags(kind, mode), EVENT_FLAGS);
+/** `pidfd`: also ask for FAN_REPORT_PIDFD (--process-details); a kernel before 5.15 refuses it (noted). */
+export function openGroup(kind: GroupKind, mode: ReaderMode, marks: readonly ReaderMark[], pidfd = false): OpenedGroup {
+  const notes: string[] = [];
+  let fd = fanotifyInit(initFlags(kind, mode) | (pidfd ? K.FAN_REPORT_PIDFD : 0), EVENT_FLAGS);
+  if (fd < 0 && pidfd && errno() === 22) {
+    fd = fanotifyInit(initFlags(kind, mode), EVENT_FLAGS);
+    if (fd >= 0) notes.push("this kernel has no FAN_REPORT_PIDFD (5.15+): process details are checked by start time only");
+  }
   if (fd < 0) {
     const code = errno();
     const hint =
@@ -111,7 +117,6 @@ export function openGroup(kind: GroupKind, mode: ReaderMode, marks: readonly Rea
     const what = kind === "content" ? "fanotify_init (permission group)" : "fanotify_init";
     throw new SetupError(`${what} failed: ${strerror(code)} (${hint})`);
   }
-  const notes: string[] = [];
   try {
     for (const mark of marks) notes.push(...addMark(fd, kind, mode, mark));
   } catch (err) {

@@ -74,6 +74,8 @@ export class ReaderHandle {
     marks: readonly ReaderMark[];
     extraDirs: readonly string[];
     snapshot: PolicySnapshot;
+    /** Read process details (FAN_REPORT_PIDFD); see StartMessage.details. */
+    details?: boolean;
   }): Promise<readonly string[]> {
     return new Promise((resolve, reject) => {
       let started = false;
@@ -115,6 +117,7 @@ export class ReaderHandle {
       const start: StartMessage = {
         type: "start",
         ...opts,
+        details: opts.details ?? false,
         wakeFd: this.wakeFd,
         control: this.control.buffer as SharedArrayBuffer,
         counters: this.sharedCounters.buffer as SharedArrayBuffer,

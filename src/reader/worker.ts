@@ -3,11 +3,13 @@
 // events itself from a policy snapshot, and posts ONE message per batch to the main thread.
 import * as K from "../../ffi/constants.ts";
 import { errno, strerror, sysClose, sysGetpid, sysPoll, sysRead, sysWrite } from "../../ffi/libc.ts";
-import { RecordCursor, RecordKind, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
+import { NO_PIDFD_INFO, RecordCursor, RecordKind, eventPidfd, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
+import { processKey } from "../policy/process-key.ts";
 import { compileSnapshot, type CompiledSnapshot } from "../policy/engine.ts";
 import { BatchTimer } from "./batch-timer.ts";
 import { addMark, openGroup, removeMark, SetupError, type GroupKind } from "./groups.ts";
 import { ProcInfoCache } from "./proc-info.ts";
+import { ProcessDetails } from "./process-details.ts";
 import {
   COUNTER_NAMES,
   CTRL_INFLIGHT,
@@ -73,6 +75,8 @@ class Reader {
   private readonly control: Int32Array;
   private readonly resolver = new PathResolver();
   private readonly procs = new ProcInfoCache();
+  /** --process-details: ppid, uid, cgroup, container (null when off). */
+  private readonly details: ProcessDetails | null;
   private content: Group | null = null;
   private readonly contentPoll = new Uint8Array(8);
   private readonly contentPollView = new DataView(this.contentPoll.buffer);
@@ -103,6 +107,7 @@ class Reader {
     permDenied: 0,
     permUnreported: 0,
     responseErrors: 0,
+    attributionMissed: 0,
   };
 
   private readonly sharedCounters: Float64Array;
@@ -111,6 +116,8 @@ class Reader {
     this.control = new Int32Array(start.control);
     this.sharedCounters = new Float64Array(start.counters);
     this.policy = compileSnapshot(start.snapshot);
+    this.details = start.details ? new ProcessDetails() : null;
+    this.details?.nextBatch(performance.now());
   }
 
   setUp(): string[] {
@@ -134,7 +141,7 @@ class Reader {
   }
 
   private addGroup(kind: GroupKind, mode: ReaderMode, notes: string[]): void {
-    const opened = openGroup(kind, mode, this.start.marks);
+    const opened = openGroup(kind, mode, this.start.marks, this.start.details);
     notes.push(...opened.notes);
     // FD-mode reads create one fd per record, so keep them modest (~2.7k fds per read).
     const group: Group = {
@@ -330,7 +337,10 @@ class Reader {
       return;
     }
     const lo = ev.maskLo;
+    // FAN_REPORT_PIDFD (details only): every pidfd is closed exactly once, below.
+    const pidfd = this.details === null ? NO_PIDFD_INFO : eventPidfd(ev);
     if (lo & K.FAN_Q_OVERFLOW) {
+      if (pidfd >= 0) sysClose(pidfd);
       this.counters.overflows++;
       if (this.batch.full) return;
       if (this.batch.count === 0 && !this.collectingDue) this.timer.arm();
@@ -342,15 +352,23 @@ class Reader {
       // B4: the daemon never sees itself; its own permission events are allowed at once.
       this.counters.ownEvents++;
       if (ev.fd >= 0) this.release(g, ev.fd, perm ? K.FAN_ALLOW : 0);
+      if (pidfd >= 0) sysClose(pidfd);
       return;
     }
     const flags = lo & K.FAN_ONDIR ? F_IS_DIR : 0;
-    if (ev.fd >= 0) this.handleFdEvent(g, ev, flags, perm);
-    else this.handleFidEvent(g, ev, flags);
+    if (ev.fd >= 0) this.handleFdEvent(g, ev, flags, perm, pidfd);
+    else this.handleFidEvent(g, ev, flags, pidfd);
+    if (pidfd >= 0) sysClose(pidfd);
   }
 
+  /** Policy state key of a pid's current process (pid and start time), for burst denies. */
+  private readonly keyOf = (pid: number): number => {
+    this.procs.lookup(pid);
+    return processKey(pid, this.procs.startTime);
+  };
+
   /** FD mode and permission events: the path is the event fd's. */
-  private handleFdEvent(g: Group, ev: ParsedEvent, flags: number, perm: boolean): void {
+  private handleFdEvent(g: Group, ev: ParsedEvent, flags: number, perm: boolean, pidfd: number): void {
     const fd = ev.fd;
     const lo = ev.maskLo;
     let pathLen: number;
@@ -361,7 +379,7 @@ class Reader {
       if (this.policy.denyOnAlert) {
         pathLen = this.resolver.fdPathLength(fd);
         const path = pathLen > 0 ? this.resolver.linkBuf.toString("latin1", 0, pathLen) : `<fd:${fd}>`;
-        deny = this.policy.decide(lo, ev.pid, stripDeleted(path), sharedMonoNow()) === "deny";
+        deny = this.policy.decide(lo, ev.pid, stripDeleted(path), sharedMonoNow(), this.keyOf) === "deny";
         this.respond(g, fd, deny ? K.FAN_DENY : K.FAN_ALLOW);
       } else {
         this.respond(g, fd, K.FAN_ALLOW);
@@ -376,7 +394,7 @@ class Reader {
     // Closed exactly once, after the answer that names it (fanotify(7): a closed fd number is
     // reused by the next open, and an answer naming the wrong fd leaves the opener hanging).
     sysClose(fd);
-    if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags)) return;
+    if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags, pidfd)) return;
     if (pathLen > 0) {
       this.batch.path(this.resolver.linkBuf, 0, pathLen);
     } else {
@@ -387,10 +405,10 @@ class Reader {
   }
 
   /** FID mode: the directory handle's cached path plus the reported name (A5). */
-  private handleFidEvent(g: Group, ev: ParsedEvent, flags: number): void {
+  private handleFidEvent(g: Group, ev: ParsedEvent, flags: number, pidfd: number): void {
     const lo = ev.maskLo;
     if (lo & K.FAN_ONDIR && lo & DIR_CHANGE) this.resolver.invalidateDirs();
-    if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags)) return;
+    if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags, pidfd)) return;
     const b = this.batch;
     const idx = pathInfoIndex(ev);
     if (idx < 0) {
@@ -419,8 +437,8 @@ class Reader {
     b.end((flags & F_IS_DIR) !== 0);
   }
 
-  /** Opens the event's row with pid, comm and exe; false when there is no room (counted). */
-  private beginEvent(lo: number, hi: number, pid: number, flags: number): boolean {
+  /** Opens the event's row with pid, comm and exe (and details); false when there is no room (counted). */
+  private beginEvent(lo: number, hi: number, pid: number, flags: number, pidfd: number): boolean {
     const b = this.batch;
     if (b.full) {
       // Only reachable for permission events while the main thread is far behind.
@@ -434,6 +452,12 @@ class Reader {
     const exe = this.procs.exe;
     b.comm(comm, 0, comm.length);
     b.exe(exe, 0, exe.length);
+    b.startTime(this.procs.startTime);
+    const d = this.details;
+    if (d !== null) {
+      d.lookup(pid, this.procs, pidfd);
+      b.details(d.fragment, d.containerOff, d.containerLen);
+    }
     return true;
   }
 
@@ -455,6 +479,7 @@ class Reader {
   }
 
   private publishCounters(): void {
+    if (this.details !== null) this.counters.attributionMissed = this.details.missed;
     for (let i = 0; i < COUNTER_NAMES.length; i++) this.sharedCounters[i] = this.counters[COUNTER_NAMES[i]];
   }
 
@@ -473,6 +498,7 @@ class Reader {
     if (this.coalesce) this.timer.arm();
     // comm/exe are re-validated once per posted batch (B14; a pid cannot be reused within ~2 ms).
     this.procs.nextBatch();
+    this.details?.nextBatch(performance.now());
   }
 }
 
