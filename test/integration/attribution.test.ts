@@ -11,6 +11,8 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import {
   cleanupAll,
+  countFds,
+  hasEvent,
   makeTmpDir,
   makeTmpfs,
   readJsonl,
@@ -327,6 +329,50 @@ describe.skipIf(!RUN)("process details: namespaces, users, misses, hooks, defaul
     expect(env.get("FAN_POD_UID")).toBe(POD);
     await d.stop("SIGTERM");
   }, 30_000);
+
+  test("permission mode: answered, details on permission and notification records, every pidfd closed", async () => {
+    const fs = makeTmpfs();
+    const outFs = makeTmpfs();
+    const out = join(outFs.dir, "out.jsonl");
+    const FILE = join(fs.dir, "file");
+    writeFileSync(FILE, "x\n");
+    const d = await startDaemon(["--perm", "--process-details", "--filesystem", fs.dir, "-o", out]);
+    const warm = await actor({ writes: [FILE] });
+    await waitForRecord(out, (r) => r.pid === warm.pid && hasEvent(r, "OPEN_PERM"), 5000, { daemon: d });
+    await Bun.sleep(200);
+    const before = countFds(d.pid);
+    const N = 2000;
+    const MARK = join(fs.dir, "mark");
+    const sh = Bun.spawn([
+      "sh",
+      "-c",
+      `i=0; while [ $i -lt ${N} ]; do true <"$1" || exit 1; echo y >> "$1"; i=$((i+1)); done; : > "$2"; sleep 5`,
+      "sh",
+      FILE,
+      MARK,
+    ]);
+    track(sh);
+    const last = await waitForRecord(out, (r) => r.pid === sh.pid && r.path === MARK && r.decision === "observe", 20_000, {
+      daemon: d,
+    });
+    expect(last.records.filter((r) => r.pid === sh.pid && hasEvent(r, "OPEN_PERM")).length).toBeGreaterThanOrEqual(2 * N);
+    const mine = last.records.filter((r) => r.pid === sh.pid);
+    expect(mine.every((r) => r.uid === 0 && r.ppid === process.pid && r.container_id === null)).toBe(true);
+    expect(mine.some((r) => r.decision === "allow") && mine.some((r) => r.decision === "observe")).toBe(true);
+    let after = countFds(d.pid);
+    await waitFor(
+      () => {
+        after = countFds(d.pid);
+        return after <= before + 5;
+      },
+      3000,
+      `daemon fd count back near ${before} (now ${after})`,
+      d,
+    ).catch(() => undefined);
+    expect(after).toBeLessThanOrEqual(before + 5);
+    sh.kill("SIGKILL");
+    await d.stop("SIGTERM");
+  }, 60_000);
 
   test("off by default: the seed's fields only, no pidfds requested", async () => {
     const fs = makeTmpfs();
