@@ -71,6 +71,7 @@ const STATS_KEYS = [
   "subscribers_refused",
   "output_records_dropped",
   "output_write_errors",
+  "attribution_missed",
 ];
 
 function sessionOf(pid: number): number {
