@@ -79,6 +79,13 @@ export const sysReadlink = (path: Uint8Array, buf: Uint8Array, len: number): num
 export const sysFstatfs = (fd: number, buf: Uint8Array): number => sym.fstatfs(fd, buf);
 export const sysGetpid = (): number => sym.getpid();
 
+/** close_range(2) is syscall 436 on every architecture (Linux 5.9+). */
+const SYS_CLOSE_RANGE = 436;
+
+/** close_range(first, last, 0): closes the fds first..last (inclusive); 0 or -1 with errno. */
+export const sysCloseRange = (first: number, last: number): number =>
+  Number(sym.syscall(SYS_CLOSE_RANGE, first, last, null, 0));
+
 /** pidfd_send_signal(2) is syscall 424 on every architecture (the unified syscall table, Linux 5.1+). */
 const SYS_PIDFD_SEND_SIGNAL = 424;
 

@@ -2,7 +2,7 @@
 // groups and a wake eventfd, reads batches, resolves paths and process names, answers permission
 // events itself from a policy snapshot, and posts ONE message per batch to the main thread.
 import * as K from "../../ffi/constants.ts";
-import { errno, strerror, sysClose, sysGetpid, sysPoll, sysRead, sysWrite } from "../../ffi/libc.ts";
+import { errno, strerror, sysClose, sysCloseRange, sysGetpid, sysPoll, sysRead, sysWrite } from "../../ffi/libc.ts";
 import { NO_PIDFD_INFO, RecordCursor, RecordKind, eventPidfd, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
 import { processKey } from "../policy/process-key.ts";
 import { compileSnapshot, type CompiledSnapshot } from "../policy/engine.ts";
@@ -67,6 +67,9 @@ interface Group {
   readonly cursor: RecordCursor;
 }
 
+/** pidfds (FAN_REPORT_PIDFD) waiting to be closed: at most this many, else closed at once. */
+const PIDFD_PENDING_MAX = 16384;
+
 /** While a notification batch is processed, look for permission events every this many records. */
 const CONTENT_CHECK_EVERY = 16;
 
@@ -77,6 +80,12 @@ class Reader {
   private readonly procs = new ProcInfoCache();
   /** --process-details: ppid, uid, cgroup, container (null when off). */
   private readonly details: ProcessDetails | null;
+  /**
+   * The pidfds of the records handled since the last read, closed together after it: the kernel
+   * hands them out as consecutive numbers, so a few close_range() calls replace one close() per event.
+   */
+  private readonly pidfdsPending = new Int32Array(PIDFD_PENDING_MAX);
+  private pidfdCount = 0;
   private content: Group | null = null;
   private readonly contentPoll = new Uint8Array(8);
   private readonly contentPollView = new DataView(this.contentPoll.buffer);
@@ -270,6 +279,7 @@ class Reader {
   }
 
   private finish(): void {
+    this.closePidfds();
     this.flush(true);
     // Closing the groups releases any pending permission events (fanotify(7)).
     for (const g of this.groups) sysClose(g.fd);
@@ -315,6 +325,7 @@ class Reader {
           if (k % CONTENT_CHECK_EVERY === 0) this.serviceContent();
         }
       }
+      if (this.pidfdCount > 0) this.closePidfds();
       if (cursor.stats.truncated) this.counters.unknownRecords++;
       if (isContent && this.batch.count >= BATCH_EVENTS && !this.behind()) this.flush();
     }
@@ -340,7 +351,7 @@ class Reader {
     // FAN_REPORT_PIDFD (details only): every pidfd is closed exactly once, below.
     const pidfd = this.details === null ? NO_PIDFD_INFO : eventPidfd(ev);
     if (lo & K.FAN_Q_OVERFLOW) {
-      if (pidfd >= 0) sysClose(pidfd);
+      if (pidfd >= 0) this.closePidfd(pidfd);
       this.counters.overflows++;
       if (this.batch.full) return;
       if (this.batch.count === 0 && !this.collectingDue) this.timer.arm();
@@ -352,13 +363,36 @@ class Reader {
       // B4: the daemon never sees itself; its own permission events are allowed at once.
       this.counters.ownEvents++;
       if (ev.fd >= 0) this.release(g, ev.fd, perm ? K.FAN_ALLOW : 0);
-      if (pidfd >= 0) sysClose(pidfd);
+      if (pidfd >= 0) this.closePidfd(pidfd);
       return;
     }
     const flags = lo & K.FAN_ONDIR ? F_IS_DIR : 0;
     if (ev.fd >= 0) this.handleFdEvent(g, ev, flags, perm, pidfd);
     else this.handleFidEvent(g, ev, flags, pidfd);
-    if (pidfd >= 0) sysClose(pidfd);
+    if (pidfd >= 0) this.closePidfd(pidfd);
+  }
+
+  /** Queues a pidfd for closing (exactly once) after the current read. */
+  private closePidfd(pidfd: number): void {
+    if (this.pidfdCount === PIDFD_PENDING_MAX) this.closePidfds();
+    this.pidfdsPending[this.pidfdCount++] = pidfd;
+  }
+
+  /** Closes the queued pidfds, each run of consecutive numbers with one close_range(). */
+  private closePidfds(): void {
+    const a = this.pidfdsPending;
+    const n = this.pidfdCount;
+    this.pidfdCount = 0;
+    for (let i = 0; i < n; ) {
+      const first = a[i++];
+      let last = first;
+      while (i < n && a[i] === last + 1) {
+        last++;
+        i++;
+      }
+      // Every number in the run is one of our open pidfds, so the range closes nothing else.
+      if (last === first || sysCloseRange(first, last) !== 0) for (let fd = first; fd <= last; fd++) sysClose(fd);
+    }
   }
 
   /** Policy state key of a pid's current process (pid and start time), for burst denies. */
