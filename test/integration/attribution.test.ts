@@ -12,6 +12,7 @@ import type { Subprocess } from "bun";
 import {
   cleanupAll,
   countFds,
+  fdCountSettled,
   hasEvent,
   makeTmpDir,
   makeTmpfs,
@@ -25,6 +26,7 @@ import {
   waitForRecord,
   type Daemon,
   type JsonRecord,
+  type Tmpfs,
 } from "./harness.ts";
 
 const RUN = requireIntegration();
@@ -141,6 +143,16 @@ afterEach(async () => {
   await cleanupAll();
 });
 
+/** A tmpfs to mark (`fs`) and an output file on another, unmarked tmpfs. */
+function mounts(): { fs: Tmpfs; out: string } {
+  return { fs: makeTmpfs(), out: join(makeTmpfs().dir, "out.jsonl") };
+}
+
+/** The first record of `out` that satisfies `pred` (fails fast if the daemon exits). */
+async function recordOf(out: string, d: Daemon, pred: (r: JsonRecord) => boolean, timeoutMs = 5000): Promise<JsonRecord> {
+  return (await waitForRecord(out, pred, timeoutMs, { daemon: d })).record;
+}
+
 const hex64 = (seed: number): string => {
   let s = "";
   for (let i = 0; s.length < 64; i++) s += ((seed * 2654435761 + i * 40503) >>> 0).toString(16).padStart(8, "0");
@@ -188,9 +200,7 @@ function expectDetailsLast(r: JsonRecord, seedLast: string): void {
 describe.skipIf(!RUN || CG2 === null)("process details: container runtimes' cgroups (cgroup v2)", () => {
   test("each runtime's layout gives the right container_id, pod_uid and cgroup; ppid and uid; alerts too", async () => {
     const cg2 = CG2!;
-    const fs = makeTmpfs();
-    const outFs = makeTmpfs();
-    const out = join(outFs.dir, "out.jsonl");
+    const { fs, out } = mounts();
     const parent = `fanotifyd-it-${process.pid}-${Date.now()}`;
     const d = await startDaemon(["-w", fs.dir, "--process-details", "--canary", join(fs.dir, "canary-*"), "-o", out]);
     const base = ownV2Path() === "/" ? "" : ownV2Path();
@@ -202,10 +212,8 @@ describe.skipIf(!RUN || CG2 === null)("process details: container runtimes' cgro
       const canary = join(fs.dir, `canary-${i}`);
       const p = await actor({ cgroupDir: dir, writes: [file, canary] });
       const isMine = (r: JsonRecord) => r.pid === p.pid && r.path === file && r.type === "event";
-      const ev = (await waitForRecord(out, isMine, 5000, { daemon: d })).record;
-      const alert = (
-        await waitForRecord(out, (r) => r.type === "alert" && r.kind === "canary" && r.path === canary, 5000, { daemon: d })
-      ).record;
+      const ev = await recordOf(out, d, isMine);
+      const alert = await recordOf(out, d, (r) => r.type === "alert" && r.kind === "canary" && r.path === canary);
       for (const r of [ev, alert]) {
         expect({ layout: layout.name, ppid: r.ppid, uid: r.uid, cgroup: r.cgroup, container_id: r.container_id, pod_uid: r.pod_uid }).toEqual({
           layout: layout.name,
@@ -224,16 +232,14 @@ describe.skipIf(!RUN || CG2 === null)("process details: container runtimes' cgro
   }, 60_000);
 
   test.skipIf(V1 === null)("hybrid host: a process in the v1 name=systemd hierarchy only is attributed from it", async () => {
-    const fs = makeTmpfs();
-    const outFs = makeTmpfs();
-    const out = join(outFs.dir, "out.jsonl");
+    const { fs, out } = mounts();
     const id = hex64(99);
     const rel = `fanotifyd-it-${process.pid}-${Date.now()}/system.slice/docker-${id}.scope`;
     const dir = makeCgroup(V1!, rel);
     const d = await startDaemon(["-w", fs.dir, "--process-details", "-o", out]);
     const file = join(fs.dir, "v1");
     const p = await actor({ cgroupDir: dir, writes: [file] });
-    const r = (await waitForRecord(out, (x) => x.pid === p.pid && x.path === file, 5000, { daemon: d })).record;
+    const r = await recordOf(out, d, (x) => x.pid === p.pid && x.path === file);
     if (ownV2Path() === "/") {
       expect(r.cgroup).toBe(`/${rel}`);
       expect(r.container_id).toBe(id);
@@ -244,13 +250,11 @@ describe.skipIf(!RUN || CG2 === null)("process details: container runtimes' cgro
 
 describe.skipIf(!RUN)("process details: namespaces, users, misses, hooks, defaults", () => {
   test("a process in its own pid namespace is reported with host pids (unshare --pid --fork)", async () => {
-    const fs = makeTmpfs();
-    const outFs = makeTmpfs();
-    const out = join(outFs.dir, "out.jsonl");
+    const { fs, out } = mounts();
     const d = await startDaemon(["-w", fs.dir, "--process-details", "-o", out]);
     const file = join(fs.dir, "ns");
     const p = await actor({ prefix: ["unshare", "--pid", "--fork"], writes: [file] });
-    const r = (await waitForRecord(out, (x) => x.path === file && x.type === "event", 5000, { daemon: d })).record;
+    const r = await recordOf(out, d, (x) => x.path === file && x.type === "event");
     // perl is unshare's child: pid 1 in its namespace, a host pid in the record; ppid is unshare (host pid)
     expect(r.ppid).toBe(p.pid);
     expect(r.pid).not.toBe(1);
@@ -263,14 +267,12 @@ describe.skipIf(!RUN)("process details: namespaces, users, misses, hooks, defaul
   }, 30_000);
 
   test("a process running as another uid (setpriv) reports its effective uid", async () => {
-    const fs = makeTmpfs();
-    const outFs = makeTmpfs();
-    const out = join(outFs.dir, "out.jsonl");
+    const { fs, out } = mounts();
     chmodSync(fs.dir, 0o777);
     const d = await startDaemon(["-w", fs.dir, "--process-details", "-o", out]);
     const file = join(fs.dir, "u");
     const p = await actor({ prefix: ["setpriv", "--reuid", "12345", "--regid", "12345", "--clear-groups"], writes: [file] });
-    const r = (await waitForRecord(out, (x) => x.path === file && x.type === "event", 5000, { daemon: d })).record;
+    const r = await recordOf(out, d, (x) => x.path === file && x.type === "event");
     expect(r.pid).toBe(p.pid); // setpriv execs perl
     expect(r.uid).toBe(12345);
     expect(r.ppid).toBe(process.pid);
@@ -278,9 +280,7 @@ describe.skipIf(!RUN)("process details: namespaces, users, misses, hooks, defaul
   }, 30_000);
 
   test("a process reaped before its event was read: fields omitted (never another's), attribution_missed counted", async () => {
-    const fs = makeTmpfs();
-    const outFs = makeTmpfs();
-    const out = join(outFs.dir, "out.jsonl");
+    const { fs, out } = mounts();
     const d = await startDaemon(["-w", fs.dir, "--process-details", "-o", out]);
     const file = join(fs.dir, "gone");
     // The daemon is stopped while the writer runs and is reaped: its pidfd is FAN_NOPIDFD at read time.
@@ -288,7 +288,7 @@ describe.skipIf(!RUN)("process details: namespaces, users, misses, hooks, defaul
     const w = Bun.spawn(["sh", "-c", `echo x > ${file}`]);
     await w.exited;
     d.signal("SIGCONT");
-    const r = (await waitForRecord(out, (x) => x.path === file && x.type === "event", 5000, { daemon: d })).record;
+    const r = await recordOf(out, d, (x) => x.path === file && x.type === "event");
     for (const k of DETAIL_KEYS) expect(r).not.toHaveProperty(k);
     const stats = await requestStats(d, out);
     expect(stats.attribution_missed as number).toBeGreaterThanOrEqual(1);
@@ -296,9 +296,7 @@ describe.skipIf(!RUN)("process details: namespaces, users, misses, hooks, defaul
   }, 30_000);
 
   test("hooks get FAN_PPID, FAN_UID, FAN_CONTAINER_ID, FAN_POD_UID", async () => {
-    const fs = makeTmpfs();
-    const outFs = makeTmpfs();
-    const out = join(outFs.dir, "out.jsonl");
+    const { fs, out } = mounts();
     const aux = makeTmpDir();
     const envFile = join(aux, "env.txt");
     const id = hex64(7);
@@ -331,14 +329,12 @@ describe.skipIf(!RUN)("process details: namespaces, users, misses, hooks, defaul
   }, 30_000);
 
   test("permission mode: answered, details on permission and notification records, every pidfd closed", async () => {
-    const fs = makeTmpfs();
-    const outFs = makeTmpfs();
-    const out = join(outFs.dir, "out.jsonl");
+    const { fs, out } = mounts();
     const FILE = join(fs.dir, "file");
     writeFileSync(FILE, "x\n");
     const d = await startDaemon(["--perm", "--process-details", "--filesystem", fs.dir, "-o", out]);
     const warm = await actor({ writes: [FILE] });
-    await waitForRecord(out, (r) => r.pid === warm.pid && hasEvent(r, "OPEN_PERM"), 5000, { daemon: d });
+    await recordOf(out, d, (r) => r.pid === warm.pid && hasEvent(r, "OPEN_PERM"));
     await Bun.sleep(200);
     const before = countFds(d.pid);
     const N = 2000;
@@ -359,29 +355,17 @@ describe.skipIf(!RUN)("process details: namespaces, users, misses, hooks, defaul
     const mine = last.records.filter((r) => r.pid === sh.pid);
     expect(mine.every((r) => r.uid === 0 && r.ppid === process.pid && r.container_id === null)).toBe(true);
     expect(mine.some((r) => r.decision === "allow") && mine.some((r) => r.decision === "observe")).toBe(true);
-    let after = countFds(d.pid);
-    await waitFor(
-      () => {
-        after = countFds(d.pid);
-        return after <= before + 5;
-      },
-      3000,
-      `daemon fd count back near ${before} (now ${after})`,
-      d,
-    ).catch(() => undefined);
-    expect(after).toBeLessThanOrEqual(before + 5);
+    expect(await fdCountSettled(d, before)).toBeLessThanOrEqual(before + 5);
     sh.kill("SIGKILL");
     await d.stop("SIGTERM");
   }, 60_000);
 
   test("off by default: the seed's fields only, no pidfds requested", async () => {
-    const fs = makeTmpfs();
-    const outFs = makeTmpfs();
-    const out = join(outFs.dir, "out.jsonl");
+    const { fs, out } = mounts();
     const d = await startDaemon(["-w", fs.dir, "-o", out]);
     const file = join(fs.dir, "plain");
     const p = await actor({ writes: [file] });
-    const r = (await waitForRecord(out, (x) => x.pid === p.pid && x.path === file, 5000, { daemon: d })).record;
+    const r = await recordOf(out, d, (x) => x.pid === p.pid && x.path === file);
     expect(Object.keys(r).at(-1)).toBe("is_dir");
     await d.stop("SIGTERM");
     const stats = statsFromLog(d.stderr()).at(-1)!;
@@ -390,15 +374,13 @@ describe.skipIf(!RUN)("process details: namespaces, users, misses, hooks, defaul
 
   test("config file: process_details 1 and burst_scope; bad values are errors", async () => {
     const aux = makeTmpDir();
-    const fs = makeTmpfs();
-    const outFs = makeTmpfs();
-    const out = join(outFs.dir, "out.jsonl");
+    const { fs, out } = mounts();
     const conf = join(aux, "f.conf");
     writeFileSync(conf, `watch ${fs.dir}\nprocess_details 1\nburst_scope container\noutput ${out}\n`);
     const d = await startDaemon(["-c", conf]);
     const file = join(fs.dir, "c");
     const p = await actor({ writes: [file] });
-    const r = (await waitForRecord(out, (x) => x.pid === p.pid && x.path === file, 5000, { daemon: d })).record;
+    const r = await recordOf(out, d, (x) => x.pid === p.pid && x.path === file);
     expect(r.uid).toBe(0);
     await d.stop("SIGTERM");
     writeFileSync(conf, `watch ${fs.dir}\nburst_scope pod\n`);
@@ -413,9 +395,7 @@ describe.skipIf(!RUN)("process details: namespaces, users, misses, hooks, defaul
 
 describe.skipIf(!RUN || CG2 === null)("burst_scope container", () => {
   async function renameBurst(inContainer: boolean): Promise<{ alerts: JsonRecord[]; id: string }> {
-    const fs = makeTmpfs();
-    const outFs = makeTmpfs();
-    const out = join(outFs.dir, "out.jsonl");
+    const { fs, out } = mounts();
     const id = hex64(inContainer ? 42 : 43);
     const parent = `fanotifyd-it-${process.pid}-${Date.now()}`;
     const dir = makeCgroup(CG2!, inContainer ? `${parent}/system.slice/docker-${id}.scope` : `${parent}/plain`);
@@ -447,9 +427,7 @@ describe.skipIf(!RUN || CG2 === null)("burst_scope container", () => {
       actors.push(p.pid);
     }
     const last = join(fs.dir, "b19-1");
-    await waitForRecord(out, (r) => r.type === "event" && r.path === last && String(r.events).includes("MOVED_TO"), 10_000, {
-      daemon: d,
-    });
+    await recordOf(out, d, (r) => r.type === "event" && r.path === last && String(r.events).includes("MOVED_TO"), 10_000);
     await d.stop("SIGTERM");
     const records = readJsonl(out);
     const moves = records.filter((r) => r.type === "event" && actors.includes(r.pid as number) && /MOVED_(FROM|TO)/.test(String(r.events)));
@@ -470,4 +448,3 @@ describe.skipIf(!RUN || CG2 === null)("burst_scope container", () => {
   }, 60_000);
 });
 
-export type { Daemon };
