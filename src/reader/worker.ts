@@ -67,8 +67,8 @@ interface Group {
   readonly cursor: RecordCursor;
 }
 
-/** pidfds (FAN_REPORT_PIDFD) waiting to be closed: at most this many, else closed at once. */
-const PIDFD_PENDING_MAX = 16384;
+/** fds waiting to be closed after the current read (see Reader.fdsToClose). */
+const CLOSE_LATER_MAX = 16384;
 
 /** While a notification batch is processed, look for permission events every this many records. */
 const CONTENT_CHECK_EVERY = 16;
@@ -81,11 +81,12 @@ class Reader {
   /** --process-details: ppid, uid, cgroup, container (null when off). */
   private readonly details: ProcessDetails | null;
   /**
-   * The pidfds of the records handled since the last read, closed together after it: the kernel
-   * hands them out as consecutive numbers, so a few close_range() calls replace one close() per event.
+   * The pidfds and notification event fds of the records handled since the last read, closed together
+   * after it: the kernel hands them out as consecutive numbers, so a few close_range() calls replace
+   * one close() per fd. (Permission event fds are closed right after their answer, never here.)
    */
-  private readonly pidfdsPending = new Int32Array(PIDFD_PENDING_MAX);
-  private pidfdCount = 0;
+  private readonly fdsToClose = new Int32Array(CLOSE_LATER_MAX);
+  private closeCount = 0;
   private content: Group | null = null;
   private readonly contentPoll = new Uint8Array(8);
   private readonly contentPollView = new DataView(this.contentPoll.buffer);
@@ -279,7 +280,7 @@ class Reader {
   }
 
   private finish(): void {
-    this.closePidfds();
+    this.closeQueued();
     this.flush(true);
     // Closing the groups releases any pending permission events (fanotify(7)).
     for (const g of this.groups) sysClose(g.fd);
@@ -325,7 +326,7 @@ class Reader {
           if (k % CONTENT_CHECK_EVERY === 0) this.serviceContent();
         }
       }
-      if (this.pidfdCount > 0) this.closePidfds();
+      if (this.closeCount > 0) this.closeQueued();
       if (cursor.stats.truncated) this.counters.unknownRecords++;
       if (isContent && this.batch.count >= BATCH_EVENTS && !this.behind()) this.flush();
     }
@@ -351,7 +352,7 @@ class Reader {
     // FAN_REPORT_PIDFD (details only): every pidfd is closed exactly once, below.
     const pidfd = this.details === null ? NO_PIDFD_INFO : eventPidfd(ev);
     if (lo & K.FAN_Q_OVERFLOW) {
-      if (pidfd >= 0) this.closePidfd(pidfd);
+      if (pidfd >= 0) this.closeLater(pidfd);
       this.counters.overflows++;
       if (this.batch.full) return;
       if (this.batch.count === 0 && !this.collectingDue) this.timer.arm();
@@ -363,26 +364,26 @@ class Reader {
       // B4: the daemon never sees itself; its own permission events are allowed at once.
       this.counters.ownEvents++;
       if (ev.fd >= 0) this.release(g, ev.fd, perm ? K.FAN_ALLOW : 0);
-      if (pidfd >= 0) this.closePidfd(pidfd);
+      if (pidfd >= 0) this.closeLater(pidfd);
       return;
     }
     const flags = lo & K.FAN_ONDIR ? F_IS_DIR : 0;
     if (ev.fd >= 0) this.handleFdEvent(g, ev, flags, perm, pidfd);
     else this.handleFidEvent(g, ev, flags, pidfd);
-    if (pidfd >= 0) this.closePidfd(pidfd);
+    if (pidfd >= 0) this.closeLater(pidfd);
   }
 
-  /** Queues a pidfd for closing (exactly once) after the current read. */
-  private closePidfd(pidfd: number): void {
-    if (this.pidfdCount === PIDFD_PENDING_MAX) this.closePidfds();
-    this.pidfdsPending[this.pidfdCount++] = pidfd;
+  /** Queues an fd that is ours and done with for closing (exactly once) after the current read. */
+  private closeLater(fd: number): void {
+    if (this.closeCount === CLOSE_LATER_MAX) this.closeQueued();
+    this.fdsToClose[this.closeCount++] = fd;
   }
 
-  /** Closes the queued pidfds, each run of consecutive numbers with one close_range(). */
-  private closePidfds(): void {
-    const a = this.pidfdsPending;
-    const n = this.pidfdCount;
-    this.pidfdCount = 0;
+  /** Closes the queued fds, each run of consecutive numbers with one close_range(). */
+  private closeQueued(): void {
+    const a = this.fdsToClose;
+    const n = this.closeCount;
+    this.closeCount = 0;
     for (let i = 0; i < n; ) {
       const first = a[i++];
       let last = first;
@@ -390,7 +391,7 @@ class Reader {
         last++;
         i++;
       }
-      // Every number in the run is one of our open pidfds, so the range closes nothing else.
+      // Every number in the run is one of our open fds, so the range closes nothing else.
       if (last === first || sysCloseRange(first, last) !== 0) for (let fd = first; fd <= last; fd++) sysClose(fd);
     }
   }
@@ -426,8 +427,10 @@ class Reader {
       pathLen = this.resolver.fdPathLength(fd);
     }
     // Closed exactly once, after the answer that names it (fanotify(7): a closed fd number is
-    // reused by the next open, and an answer naming the wrong fd leaves the opener hanging).
-    sysClose(fd);
+    // reused by the next open, and an answer naming the wrong fd leaves the opener hanging);
+    // notification fds with the read's other fds.
+    if (perm) sysClose(fd);
+    else this.closeLater(fd);
     if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags, pidfd)) return;
     if (pathLen > 0) {
       this.batch.path(this.resolver.linkBuf, 0, pathLen);

@@ -360,6 +360,25 @@ describe.skipIf(!RUN)("process details: namespaces, users, misses, hooks, defaul
     await d.stop("SIGTERM");
   }, 60_000);
 
+  for (const mode of [["--no-fid"], []]) {
+    test(`${mode.length > 0 ? "FD" : "FID"} mode: event fds and pidfds of every read are closed (fd count steady after 2,000 writes)`, async () => {
+      const { fs, out } = mounts();
+      const FILE = join(fs.dir, "file");
+      const d = await startDaemon([...mode, "--process-details", "-w", fs.dir, "-o", out]);
+      const warm = await actor({ writes: [FILE] });
+      await recordOf(out, d, (r) => r.pid === warm.pid);
+      await Bun.sleep(200);
+      const before = countFds(d.pid);
+      const MARK = join(fs.dir, "mark");
+      const sh = track(Bun.spawn(["sh", "-c", 'i=0; while [ $i -lt 2000 ]; do echo y >> "$1"; i=$((i+1)); done; : > "$2"; sleep 5', "sh", FILE, MARK]));
+      const last = await recordOf(out, d, (r) => r.pid === sh.pid && r.path === MARK, 20_000);
+      expect([last.uid, last.ppid]).toEqual([0, process.pid]);
+      expect(await fdCountSettled(d, before)).toBeLessThanOrEqual(before + 5);
+      sh.kill("SIGKILL");
+      await d.stop("SIGTERM");
+    }, 60_000);
+  }
+
   test("off by default: the seed's fields only, no pidfds requested", async () => {
     const { fs, out } = mounts();
     const d = await startDaemon(["-w", fs.dir, "-o", out]);
