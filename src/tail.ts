@@ -356,6 +356,18 @@ const COLORS = {
   reset: "\x1b[0m",
 } as const;
 
+/** `  uid=N ctr=<12 hex> pod=<uid>` from --process-details fields ("" when the record has none). */
+function processPart(rec: TailRecord): string {
+  let out = "";
+  const uid = num(rec.uid);
+  if (uid !== null) out += ` uid=${uid}`;
+  const ctr = str(rec.container_id);
+  if (ctr !== null) out += ` ctr=${clean(ctr.slice(0, 12))}`;
+  const pod = str(rec.pod_uid);
+  if (pod !== null) out += ` pod=${clean(pod)}`;
+  return out === "" ? "" : ` ${out}`;
+}
+
 function who(rec: TailRecord): string {
   const pid = num(rec.pid);
   const comm = str(rec.comm);
@@ -383,7 +395,7 @@ export function formatPretty(rec: TailRecord, color = false): string | null {
         const role = str(rec.path_role);
         line += `  ${paint("job", `job=${clean(job)}${role !== null ? `/${clean(role)}` : ""}`)}`;
       }
-      return line;
+      return line + processPart(rec);
     }
     case "alert": {
       const parts = [`${time} ${paint("alert", "ALERT")} ${clean(str(rec.kind) ?? "?")}`];
@@ -397,7 +409,7 @@ export function formatPretty(rec: TailRecord, color = false): string | null {
       const count = num(rec.count);
       const windowMs = num(rec.window_ms);
       if (count !== null) line += ` (count=${count}${windowMs !== null ? ` in ${windowMs}ms` : ""})`;
-      return line;
+      return line + processPart(rec);
     }
     case "stats": {
       const fields: string[] = [];

@@ -30,7 +30,10 @@ export class ProcInfoCache {
   /** Raw bytes of comm and exe (empty when unknown); not to be modified. */
   comm: Uint8Array = EMPTY;
   exe: Uint8Array = EMPTY;
-  /** The looked-up process's start time (clock ticks since boot), 0 when /proc/PID/stat was unreadable. */
+  /**
+   * The looked-up process's start time (clock ticks since boot); when /proc/PID/stat is unreadable
+   * (the process is gone), the last one seen for the pid, or 0.
+   */
   startTime = 0;
   /** Its parent pid, -1 when unknown. */
   ppid = -1;
@@ -38,6 +41,8 @@ export class ProcInfoCache {
   version = 0;
   /** True when the last lookup read /proc/PID/stat (the first lookup of the pid in this batch). */
   fresh = false;
+  /** True when /proc/PID/stat could not be read: the process is gone (names empty). */
+  gone = false;
   private versions = 0;
 
   /** Call once per read batch: entries are re-validated once per batch. */
@@ -55,6 +60,7 @@ export class ProcInfoCache {
       this.ppid = cached.ppid;
       this.version = cached.version;
       this.fresh = false;
+      this.gone = false;
       return;
     }
     this.comm = EMPTY;
@@ -63,12 +69,18 @@ export class ProcInfoCache {
     this.ppid = -1;
     this.version = 0;
     this.fresh = true;
+    this.gone = true;
     if (pid <= 0) return;
     const stat = this.readStat(pid);
     if (stat === null) {
-      if (cached !== undefined) this.entries.delete(pid);
+      // Gone: no names (B14), but policy state stays keyed by the start time last seen for the pid,
+      // so the late events of a process that has just exited share its burst window and cooldown.
+      // The entry stays (names are not reused from it: every lookup reads /proc again until the pid
+      // names a live process, whose start time then replaces it).
+      if (cached !== undefined) this.startTime = cached.start;
       return;
     }
+    this.gone = false;
     // /proc/PID/stat: "pid (comm) state ppid ... starttime(22nd field) ..."; comm may hold ')' and
     // spaces, so split after the last ')'.
     const close = stat.lastIndexOf(")");

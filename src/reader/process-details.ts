@@ -68,7 +68,7 @@ export class ProcessDetails {
     this.containerOff = 0;
     this.containerLen = 0;
     if (pid <= 0) return;
-    if (pidfd === K.FAN_NOPIDFD || procs.startTime === 0) {
+    if (pidfd === K.FAN_NOPIDFD || procs.gone || procs.startTime === 0) {
       // Reaped before the event was read, or /proc/PID/stat was already gone.
       this.missed++;
       return;

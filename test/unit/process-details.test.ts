@@ -86,3 +86,28 @@ describe("effectiveUid", () => {
     expect(effectiveUid("Name:\tsh\nUid:\tx\n")).toBe(-1);
   });
 });
+
+describe("ProcInfoCache: start time of a process that is gone", () => {
+  test("names are dropped but the last start time seen for the pid keys its late events", async () => {
+    const { ProcInfoCache } = await import("../../src/reader/proc-info.ts");
+    const child = Bun.spawn(["sleep", "30"]);
+    const procs = new ProcInfoCache();
+    procs.lookup(child.pid);
+    expect(procs.gone).toBe(false);
+    expect(Buffer.from(procs.comm).toString()).toBe("sleep");
+    const start = procs.startTime;
+    expect(start).toBeGreaterThan(0);
+    expect(procs.ppid).toBe(process.pid);
+    child.kill("SIGKILL");
+    await child.exited; // reaped
+    procs.nextBatch();
+    procs.lookup(child.pid);
+    expect(procs.gone).toBe(true);
+    expect(procs.comm.length).toBe(0);
+    expect(procs.exe.length).toBe(0);
+    expect(procs.startTime).toBe(start);
+    // a pid never seen: nothing
+    procs.lookup(4194303);
+    expect([procs.gone, procs.startTime]).toEqual([true, 0]);
+  });
+});

@@ -440,6 +440,13 @@ describe("process filters (--container, --uid, --comm; records from --process-de
     expect(pick(["--comm", "cat"])).toEqual([4]);
   });
 
+  test("--pretty shows uid, the short container id and the pod when present", () => {
+    expect(formatPretty(recs[0]!)).toBe(`${clockTime(1)} MODIFY  sh[1] /x  uid=0 ctr=${CID.slice(0, 12)}`);
+    expect(formatPretty(recs[1]!)).toBe(`${clockTime(1)} MODIFY  python3[2] /x  uid=1000`);
+    expect(formatPretty(recs[3]!)).toBe(`${clockTime(1)} ALERT burst [4] /x: r (count=3 in 1000ms)  ctr=${CID.slice(0, 12)}`);
+    expect(formatPretty(recs[4]!)).not.toContain("uid=");
+  });
+
   test("bad values are usage errors naming the value", () => {
     expect(usageError(["--socket", "s", "--container", "4f8d1c3b2a1"]).message).toContain("'4f8d1c3b2a1'");
     expect(usageError(["--socket", "s", "--container", "xyzxyzxyzxyz"]).message).toContain("hex");
