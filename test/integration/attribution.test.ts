@@ -295,6 +295,28 @@ describe.skipIf(!RUN)("process details: namespaces, users, misses, hooks, defaul
     await d.stop("SIGTERM");
   }, 30_000);
 
+  test("keying by (pid, start time): a process's late events, read after it was reaped, still share its cooldown", async () => {
+    const { fs, out } = mounts();
+    const canary = join(fs.dir, "canary");
+    writeFileSync(canary, "c");
+    const d = await startDaemon(["-w", fs.dir, "--canary", canary, "-o", out]);
+    const sh = track(Bun.spawn(["sh", "-c", 'exec 3<"$1"; read x; exec 4<"$1"', "sh", canary], { stdin: "pipe" }));
+    await recordOf(out, d, (r) => r.type === "alert" && r.pid === sh.pid);
+    // The second open happens, and the shell is reaped, while the daemon is stopped.
+    d.signal("SIGSTOP");
+    sh.stdin.write("\n");
+    sh.stdin.end();
+    await sh.exited;
+    d.signal("SIGCONT");
+    const marker = join(fs.dir, "marker");
+    const m = await actor({ writes: [marker] });
+    await recordOf(out, d, (r) => r.pid === m.pid && r.path === marker);
+    const recs = readJsonl(out);
+    expect(recs.filter((r) => r.type === "event" && r.pid === sh.pid && r.path === canary).length).toBe(2);
+    expect(recs.filter((r) => r.type === "alert" && r.pid === sh.pid).length).toBe(1); // the cooldown held
+    await d.stop("SIGTERM");
+  }, 30_000);
+
   test("hooks get FAN_PPID, FAN_UID, FAN_CONTAINER_ID, FAN_POD_UID", async () => {
     const { fs, out } = mounts();
     const aux = makeTmpDir();
