@@ -5,6 +5,7 @@ export const FAN_CLOEXEC = 0x1;
 export const FAN_NONBLOCK = 0x2;
 export const FAN_CLASS_NOTIF = 0x0;
 export const FAN_CLASS_CONTENT = 0x4;
+export const FAN_REPORT_PIDFD = 0x80; // Linux 5.15: a pidfd info record per event
 export const FAN_REPORT_FID = 0x200;
 export const FAN_REPORT_DIR_FID = 0x400;
 export const FAN_REPORT_NAME = 0x800;
@@ -55,6 +56,10 @@ export const FAN_EVENT_INFO_TYPE_DFID_NAME = 2;
 export const FAN_EVENT_INFO_TYPE_DFID = 3;
 export const FAN_EVENT_INFO_TYPE_PIDFD = 4;
 export const FAN_EVENT_INFO_TYPE_ERROR = 5;
+/** fanotify_event_info_pidfd.pidfd when the process had been reaped when the event was read. */
+export const FAN_NOPIDFD = -1;
+/** fanotify_event_info_pidfd.pidfd when the kernel could not create a pidfd. */
+export const FAN_EPIDFD = -2;
 export const FAN_EVENT_INFO_TYPE_OLD_DFID_NAME = 10;
 export const FAN_EVENT_INFO_TYPE_NEW_DFID_NAME = 12;
 
@@ -105,6 +110,7 @@ export const EINTR = 4;
 export const EAGAIN = 11;
 export const ENOENT = 2;
 export const ESTALE = 116;
+export const ESRCH = 3;
 export const EPERM = 1;
 export const EACCES = 13;
 export const EXDEV = 18;

@@ -23,6 +23,7 @@ const lib = dlopen("libc.so.6", {
   readlink: { args: [ptr, ptr, u64], returns: i32 },
   fstatfs: { args: [i32, ptr], returns: i32 },
   getpid: { args: [], returns: i32 },
+  syscall: { args: [FFIType.i64, i32, i32, ptr, u32], returns: FFIType.i64 },
 
   strerror: { args: [i32], returns: FFIType.cstring },
   __errno_location: { args: [], returns: ptr },
@@ -84,3 +85,19 @@ export const sysNameToHandleAt = (dirfd: number, path: Uint8Array, handle: Uint8
 export const sysReadlink = (path: Uint8Array, buf: Uint8Array, len: number): number => sym.readlink(path, buf, len);
 export const sysFstatfs = (fd: number, buf: Uint8Array): number => sym.fstatfs(fd, buf);
 export const sysGetpid = (): number => sym.getpid();
+
+/** close_range(2) is syscall 436 on every architecture (Linux 5.9+). */
+const SYS_CLOSE_RANGE = 436;
+
+/** close_range(first, last, 0): closes the fds first..last (inclusive); 0 or -1 with errno. */
+export const sysCloseRange = (first: number, last: number): number =>
+  Number(sym.syscall(SYS_CLOSE_RANGE, first, last, null, 0));
+
+/** pidfd_send_signal(2) is syscall 424 on every architecture (the unified syscall table, Linux 5.1+). */
+const SYS_PIDFD_SEND_SIGNAL = 424;
+
+/**
+ * pidfd_send_signal(pidfd, 0): 0 while the process the pidfd refers to exists (a zombie still does),
+ * -1 with ESRCH once it has been reaped, i.e. once its pid may name another process.
+ */
+export const sysPidfdAlive = (pidfd: number): number => Number(sym.syscall(SYS_PIDFD_SEND_SIGNAL, pidfd, 0, null, 0));

@@ -248,6 +248,20 @@ export function pathInfoIndex(ev: ParsedEvent): number {
   return idx;
 }
 
+/** No PIDFD info in the event (the group was not opened with FAN_REPORT_PIDFD, or it was malformed). */
+export const NO_PIDFD_INFO = -3;
+
+/**
+ * The event's pidfd (FAN_REPORT_PIDFD): >= 0 is an open fd the caller must close exactly once;
+ * FAN_NOPIDFD (-1, the process was already reaped), FAN_EPIDFD (-2, the kernel could not make one) or
+ * NO_PIDFD_INFO (-3) are not fds.
+ */
+export function eventPidfd(ev: ParsedEvent): number {
+  const infos = ev.infos;
+  for (let i = 0; i < ev.infoCount; i++) if (infos[i].type === FAN_EVENT_INFO_TYPE_PIDFD) return infos[i].pidfd;
+  return NO_PIDFD_INFO;
+}
+
 /** The file_handle bytes of a FID-style info as a view (no copy). */
 export function handleView(buf: Uint8Array, info: ParsedInfo): Uint8Array {
   return buf.subarray(info.handleOffset, info.handleOffset + info.handleLen);

@@ -68,6 +68,11 @@ function readerMarks(marks: readonly MarkSpec[]): ReaderMark[] {
   return out;
 }
 
+/** --process-details, which burst_scope container implies (it needs each process's container). */
+function detailsOn(config: Config): boolean {
+  return config.processDetails || config.burstScope === "container";
+}
+
 function makeHooks(config: Config): HookRunner | null {
   if (config.hook === null) return null;
   return new HookRunner({
@@ -75,6 +80,7 @@ function makeHooks(config: Config): HookRunner | null {
     maxConcurrent: config.hookMaxConcurrent,
     timeoutMs: config.hookTimeoutMs,
     log: (level, msg) => logger[level](msg),
+    processDetails: detailsOn(config),
   });
 }
 
@@ -207,6 +213,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
       extraDirs: config.canaries.map((c) => dirname(c)),
       permission: policy.permissionRules(),
       permHistogram: metrics?.permHistogram.buffer ?? null,
+      details: detailsOn(config),
     });
   } catch (err) {
     const code = err instanceof ReaderStartError ? err.exitCode : 1;
@@ -255,6 +262,7 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
       perm_denied_by_kernel: rc?.permKernelDenied ?? 0,
       // Still in the kernel queue when the reader stopped (read at exit, counted, not reported).
       events_unread_at_exit: rc?.unreadAtExit ?? 0,
+      attribution_missed: rc?.attributionMissed ?? 0,
     };
   };
   const writeStats = (): void => {

@@ -3,13 +3,16 @@
 // Worker encoded), one write per sink. Text fields become strings only when the policy reads them.
 import type { PolicyEngine } from "./policy/engine.ts";
 import type { ExcludeMatcher } from "./policy/exclude.ts";
-import type { Decision, AlertRecord, FsEvent } from "./records.ts";
+import type { Decision, AlertRecord, FsEvent, ProcessDetailsRecord } from "./records.ts";
+import { processKey } from "./policy/process-key.ts";
 import {
   F_DENIED,
   F_IS_DIR,
   F_OVERFLOW,
   F_PERM,
   I_COMM,
+  I_CONTAINER,
+  I_DETAILS,
   I_EXE,
   I_FLAGS,
   I_MASK_HI,
@@ -17,6 +20,8 @@ import {
   I_NAME,
   I_PATH,
   I_PID,
+  I_START_HI,
+  I_START_LO,
   I_TAIL_END,
   I_TAIL_START,
   INTS_PER_EVENT,
@@ -53,6 +58,7 @@ class BatchEvent implements FsEvent {
   pid = 0;
   isDir = false;
   decision: Decision = "observe";
+  processKey = 0;
   private ints: Int32Array = EMPTY_INTS;
   private bytes: Buffer = EMPTY_BYTES;
   private row = 0;
@@ -60,6 +66,8 @@ class BatchEvent implements FsEvent {
   private nameText: string | null = null;
   private commText: string | null = null;
   private exeText: string | null = null;
+  private containerText: string | null = null;
+  private detailsValue: ProcessDetailsRecord | null | undefined = undefined;
 
   at(ints: Int32Array, bytes: Buffer, row: number): void {
     this.ints = ints;
@@ -69,6 +77,25 @@ class BatchEvent implements FsEvent {
     this.nameText = null;
     this.commText = null;
     this.exeText = null;
+    this.containerText = null;
+    this.detailsValue = undefined;
+    const start = (ints[row + I_START_LO] >>> 0) + (ints[row + I_START_HI] >>> 0) * 4294967296;
+    this.processKey = processKey(ints[row + I_PID], start);
+  }
+
+  get containerId(): string {
+    return (this.containerText ??= this.text(I_CONTAINER));
+  }
+
+  /** --process-details: parsed from the tail's fragment on first read (alerts only); null when none. */
+  get details(): ProcessDetailsRecord | null {
+    if (this.detailsValue !== undefined) return this.detailsValue;
+    const len = this.ints[this.row + I_DETAILS + 1];
+    if (len === 0) return (this.detailsValue = null);
+    const off = this.ints[this.row + I_DETAILS];
+    // The fragment is `,"ppid":…,"pod_uid":…` (JSON written by the Worker); strings stay byte strings.
+    const parsed = JSON.parse(`{${this.bytes.toString("latin1", off + 1, off + len)}}`) as ProcessDetailsRecord;
+    return (this.detailsValue = parsed);
   }
 
   get path(): string {

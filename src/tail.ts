@@ -48,6 +48,13 @@ export const tailArgs = {
     valueHint: "NAME[,NAME]",
     description: "only events with one of the NAMEs (e.g. OPEN,CLOSE_WRITE); repeatable",
   },
+  container: {
+    type: "string",
+    valueHint: "ID",
+    description: "only records of container ID (12 to 64 hex digits, a prefix as docker ps shows); repeatable",
+  },
+  uid: { type: "string", valueHint: "N", description: "only records of processes with effective uid N; repeatable" },
+  comm: { type: "string", valueHint: "NAME", description: "only records of processes named NAME (comm); repeatable" },
   pretty: { type: "boolean", description: "print one human-readable line per record" },
   help: { type: "boolean", alias: "h", description: "show this help" },
 } as const satisfies ArgsDef;
@@ -76,6 +83,11 @@ export interface TailOptions {
   readonly paths: readonly string[];
   /** Upper-case event names from the A8 table. */
   readonly events: readonly string[];
+  /** Lower-case container id prefixes (>= 12 hex digits); records need --process-details. */
+  readonly containers: readonly string[];
+  readonly uids: readonly number[];
+  /** comm values as typed (UTF-8 text). */
+  readonly comms: readonly string[];
   readonly pretty: boolean;
 }
 
@@ -121,8 +133,9 @@ export function renderTailHelp(argv0 = "fanotifyd"): string {
     "",
     ...rows.map(([l, r]) => `  ${l.padEnd(width)}  ${r}`),
     "",
-    "Several values of one option match any of them; different options must all match (--kind, --events",
-    "and --job select only the records that have those fields). Without --pretty the lines are printed",
+    "Several values of one option match any of them; different options must all match (--kind, --events,",
+    "--job, --container and --uid select only the records that have those fields; --container and --uid",
+    "need a daemon run with --process-details). Without --pretty the lines are printed",
     "exactly as the daemon sent them. Exit status: 0 when the daemon closes the connection or stdout's",
     "reader goes away, 1 when the socket cannot be reached, 2 on a usage error.",
   ];
@@ -144,6 +157,9 @@ export function parseTailArgs(argv: readonly string[]): TailOptions {
   const jobs: string[] = [];
   const paths: string[] = [];
   const events: string[] = [];
+  const containers: string[] = [];
+  const uids: number[] = [];
+  const comms: string[] = [];
   let pretty = false;
 
   const apply = (opt: TailOptionInfo, value: string): boolean => {
@@ -191,6 +207,24 @@ export function parseTailArgs(argv: readonly string[]): TailOptions {
           if (!events.includes(name)) events.push(name);
         }
         return false;
+      case "container": {
+        const id = value.toLowerCase();
+        if (!/^[0-9a-f]{12,64}$/.test(id)) {
+          throw new UsageError(`invalid ${flag} value '${value}' (expected 12 to 64 hex digits of a container id)`);
+        }
+        containers.push(id);
+        return false;
+      }
+      case "uid": {
+        const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+        if (!(n <= 4294967295)) throw new UsageError(`invalid ${flag} value '${value}' (expected a numeric uid)`);
+        uids.push(n);
+        return false;
+      }
+      case "comm":
+        if (value === "") throw new UsageError(`invalid ${flag} value '' (expected a process name)`);
+        comms.push(value);
+        return false;
       default: {
         const unreachable: never = opt.name;
         throw new Error(`unhandled tail option ${String(unreachable)}`);
@@ -206,6 +240,9 @@ export function parseTailArgs(argv: readonly string[]): TailOptions {
     jobs,
     paths,
     events,
+    containers,
+    uids,
+    comms,
     pretty,
   });
 
@@ -214,7 +251,7 @@ export function parseTailArgs(argv: readonly string[]): TailOptions {
     if (apply(item.opt, item.value ?? "")) return helpResult();
   }
   if (socket === "") throw new UsageError("tail needs --socket PATH");
-  return { help: false, socket, types, kinds, jobs, paths, events, pretty };
+  return { help: false, socket, types, kinds, jobs, paths, events, containers, uids, comms, pretty };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -265,6 +302,21 @@ export function makeRecordFilter(opts: TailOptions): ((rec: TailRecord) => boole
       return r.type === "event" && typeof ev === "string" && ev.split(",").some((n) => names.has(n));
     });
   }
+  if (opts.containers.length > 0) {
+    const prefixes = opts.containers;
+    tests.push((r) => {
+      const id = r.container_id;
+      return typeof id === "string" && prefixes.some((p) => id.startsWith(p));
+    });
+  }
+  if (opts.uids.length > 0) {
+    const uids = new Set<unknown>(opts.uids);
+    tests.push((r) => uids.has(r.uid));
+  }
+  if (opts.comms.length > 0) {
+    const comms = new Set<unknown>(opts.comms.map(toByteString));
+    tests.push((r) => comms.has(r.comm));
+  }
   if (tests.length === 0) return null;
   return (rec) => tests.every((t) => t(rec));
 }
@@ -304,6 +356,18 @@ const COLORS = {
   reset: "\x1b[0m",
 } as const;
 
+/** `  uid=N ctr=<12 hex> pod=<uid>` from --process-details fields ("" when the record has none). */
+function processPart(rec: TailRecord): string {
+  let out = "";
+  const uid = num(rec.uid);
+  if (uid !== null) out += ` uid=${uid}`;
+  const ctr = str(rec.container_id);
+  if (ctr !== null) out += ` ctr=${clean(ctr.slice(0, 12))}`;
+  const pod = str(rec.pod_uid);
+  if (pod !== null) out += ` pod=${clean(pod)}`;
+  return out === "" ? "" : ` ${out}`;
+}
+
 function who(rec: TailRecord): string {
   const pid = num(rec.pid);
   const comm = str(rec.comm);
@@ -331,7 +395,7 @@ export function formatPretty(rec: TailRecord, color = false): string | null {
         const role = str(rec.path_role);
         line += `  ${paint("job", `job=${clean(job)}${role !== null ? `/${clean(role)}` : ""}`)}`;
       }
-      return line;
+      return line + processPart(rec);
     }
     case "alert": {
       const parts = [`${time} ${paint("alert", "ALERT")} ${clean(str(rec.kind) ?? "?")}`];
@@ -345,7 +409,7 @@ export function formatPretty(rec: TailRecord, color = false): string | null {
       const count = num(rec.count);
       const windowMs = num(rec.window_ms);
       if (count !== null) line += ` (count=${count}${windowMs !== null ? ` in ${windowMs}ms` : ""})`;
-      return line;
+      return line + processPart(rec);
     }
     case "stats": {
       const fields: string[] = [];

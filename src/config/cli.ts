@@ -7,7 +7,7 @@
 // values whatever their order (B13). Deterministic: SIGHUP reload calls it again with the same argv/cwd.
 
 import { defineCommand } from "citty";
-import { UsageError, type CliRequest, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
+import { BURST_SCOPES, UsageError, type CliRequest, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
 import { loadConfigFile, parseNumberSetting, type NumberSetting, type ScalarSettings } from "./file.ts";
 import { resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
 import { getopt } from "./getopt.ts";
@@ -51,6 +51,8 @@ export const DEFAULTS: Readonly<Scalars> = Object.freeze({
   perm: false,
   denyOnAlert: false,
   fid: true,
+  processDetails: false,
+  burstScope: "process",
   verbose: 0,
 });
 
@@ -198,6 +200,15 @@ function applyOption(b: Builder, opt: OptionInfo, value: string | undefined, cwd
     case "no-fid":
       b.cliSettings.fid = false;
       return "continue";
+    case "process-details":
+      b.cliSettings.processDetails = true;
+      return "continue";
+    case "burst-scope": {
+      const scope = BURST_SCOPES.find((x) => x === arg);
+      if (scope === undefined) throw new UsageError(`invalid ${flag} value '${arg}' (want process or container)`);
+      b.cliSettings.burstScope = scope;
+      return "continue";
+    }
     case "verbose":
       b.verboseCount++;
       return "continue";

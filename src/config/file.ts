@@ -5,7 +5,7 @@
 // error is `config:FILE:N: <what is wrong>` (FILE as given) and thrown as a UsageError.
 
 import { readTrustedConfig, UntrustedConfigError } from "./trust.ts";
-import { JOB_ROLES, UsageError, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
+import { BURST_SCOPES, JOB_ROLES, UsageError, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
 import { describeFsError, resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
 import { checkExcludePattern, checkFormat, checkMetricsAddress } from "./ops-settings.ts";
 
@@ -22,8 +22,12 @@ export type NumberSetting =
   | "socketQueueBytes"
   | "outputQueueBytes"
   | "verbose";
-export type BooleanSetting = "foreground" | "perm" | "denyOnAlert" | "fid";
-export type ScalarSetting = StringSetting | NumberSetting | BooleanSetting | "format";
+export type BooleanSetting = "foreground" | "perm" | "denyOnAlert" | "fid" | "processDetails";
+export type ChoiceSetting = "burstScope";
+export type ScalarSetting = StringSetting | NumberSetting | BooleanSetting | ChoiceSetting | "format";
+
+/** The values a choice setting accepts. */
+export const CHOICES: Readonly<Record<ChoiceSetting, readonly string[]>> = { burstScope: BURST_SCOPES };
 
 /** Scalars set by one source (a config file or the command line); absent = not set there. */
 export type ScalarSettings = { -readonly [K in ScalarSetting]?: Config[K] };
@@ -77,6 +81,7 @@ export type ConfigKeyKind =
   | { readonly kind: "command"; readonly setting: "hook" }
   | { readonly kind: "number"; readonly setting: NumberSetting }
   | { readonly kind: "boolean"; readonly setting: BooleanSetting }
+  | { readonly kind: "choice"; readonly setting: ChoiceSetting }
   | { readonly kind: "job" }
   | { readonly kind: "role"; readonly role: JobRole }
   | { readonly kind: "jobRole"; readonly role: JobRole };
@@ -113,6 +118,8 @@ export const CONFIG_KEYS: readonly ConfigKeyDef[] = [
   { key: "perm", def: { kind: "boolean", setting: "perm" } },
   { key: "deny_on_alert", def: { kind: "boolean", setting: "denyOnAlert" } },
   { key: "fid", def: { kind: "boolean", setting: "fid" } },
+  { key: "process_details", def: { kind: "boolean", setting: "processDetails" } },
+  { key: "burst_scope", def: { kind: "choice", setting: "burstScope" } },
   { key: "verbose", def: { kind: "number", setting: "verbose" } },
   { key: "job", def: { kind: "job" } },
   ...JOB_ROLES.map((role): ConfigKeyDef => ({ key: role, def: { kind: "role", role } })),
@@ -268,6 +275,14 @@ export function parseConfigText(text: string, file: string, cwd: string): Config
         if (value !== "0" && value !== "1") throw error(`invalid ${key} value '${value}' (want 0 or 1)`);
         settings[def.setting] = value === "1";
         break;
+      case "choice": {
+        checkDuplicate();
+        const allowed = CHOICES[def.setting];
+        const found = BURST_SCOPES.find((c) => c === value);
+        if (found === undefined) throw error(`invalid ${key} value '${value}' (want ${allowed.join(" or ")})`);
+        settings[def.setting] = found;
+        break;
+      }
       case "job":
         currentJob = value;
         if (!jobs.has(value)) jobs.set(value, {});

@@ -40,6 +40,11 @@ export const mainArgs = {
     description: "alert after N mutating events per process/window; default 0 (off)",
   },
   "burst-window-ms": { type: "string", valueHint: "MS", description: "burst window, at least 1; default 1000" },
+  "burst-scope": {
+    type: "string",
+    valueHint: "SCOPE",
+    description: "burst windows per process (default) or container (implies --process-details)",
+  },
   "hook-cooldown-ms": {
     type: "string",
     valueHint: "MS",
@@ -51,6 +56,10 @@ export const mainArgs = {
   perm: { type: "boolean", description: "use fanotify permission events" },
   "deny-on-alert": { type: "boolean", description: "deny permission events that trigger an alert" },
   "no-fid": { type: "boolean", description: "use FD mode instead of FID mode" },
+  "process-details": {
+    type: "boolean",
+    description: "add ppid, uid, cgroup, container_id, pod_uid to events and alerts",
+  },
   verbose: { type: "boolean", alias: "v", description: "increase log verbosity (debug)" },
   help: { type: "boolean", alias: "h", description: "show this help" },
   version: { type: "boolean", description: "show version" },

@@ -12,6 +12,8 @@ export interface MarkSpec {
 }
 
 export type OutputFormat = "json" | "text";
+export type BurstScope = "process" | "container";
+export const BURST_SCOPES: readonly BurstScope[] = ["process", "container"];
 
 export type JobRole = "rootfs" | "workspace" | "export" | "cache";
 export const JOB_ROLES: readonly JobRole[] = ["rootfs", "workspace", "export", "cache"];
@@ -56,6 +58,10 @@ export interface Config {
   readonly denyOnAlert: boolean;
   /** FID reporting wanted (default true; `--no-fid` / `fid 0` turn it off). */
   readonly fid: boolean;
+  /** `--process-details` / `process_details 1`: ppid, uid, cgroup, container_id, pod_uid in records (issue 12). */
+  readonly processDetails: boolean;
+  /** `--burst-scope` / `burst_scope`: one burst window per process (default) or per container. */
+  readonly burstScope: BurstScope;
   /** 0 = INFO, >= 1 = DEBUG. */
   readonly verbose: number;
 

@@ -1,4 +1,5 @@
-// Burst detection (behavior.md A10): per pid, a window that starts at the first mutating record (not a
+// Burst detection (behavior.md A10): per process (keyed by pid and start time, or a container's id with
+// burst_scope container; the parameter is still called `pid` below), a window that starts at the first mutating record (not a
 // sliding window). Each record whose mask intersects the mutating set counts once. If the count is 0
 // or more than `window` ms have passed since the window start, a new window starts (start = now,
 // count = 1); otherwise count + 1. At count >= threshold the caller asks the cooldown: when the alert
@@ -23,7 +24,7 @@ import {
   FAN_MOVED_FROM,
   FAN_MOVED_TO,
 } from "../../ffi/constants.ts";
-import { DEFAULT_MAX_PIDS } from "./cooldown.ts";
+import { DEFAULT_MAX_PIDS, type StateKey } from "./cooldown.ts";
 
 /** Records that feed burst detection. RENAME, MOVE_SELF and OPEN do not. */
 export const MUTATING_MASK =
@@ -58,7 +59,7 @@ export class BurstTracker {
   readonly windowMs: number;
   readonly expireMs: number;
   readonly maxEntries: number;
-  private readonly entries = new Map<number, Entry>();
+  private readonly entries = new Map<StateKey, Entry>();
 
   constructor(opts: BurstOptions) {
     if (!(opts.threshold >= 0)) throw new RangeError(`burst threshold must be >= 0`);
@@ -79,7 +80,7 @@ export class BurstTracker {
    * count when it has reached the threshold (a burst: alert unless in cooldown), else 0. Always 0 when
    * disabled.
    */
-  hit(pid: number, now: number): number {
+  hit(pid: StateKey, now: number): number {
     if (this.threshold <= 0) return 0;
     const map = this.entries;
     let e = map.get(pid);
@@ -104,7 +105,7 @@ export class BurstTracker {
   }
 
   /** The burst alert was emitted: count 0, start = now. */
-  reset(pid: number, now: number): void {
+  reset(pid: StateKey, now: number): void {
     const e = this.entries.get(pid);
     if (e === undefined) return;
     e.count = 0;
@@ -126,7 +127,7 @@ export class BurstTracker {
   }
 
   /** The current count of `pid` (0 if unknown); for tests and diagnostics. */
-  count(pid: number): number {
+  count(pid: StateKey): number {
     return this.entries.get(pid)?.count ?? 0;
   }
 

@@ -9,8 +9,14 @@
 
 export const DEFAULT_MAX_PIDS = 65536;
 
+/**
+ * What per-process state is keyed by: a process key (pid and start time, src/policy/process-key.ts;
+ * tests use bare pids) or, for burst_scope container, a container id.
+ */
+export type StateKey = number | string;
+
 export class Cooldown {
-  private readonly lastAlert = new Map<number, number>();
+  private readonly lastAlert = new Map<StateKey, number>();
 
   constructor(
     readonly cooldownMs: number,
@@ -21,14 +27,14 @@ export class Cooldown {
   }
 
   /** Whether an alert by `pid` at `now` may be emitted. */
-  allowed(pid: number, now: number): boolean {
+  allowed(pid: StateKey, now: number): boolean {
     if (this.cooldownMs === 0) return true;
     const last = this.lastAlert.get(pid);
     return last === undefined || now - last >= this.cooldownMs;
   }
 
   /** Record an emitted alert. */
-  mark(pid: number, now: number): void {
+  mark(pid: StateKey, now: number): void {
     if (this.cooldownMs === 0) return;
     const map = this.lastAlert;
     if (!map.delete(pid) && map.size >= this.maxEntries) {
@@ -39,7 +45,7 @@ export class Cooldown {
   }
 
   /** allowed() then mark(): true if the alert is to be emitted. */
-  tryAlert(pid: number, now: number): boolean {
+  tryAlert(pid: StateKey, now: number): boolean {
     if (!this.allowed(pid, now)) return false;
     this.mark(pid, now);
     return true;

@@ -30,7 +30,11 @@ export interface PolicyOptions {
   readonly denyOnAlert: boolean;
   /** Bound of each per-pid map (burst windows, cooldowns, burst denies). Default 65536. */
   readonly maxPids?: number;
+  /** "container": one burst window per container (processes in no container keep their own). */
+  readonly burstScope?: BurstScope;
 }
+
+export type BurstScope = "process" | "container";
 
 /** What evaluate() decided. One object per engine, overwritten by every call. */
 export interface PolicyResult {
@@ -74,6 +78,7 @@ export class PolicyEngine {
   private configured = false;
   /** Burst denies made since the last takeBurstDenies(). */
   private pendingDenies: BurstDeny[] = [];
+  private containerScope = false;
   private readonly result: MutableResult = {
     jobId: null,
     role: null,
@@ -115,6 +120,7 @@ export class PolicyEngine {
     this.burst = burst;
     this.cooldown = cooldown;
     this.denyOnAlert = opts.denyOnAlert;
+    this.containerScope = opts.burstScope === "container";
     if (!this.denyOnAlert) this.pendingDenies = [];
   }
 
@@ -153,12 +159,14 @@ export class PolicyEngine {
     }
 
     const mask = ev.maskLo;
+    // Per-process state is keyed by pid and start time (a reused pid starts afresh).
+    const key = ev.processKey ?? ev.pid;
     const reason = canaryReason(mask);
     if (this.canarySources.length > 0 && reason !== null) {
       r.canaryMatch = this.canaries.matchesEvent(ev.path);
-      if (r.canaryMatch) {
-        if (this.cooldown.tryAlert(ev.pid, nowMono)) {
-          r.alerts.push({ kind: "canary", pid: ev.pid, comm: ev.comm, exe: ev.exe, path: ev.path, reason });
+      if (r.canaryMatch && reason !== null) {
+        if (this.cooldown.tryAlert(key, nowMono)) {
+          r.alerts.push({ kind: "canary", pid: ev.pid, comm: ev.comm, exe: ev.exe, path: ev.path, reason, details: ev.details ?? undefined });
           this.stats.alertsEmitted++;
         } else {
           r.suppressed++;
@@ -168,10 +176,13 @@ export class PolicyEngine {
     }
 
     if ((mask & MUTATING_MASK) !== 0) {
-      const count = this.burst.hit(ev.pid, nowMono);
+      // burst_scope container: every process of one container shares one window (and its cooldown).
+      const container = this.containerScope ? (ev.containerId ?? "") : "";
+      const burstKey = container === "" ? key : container;
+      const count = this.burst.hit(burstKey, nowMono);
       if (count > 0) {
-        if (this.cooldown.tryAlert(ev.pid, nowMono)) {
-          r.alerts.push({
+        if (this.cooldown.tryAlert(burstKey, nowMono)) {
+          const alert: AlertRecord = {
             kind: "burst",
             pid: ev.pid,
             comm: ev.comm,
@@ -180,12 +191,16 @@ export class PolicyEngine {
             reason: BURST_REASON,
             count,
             windowMs: this.burst.windowMs,
-          });
-          this.burst.reset(ev.pid, nowMono);
+            details: ev.details ?? undefined,
+          };
+          if (container !== "") alert.containerId = container;
+          r.alerts.push(alert);
+          this.burst.reset(burstKey, nowMono);
           this.stats.alertsEmitted++;
           if (this.denyOnAlert) {
-            // B3: denied while its burst state lasts (window + cooldown).
-            this.pendingDenies.push({ pid: ev.pid, untilMono: nowMono + this.burst.windowMs + this.cooldown.cooldownMs });
+            // B3: denied while its burst state lasts (window + cooldown); for this process only.
+            const untilMono = nowMono + this.burst.windowMs + this.cooldown.cooldownMs;
+            this.pendingDenies.push(key === ev.pid ? { pid: ev.pid, untilMono } : { pid: ev.pid, key, untilMono });
             r.burstDenyChanged = true;
           }
         } else {

@@ -24,14 +24,23 @@ export interface PermissionRules {
 
 export interface BurstDeny {
   readonly pid: number;
-  /** Deny permission events of this pid while now < untilMono (the clock both threads share). */
+  /** processKey(pid, start time): the deny is for that process only, not a later one with the pid. Absent: the bare pid. */
+  readonly key?: number;
+  /** Deny permission events of this process while now < untilMono (the clock both threads share). */
+  readonly untilMono: number;
+}
+
+interface Held {
+  readonly pid: number;
   readonly untilMono: number;
 }
 
 export class PermissionPolicy {
   private canaries: CanaryMatcher;
   private deny: boolean;
-  private readonly denyUntil = new Map<number, number>();
+  /** process key → the deny; and how many held keys each pid has (a cheap first test per event). */
+  private readonly denyUntil = new Map<number, Held>();
+  private readonly heldPids = new Map<number, number>();
   /** Canary compilations so far (one per setRules; tests check bursts cause none). */
   compilations = 0;
 
@@ -51,38 +60,58 @@ export class PermissionPolicy {
   setRules(rules: PermissionRules): void {
     this.canaries = this.compile(rules);
     this.deny = rules.denyOnAlert;
-    if (!rules.denyOnAlert) this.denyUntil.clear();
+    if (!rules.denyOnAlert) {
+      this.denyUntil.clear();
+      this.heldPids.clear();
+    }
   }
 
-  /** Puts pids under a burst deny (a newer deadline replaces an older one); drops expired ones. */
+  /** Puts processes under a burst deny (a newer deadline replaces an older one); drops expired ones. */
   addBurstDenies(denies: readonly BurstDeny[], nowMono: number): void {
     // Kept in arrival order, which is deadline order while window + cooldown do not change.
-    for (const [pid, until] of this.denyUntil) {
-      if (nowMono < until) break;
-      this.denyUntil.delete(pid);
+    for (const [key, held] of this.denyUntil) {
+      if (nowMono < held.untilMono) break;
+      this.release(key, held);
     }
     if (!this.deny) return;
     for (const d of denies) {
-      if (!this.denyUntil.delete(d.pid) && this.denyUntil.size >= this.maxPids) {
-        const oldest = this.denyUntil.keys().next();
-        if (oldest.done !== true) this.denyUntil.delete(oldest.value);
+      const key = d.key ?? d.pid;
+      const old = this.denyUntil.get(key);
+      if (old !== undefined) this.release(key, old);
+      else if (this.denyUntil.size >= this.maxPids) {
+        const oldest = this.denyUntil.entries().next();
+        if (oldest.done !== true) this.release(oldest.value[0], oldest.value[1]);
       }
-      this.denyUntil.set(d.pid, d.untilMono);
+      this.denyUntil.set(key, { pid: d.pid, untilMono: d.untilMono });
+      this.heldPids.set(d.pid, (this.heldPids.get(d.pid) ?? 0) + 1);
     }
   }
 
-  /** Pids currently held (tests, diagnostics). */
+  private release(key: number, held: Held): void {
+    this.denyUntil.delete(key);
+    const n = (this.heldPids.get(held.pid) ?? 1) - 1;
+    if (n <= 0) this.heldPids.delete(held.pid);
+    else this.heldPids.set(held.pid, n);
+  }
+
+  /** Processes currently held (tests, diagnostics). */
   get burstDenied(): number {
     return this.denyUntil.size;
   }
 
-  /** The verdict for an event (`path` a byte string, " (deleted)" handled by the matcher). */
-  decide(maskLo: number, pid: number, path: string, nowMono: number): Verdict {
+  /**
+   * The verdict for an event (`path` a byte string, " (deleted)" handled by the matcher). `keyOf`
+   * gives the process key of `pid`'s current process; it is called only for a pid under a deny.
+   */
+  decide(maskLo: number, pid: number, path: string, nowMono: number, keyOf?: (pid: number) => number): Verdict {
     if (!this.deny || (maskLo & FAN_PERM_EVENTS) === 0) return "allow";
-    const until = this.denyUntil.get(pid);
-    if (until !== undefined) {
-      if (nowMono < until) return "deny";
-      this.denyUntil.delete(pid);
+    if (this.heldPids.has(pid)) {
+      const key = keyOf === undefined ? pid : keyOf(pid);
+      const held = this.denyUntil.get(key) ?? this.denyUntil.get(pid);
+      if (held !== undefined) {
+        if (nowMono < held.untilMono) return "deny";
+        this.release(this.denyUntil.get(key) === held ? key : pid, held);
+      }
     }
     return this.canaries.matchesEvent(path) ? "deny" : "allow";
   }

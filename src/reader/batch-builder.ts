@@ -1,7 +1,9 @@
 // The Worker's side of a batch (design.md "one transferred buffer per batch"): per event a row of
 // integers, and the event's JSONL tail already encoded as bytes:
 //
-//   "pid":N[,"comm":"…"][,"exe":"…"],"path":"…"[,"name":"…"],"is_dir":B}\n
+//   "pid":N[,"comm":"…"][,"exe":"…"],"path":"…"[,"name":"…"],"is_dir":B[<process details>]}\n
+//
+// (the process-details fragment, src/reader/process-details.ts, only with --process-details)
 //
 // The main thread writes the head (`{"schema_version":1,…,"path_role":…,` with ts_ms and the policy's
 // job fields) and copies the tail, so no per-event string exists unless the policy asks for one
@@ -10,6 +12,10 @@
 import {
   F_OVERFLOW,
   I_COMM,
+  I_CONTAINER,
+  I_DETAILS,
+  I_START_HI,
+  I_START_LO,
   I_EXE,
   I_FLAGS,
   I_MASK_HI,
@@ -30,6 +36,9 @@ const PATH_KEY = enc(',"path":"');
 const NAME_KEY = enc(',"name":"');
 const DIR_TRUE = enc('","is_dir":true}\n');
 const DIR_FALSE = enc('","is_dir":false}\n');
+const DIR_TRUE_OPEN = enc('","is_dir":true');
+const DIR_FALSE_OPEN = enc('","is_dir":false');
+const CLOSE = enc("}\n");
 const HEX = enc("0123456789abcdef");
 
 /** The escape's second byte for \b \t \n \f \r, else 0 (→ \u00xx). */
@@ -57,6 +66,9 @@ export class BatchBuilder {
   private readonly rawCopies: RawCopy[] = [];
   private rawCount = 0;
   private row = 0;
+  private detailsSrc: Uint8Array | null = null;
+  private detailsContainerOff = 0;
+  private detailsContainerLen = 0;
 
   constructor(
     private readonly maxEvents: number,
@@ -94,6 +106,13 @@ export class BatchBuilder {
     ints[r + I_EXE + 1] = 0;
     ints[r + I_NAME] = 0;
     ints[r + I_NAME + 1] = 0;
+    ints[r + I_START_LO] = 0;
+    ints[r + I_START_HI] = 0;
+    ints[r + I_DETAILS] = 0;
+    ints[r + I_DETAILS + 1] = 0;
+    ints[r + I_CONTAINER] = 0;
+    ints[r + I_CONTAINER + 1] = 0;
+    this.detailsSrc = null;
     this.rawCount = 0;
     this.reserve(PID_KEY.length + 11);
     this.put(PID_KEY);
@@ -123,11 +142,44 @@ export class BatchBuilder {
     this.field(NAME_KEY, src, start, end, I_NAME, false);
   }
 
-  /** `"is_dir":B}\n`: ends the tail, then appends raw copies of fields that needed escaping. */
+  /** The process's start time (clock ticks since boot; policy state is keyed by pid and start time). */
+  startTime(ticks: number): void {
+    this.ints[this.row + I_START_LO] = ticks % 4294967296;
+    this.ints[this.row + I_START_HI] = Math.floor(ticks / 4294967296);
+  }
+
+  /**
+   * The process-details fragment (already JSON), written after `"is_dir":B` by end(); the container
+   * id is `src[containerOff, containerOff + containerLen)`.
+   */
+  details(src: Uint8Array, containerOff: number, containerLen: number): void {
+    if (src.length === 0) return;
+    this.detailsSrc = src;
+    this.detailsContainerOff = containerOff;
+    this.detailsContainerLen = containerLen;
+  }
+
+  /** `"is_dir":B[details]}\n`: ends the tail, then appends raw copies of fields that needed escaping. */
   end(isDir: boolean): void {
-    this.reserve(DIR_FALSE.length);
-    this.put(isDir ? DIR_TRUE : DIR_FALSE);
     const r = this.row;
+    const details = this.detailsSrc;
+    if (details === null) {
+      this.reserve(DIR_FALSE.length);
+      this.put(isDir ? DIR_TRUE : DIR_FALSE);
+    } else {
+      this.reserve(DIR_FALSE_OPEN.length + details.length + CLOSE.length);
+      this.put(isDir ? DIR_TRUE_OPEN : DIR_FALSE_OPEN);
+      const at = this.len;
+      this.bytes.set(details, at);
+      this.len += details.length;
+      this.ints[r + I_DETAILS] = at;
+      this.ints[r + I_DETAILS + 1] = details.length;
+      if (this.detailsContainerLen > 0) {
+        this.ints[r + I_CONTAINER] = at + this.detailsContainerOff;
+        this.ints[r + I_CONTAINER + 1] = this.detailsContainerLen;
+      }
+      this.put(CLOSE);
+    }
     this.ints[r + I_TAIL_END] = this.len;
     for (let i = 0; i < this.rawCount; i++) {
       const c = this.rawCopies[i];

@@ -24,9 +24,16 @@ export function initFlags(kind: GroupKind, mode: ReaderMode): number {
     : K.FAN_CLOEXEC | K.FAN_NONBLOCK | K.FAN_CLASS_NOTIF;
 }
 
-/** fanotify_init for one group; throws SetupError with a hint. */
-export function initGroup(kind: GroupKind, mode: ReaderMode): number {
-  const fd = fanotifyInit(initFlags(kind, mode), EVENT_FLAGS);
+/**
+ * fanotify_init for one group; throws SetupError with a hint. `pidfd`: also ask for FAN_REPORT_PIDFD
+ * (--process-details); a kernel before 5.15 refuses it, which is noted in `notes`.
+ */
+export function initGroup(kind: GroupKind, mode: ReaderMode, pidfd = false, notes: string[] = []): number {
+  let fd = fanotifyInit(initFlags(kind, mode) | (pidfd ? K.FAN_REPORT_PIDFD : 0), EVENT_FLAGS);
+  if (fd < 0 && pidfd && errno() === K.EINVAL) {
+    fd = fanotifyInit(initFlags(kind, mode), EVENT_FLAGS);
+    if (fd >= 0) notes.push("this kernel has no FAN_REPORT_PIDFD (5.15+): process details are checked by start time only");
+  }
   if (fd >= 0) return fd;
   const code = errno();
   const hint =

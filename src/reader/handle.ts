@@ -78,6 +78,8 @@ export class ReaderHandle {
     extraDirs: readonly string[];
     permission: PermissionRules;
     permHistogram?: SharedArrayBuffer | null;
+    /** Read process details (FAN_REPORT_PIDFD); see StartMessage.details. */
+    details?: boolean;
   }): Promise<readonly string[]> {
     return new Promise((resolve, reject) => {
       let started = false;
@@ -120,6 +122,7 @@ export class ReaderHandle {
         type: "start",
         ...opts,
         permHistogram: opts.permHistogram ?? null,
+        details: opts.details ?? false,
         wakeFd: this.wakeFd,
         control: this.control.buffer as SharedArrayBuffer,
         counters: this.sharedCounters.buffer as SharedArrayBuffer,

@@ -10,6 +10,12 @@ interface ProcEntry {
   comm: Uint8Array;
   exe: Uint8Array;
   batch: number;
+  /** Start time in clock ticks since boot (stat field 22); 0 when unknown. */
+  start: number;
+  /** stat field 4 (re-read every batch: a process is re-parented when its parent exits). */
+  ppid: number;
+  /** Changes when the entry is (re)read for a new process or after an execve (see `version`). */
+  version: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -24,6 +30,20 @@ export class ProcInfoCache {
   /** Raw bytes of comm and exe (empty when unknown); not to be modified. */
   comm: Uint8Array = EMPTY;
   exe: Uint8Array = EMPTY;
+  /**
+   * The looked-up process's start time (clock ticks since boot); when /proc/PID/stat is unreadable
+   * (the process is gone), the last one seen for the pid, or 0.
+   */
+  startTime = 0;
+  /** Its parent pid, -1 when unknown. */
+  ppid = -1;
+  /** A number that changes whenever the pid names a new process or the process exec'd (for caches built on this one). */
+  version = 0;
+  /** True when the last lookup read /proc/PID/stat (the first lookup of the pid in this batch). */
+  fresh = false;
+  /** True when /proc/PID/stat could not be read: the process is gone (names empty). */
+  gone = false;
+  private versions = 0;
 
   /** Call once per read batch: entries are re-validated once per batch. */
   nextBatch(): void {
@@ -36,16 +56,31 @@ export class ProcInfoCache {
     if (cached !== undefined && cached.batch === this.batch) {
       this.comm = cached.comm;
       this.exe = cached.exe;
+      this.startTime = cached.start;
+      this.ppid = cached.ppid;
+      this.version = cached.version;
+      this.fresh = false;
+      this.gone = false;
       return;
     }
     this.comm = EMPTY;
     this.exe = EMPTY;
+    this.startTime = 0;
+    this.ppid = -1;
+    this.version = 0;
+    this.fresh = true;
+    this.gone = true;
     if (pid <= 0) return;
     const stat = this.readStat(pid);
     if (stat === null) {
-      if (cached !== undefined) this.entries.delete(pid);
+      // Gone: no names (B14), but policy state stays keyed by the start time last seen for the pid,
+      // so the late events of a process that has just exited share its burst window and cooldown.
+      // The entry stays (names are not reused from it: every lookup reads /proc again until the pid
+      // names a live process, whose start time then replaces it).
+      if (cached !== undefined) this.startTime = cached.start;
       return;
     }
+    this.gone = false;
     // /proc/PID/stat: "pid (comm) state ppid ... starttime(22nd field) ..."; comm may hold ')' and
     // spaces, so split after the last ')'.
     const close = stat.lastIndexOf(")");
@@ -53,23 +88,41 @@ export class ProcInfoCache {
     const comm = open >= 0 && close > open ? Buffer.from(stat.slice(open + 1, close), "latin1") : EMPTY;
     const rest = stat.slice(close + 2).split(" ");
     const startTime = rest[19] ?? "";
+    const ppid = Number(rest[1] ?? "-1");
+    this.ppid = Number.isInteger(ppid) ? ppid : -1;
     if (cached !== undefined && cached.startTime === startTime) {
       // Same process. An execve() keeps pid and start time but changes exe, and comm with it
       // (to the new program's name), so exe is read again when comm changed.
       if (!bytesEqualAt(cached.comm, comm, 0, comm.length)) {
         cached.comm = comm;
         cached.exe = this.readLink(`/proc/${pid}/exe`);
+        cached.version = ++this.versions;
       }
       cached.batch = this.batch;
+      cached.ppid = this.ppid;
       this.comm = cached.comm;
       this.exe = cached.exe;
+      this.startTime = cached.start;
+      this.version = cached.version;
       return;
     }
     const exe = this.readLink(`/proc/${pid}/exe`);
     if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
-    this.entries.set(pid, { startTime, comm, exe, batch: this.batch });
+    const start = Number(startTime);
+    const entry: ProcEntry = {
+      startTime,
+      comm,
+      exe,
+      batch: this.batch,
+      start: Number.isSafeInteger(start) ? start : 0,
+      ppid: this.ppid,
+      version: ++this.versions,
+    };
+    this.entries.set(pid, entry);
     this.comm = comm;
     this.exe = exe;
+    this.startTime = entry.start;
+    this.version = entry.version;
   }
 
   private readStat(pid: number): string | null {

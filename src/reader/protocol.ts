@@ -20,6 +20,11 @@ export interface StartMessage {
    */
   readonly perm: boolean;
   readonly permission: PermissionRules;
+  /**
+   * `--process-details` (or burst_scope container): ppid, uid, cgroup, container id and pod uid are
+   * read per process and appended to event tails; the groups report pidfds (FAN_REPORT_PIDFD).
+   */
+  readonly details: boolean;
   readonly marks: readonly ReaderMark[];
   /** Directories whose filesystems should resolve file handles (canary dirs), besides the marks. */
   readonly extraDirs: readonly string[];
@@ -55,7 +60,14 @@ export const I_PATH = 6;
 export const I_NAME = 8;
 export const I_COMM = 10;
 export const I_EXE = 12;
-export const INTS_PER_EVENT = 14;
+/** The process's start time in clock ticks since boot (low, high 32 bits; 0 when unknown). */
+export const I_START_LO = 14;
+export const I_START_HI = 15;
+/** The process-details fragment inside the tail (offset, length; length 0: none). */
+export const I_DETAILS = 16;
+/** The container id (64 hex) inside the fragment (offset, length; length 0: none). */
+export const I_CONTAINER = 18;
+export const INTS_PER_EVENT = 20;
 
 export const F_IS_DIR = 1;
 export const F_OVERFLOW = 2;
@@ -80,6 +92,7 @@ export const COUNTER_NAMES = [
   "fdLost",
   "permKernelDenied",
   "unreadAtExit",
+  "attributionMissed",
 ] as const satisfies ReadonlyArray<keyof ReaderCounters>;
 
 export interface ReaderCounters {
@@ -105,6 +118,8 @@ export interface ReaderCounters {
   permKernelDenied: number;
   /** Events still in the kernel queue when the reader stopped (read, counted, not reported). */
   unreadAtExit: number;
+  /** Events whose process was gone before its details were read (details omitted). */
+  attributionMissed: number;
 }
 
 /** main → Worker on reload: new permission rules (the only time the Worker compiles patterns). */

@@ -2,9 +2,10 @@
 // groups and a wake eventfd, reads batches, resolves paths and process names, answers permission
 // events itself from its PermissionPolicy, and posts ONE message per batch to the main thread.
 import * as K from "../../ffi/constants.ts";
-import { errno, strerror, sysClose, sysGetpid, sysPoll, sysRead, sysWrite } from "../../ffi/libc.ts";
-import { RecordCursor, RecordKind, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
+import { errno, strerror, sysClose, sysCloseRange, sysGetpid, sysPoll, sysRead, sysWrite } from "../../ffi/libc.ts";
+import { NO_PIDFD_INFO, RecordCursor, RecordKind, eventPidfd, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
 import { PermissionPolicy, type PermissionRules } from "../policy/permission.ts";
+import { processKey } from "../policy/process-key.ts";
 import { BatchTimer } from "./batch-timer.ts";
 import { contentMark, flushMarks, initGroup, markFailure, type GroupKind } from "./groups.ts";
 import { NotifyMarks } from "./notify-marks.ts";
@@ -13,6 +14,7 @@ import { getNofileLimit } from "../../ffi/process.ts";
 import { FdBudget } from "./fd-budget.ts";
 import { drainFor } from "./stop-drain.ts";
 import { ProcInfoCache } from "./proc-info.ts";
+import { ProcessDetails } from "./process-details.ts";
 import {
   COUNTER_NAMES,
   CTRL_BEAT,
@@ -78,6 +80,9 @@ interface Group {
   readonly cursor: RecordCursor;
 }
 
+/** fds waiting to be closed after the current read (see Reader.fdsToClose). */
+const CLOSE_LATER_MAX = 16384;
+
 /** While a notification batch is processed, look for permission events every this many records. */
 const CONTENT_CHECK_EVERY = 16;
 
@@ -86,6 +91,15 @@ class Reader {
   private readonly control: Int32Array;
   private readonly resolver = new PathResolver();
   private readonly procs = new ProcInfoCache();
+  /** --process-details: ppid, uid, cgroup, container (null when off). */
+  private readonly details: ProcessDetails | null;
+  /**
+   * The pidfds and notification event fds of the records handled since the last read, closed together
+   * after it: the kernel hands them out as consecutive numbers, so a few close_range() calls replace
+   * one close() per fd. (Permission event fds are closed right after their answer, never here.)
+   */
+  private readonly fdsToClose = new Int32Array(CLOSE_LATER_MAX);
+  private closeCount = 0;
   private content: Group | null = null;
   private readonly contentPoll = new Uint8Array(8);
   private readonly contentPollView = new DataView(this.contentPoll.buffer);
@@ -124,6 +138,7 @@ class Reader {
     fdLost: 0,
     permKernelDenied: 0,
     unreadAtExit: 0,
+    attributionMissed: 0,
   };
   /** Sizes FD-mode reads by the fds left (issue 14 item 5). */
   private readonly fdBudget = new FdBudget(getNofileLimit()?.soft ?? Number.POSITIVE_INFINITY);
@@ -139,6 +154,8 @@ class Reader {
     this.sharedCounters = new Float64Array(start.counters);
     this.permHist = start.permHistogram === null ? null : new SharedHistogram(PERM_ANSWER_BOUNDS_S, start.permHistogram);
     this.policy = new PermissionPolicy(start.permission);
+    this.details = start.details ? new ProcessDetails() : null;
+    this.details?.nextBatch(performance.now());
   }
 
   async setUp(): Promise<string[]> {
@@ -148,13 +165,13 @@ class Reader {
     try {
       // The notification group first: placing it may list directories (inode-marked trees), and
       // once the content group is marked every open there waits for this thread.
-      const notify = this.addGroup("notify", this.start.mode);
+      const notify = this.addGroup("notify", this.start.mode, notes);
       this.notify = new NotifyMarks(notify.fd, this.start.mode, this.resolver, this.emitCreate, (level, message) =>
         post({ type: "log", level, message }),
       );
       for (const m of this.start.marks) notes.push(...(await this.notify.add(m)));
       if (this.start.perm) {
-        const content = this.addGroup("content", "fd");
+        const content = this.addGroup("content", "fd", notes);
         for (const m of this.start.marks) {
           const code = contentMark(content.fd, m, isDirectory(m.path));
           if (code !== 0) throw markFailure(m, code, "fd");
@@ -169,8 +186,8 @@ class Reader {
     return notes;
   }
 
-  private addGroup(kind: GroupKind, mode: ReaderMode): Group {
-    const fd = initGroup(kind, mode);
+  private addGroup(kind: GroupKind, mode: ReaderMode, notes: string[]): Group {
+    const fd = initGroup(kind, mode, this.start.details, notes);
     // FD-mode reads create one fd per record, so keep them modest (~2.7k fds per read).
     const group: Group = {
       kind,
@@ -191,7 +208,7 @@ class Reader {
 
   /** A rescan of a new directory found an entry: reported as a CREATE of the directory's creator. */
   private readonly emitCreate = (path: string, name: string, isDir: boolean, pid: number): void => {
-    if (!this.beginEvent(K.FAN_CREATE | (isDir ? K.FAN_ONDIR : 0), 0, pid, isDir ? F_IS_DIR : 0)) return;
+    if (!this.beginEvent(K.FAN_CREATE | (isDir ? K.FAN_ONDIR : 0), 0, pid, isDir ? F_IS_DIR : 0, NO_PIDFD_INFO)) return;
     const p = Buffer.from(path, "latin1");
     const n = Buffer.from(name, "latin1");
     this.batch.path(p, 0, p.length);
@@ -326,6 +343,7 @@ class Reader {
       flushMarks(c.fd);
       this.drainAtStop(c);
     }
+    this.closeQueued();
     this.flush(true);
     // What the kernel still holds would vanish with the group: read it to count it (B12). With no
     // mark left on the filesystem, opens there no longer enter fsnotify at all, and closing the
@@ -385,6 +403,7 @@ class Reader {
           if (k % CONTENT_CHECK_EVERY === 0) this.serviceContent();
         }
       }
+      if (this.closeCount > 0) this.closeQueued();
       if (cursor.stats.truncated) this.counters.unknownRecords++;
       if (isContent && this.batch.count >= BATCH_EVENTS && !this.behind()) this.flush();
     }
@@ -417,6 +436,8 @@ class Reader {
   private discardRest(g: Group): void {
     const onEvent = (ev: ParsedEvent): void => {
       if (ev.fd >= 0) sysClose(ev.fd);
+      const pidfd = this.details === null ? NO_PIDFD_INFO : eventPidfd(ev);
+      if (pidfd >= 0) sysClose(pidfd);
       if (ev.kind === RecordKind.Event && ev.maskLo & K.FAN_Q_OVERFLOW) this.counters.overflows++;
       else if (ev.pid !== this.ownPid) this.counters.unreadAtExit++;
     };
@@ -440,7 +461,10 @@ class Reader {
       return;
     }
     const lo = ev.maskLo;
+    // FAN_REPORT_PIDFD (details only): every pidfd is closed exactly once, below.
+    const pidfd = this.details === null ? NO_PIDFD_INFO : eventPidfd(ev);
     if (lo & K.FAN_Q_OVERFLOW) {
+      if (pidfd >= 0) this.closeLater(pidfd);
       this.counters.overflows++;
       if (this.batch.full) return;
       if (this.batch.count === 0) {
@@ -455,15 +479,46 @@ class Reader {
       // B4: the daemon never sees itself; its own permission events are allowed at once.
       this.counters.ownEvents++;
       if (ev.fd >= 0) this.release(g, ev.fd, perm ? K.FAN_ALLOW : 0);
+      if (pidfd >= 0) this.closeLater(pidfd);
       return;
     }
     const flags = lo & K.FAN_ONDIR ? F_IS_DIR : 0;
-    if (ev.fd >= 0) this.handleFdEvent(g, ev, flags, perm);
-    else this.handleFidEvent(g, ev, flags);
+    if (ev.fd >= 0) this.handleFdEvent(g, ev, flags, perm, pidfd);
+    else this.handleFidEvent(g, ev, flags, pidfd);
+    if (pidfd >= 0) this.closeLater(pidfd);
   }
 
+  /** Queues an fd that is ours and done with for closing (exactly once) after the current read. */
+  private closeLater(fd: number): void {
+    if (this.closeCount === CLOSE_LATER_MAX) this.closeQueued();
+    this.fdsToClose[this.closeCount++] = fd;
+  }
+
+  /** Closes the queued fds, each run of consecutive numbers with one close_range(). */
+  private closeQueued(): void {
+    const a = this.fdsToClose;
+    const n = this.closeCount;
+    this.closeCount = 0;
+    for (let i = 0; i < n; ) {
+      const first = a[i++];
+      let last = first;
+      while (i < n && a[i] === last + 1) {
+        last++;
+        i++;
+      }
+      // Every number in the run is one of our open fds, so the range closes nothing else.
+      if (last === first || sysCloseRange(first, last) !== 0) for (let fd = first; fd <= last; fd++) sysClose(fd);
+    }
+  }
+
+  /** Policy state key of a pid's current process (pid and start time), for burst denies. */
+  private readonly keyOf = (pid: number): number => {
+    this.procs.lookup(pid);
+    return processKey(pid, this.procs.startTime);
+  };
+
   /** FD mode and permission events: the path is the event fd's. */
-  private handleFdEvent(g: Group, ev: ParsedEvent, flags: number, perm: boolean): void {
+  private handleFdEvent(g: Group, ev: ParsedEvent, flags: number, perm: boolean, pidfd: number): void {
     const fd = ev.fd;
     const lo = ev.maskLo;
     let pathLen: number;
@@ -474,7 +529,7 @@ class Reader {
       if (this.policy.denyOnAlert) {
         pathLen = this.resolver.fdPathLength(fd);
         const path = pathLen > 0 ? this.resolver.linkBuf.toString("latin1", 0, pathLen) : `<fd:${fd}>`;
-        deny = this.policy.decide(lo, ev.pid, stripDeleted(path), sharedMonoNow()) === "deny";
+        deny = this.policy.decide(lo, ev.pid, stripDeleted(path), sharedMonoNow(), this.keyOf) === "deny";
         this.respond(g, fd, deny ? K.FAN_DENY : K.FAN_ALLOW);
       } else {
         this.respond(g, fd, K.FAN_ALLOW);
@@ -487,9 +542,11 @@ class Reader {
       pathLen = this.resolver.fdPathLength(fd);
     }
     // Closed exactly once, after the answer that names it (fanotify(7): a closed fd number is
-    // reused by the next open, and an answer naming the wrong fd leaves the opener hanging).
-    sysClose(fd);
-    if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags)) return;
+    // reused by the next open, and an answer naming the wrong fd leaves the opener hanging);
+    // notification fds with the read's other fds.
+    if (perm) sysClose(fd);
+    else this.closeLater(fd);
+    if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags, pidfd)) return;
     if (pathLen > 0) {
       this.batch.path(this.resolver.linkBuf, 0, pathLen);
     } else {
@@ -500,13 +557,13 @@ class Reader {
   }
 
   /** FID mode: the directory handle's cached path plus the reported name (A5). */
-  private handleFidEvent(g: Group, ev: ParsedEvent, flags: number): void {
+  private handleFidEvent(g: Group, ev: ParsedEvent, flags: number, pidfd: number): void {
     const lo = ev.maskLo;
     if (lo & K.FAN_ONDIR && lo & DIR_CHANGE) this.resolver.invalidateDirs();
     const isDir = (flags & F_IS_DIR) !== 0;
     const idx = pathInfoIndex(ev);
     if (idx < 0) {
-      if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags)) return;
+      if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags, pidfd)) return;
       this.batch.path(UNKNOWN_PATH_BYTES, 0, UNKNOWN_PATH_BYTES.length);
       this.batch.end(isDir);
       return;
@@ -541,7 +598,7 @@ class Reader {
     if (isDir && hasName && base !== null && lo & (DIR_APPEARS | DIR_GOES) && notify.trees.trees.length > 0) {
       this.treeChanged(lo, ev.pid, fsidKey(info.fsid0, info.fsid1), base, Buffer.from(src.subarray(0, len)).toString("latin1"));
     }
-    if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags)) return;
+    if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags, pidfd)) return;
     this.batch.path(src, 0, len);
     if (hasName) this.batch.name(g.buf, info.nameOffset, info.nameOffset + info.nameLen);
     this.batch.end(isDir);
@@ -558,8 +615,8 @@ class Reader {
     else if (lo & K.FAN_CREATE) trees.dirAppeared(tree, path, true, pid);
   }
 
-  /** Opens the event's row with pid, comm and exe; false when there is no room (counted). */
-  private beginEvent(lo: number, hi: number, pid: number, flags: number): boolean {
+  /** Opens the event's row with pid, comm and exe (and details); false when there is no room (counted). */
+  private beginEvent(lo: number, hi: number, pid: number, flags: number, pidfd: number): boolean {
     const b = this.batch;
     if (b.full) {
       // Only reachable for permission events while the main thread is far behind.
@@ -576,6 +633,12 @@ class Reader {
     const exe = this.procs.exe;
     b.comm(comm, 0, comm.length);
     b.exe(exe, 0, exe.length);
+    b.startTime(this.procs.startTime);
+    const d = this.details;
+    if (d !== null) {
+      d.lookup(pid, this.procs, pidfd);
+      b.details(d.fragment, d.containerOff, d.containerLen);
+    }
     return true;
   }
 
@@ -599,6 +662,7 @@ class Reader {
 
   private publishCounters(): void {
     if (this.notify !== null) this.counters.treeMarkFailures = this.notify.trees.failures;
+    if (this.details !== null) this.counters.attributionMissed = this.details.missed;
     for (let i = 0; i < COUNTER_NAMES.length; i++) this.sharedCounters[i] = this.counters[COUNTER_NAMES[i]];
   }
 
@@ -618,6 +682,7 @@ class Reader {
     if (this.coalesce) this.timer.arm();
     // comm/exe are re-validated once per posted batch (B14; a pid cannot be reused within ~2 ms).
     this.procs.nextBatch();
+    this.details?.nextBatch(performance.now());
   }
 }
 

@@ -1,7 +1,8 @@
 // Alert hooks (behavior.md A10 "Hooks", as amended by B8; counters for B12).
 //
 // One `/bin/sh -c <command>` per canary/burst alert, with the daemon's environment plus FAN_KIND, FAN_PID,
-// FAN_COMM, FAN_EXE, FAN_PATH, FAN_REASON ("" when unknown) and FAN_ALERT_JSON (the alert's JSON line).
+// FAN_COMM, FAN_EXE, FAN_PATH, FAN_REASON ("" when unknown) and FAN_ALERT_JSON (the alert's JSON line);
+// with --process-details also FAN_PPID, FAN_UID, FAN_CONTAINER_ID, FAN_POD_UID ("" when unknown / none).
 // Containment (B8):
 // - at most `maxConcurrent` hooks run at once; an alert that finds no free slot skips its hook and is
 //   counted (`skipped`), never queued;
@@ -64,6 +65,8 @@ export interface HookRunnerOptions {
   spawn?: Spawner;
   /** Environment the FAN_* variables are added to. Default: process.env, as it is at construction. */
   baseEnv?: Record<string, string>;
+  /** --process-details: also set FAN_PPID, FAN_UID, FAN_CONTAINER_ID, FAN_POD_UID. */
+  processDetails?: boolean;
 }
 
 export interface HookCounters {
@@ -148,6 +151,7 @@ export class HookRunner {
   private readonly orphanReaders = new Set<ByteReader>();
   private lastSkipLog = -Infinity;
   private closed = false;
+  private readonly processDetails: boolean;
   private readonly decoder = new TextDecoder("utf-8", { fatal: false });
 
   constructor(opts: HookRunnerOptions) {
@@ -163,6 +167,7 @@ export class HookRunner {
       if (v !== undefined) base[k] = v;
     }
     this.baseEnv = base;
+    this.processDetails = opts.processDetails ?? false;
   }
 
   /** Hooks started and not yet exited. */
@@ -235,6 +240,13 @@ export class HookRunner {
       FAN_REASON: envValue(alert.reason),
       FAN_ALERT_JSON: envValue(json),
     };
+    if (this.processDetails) {
+      const d = alert.details ?? null;
+      env.FAN_PPID = d === null ? "" : String(d.ppid);
+      env.FAN_UID = d === null ? "" : String(d.uid);
+      env.FAN_CONTAINER_ID = envValue(d?.container_id ?? alert.containerId ?? "");
+      env.FAN_POD_UID = envValue(d?.pod_uid ?? "");
+    }
     let proc: HookProcess;
     try {
       proc = this.spawn(["/bin/sh", "-c", this.command], env);

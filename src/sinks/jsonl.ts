@@ -106,6 +106,11 @@ interface AlertJson {
   reason?: string;
   count?: number;
   window_ms?: number;
+  ppid?: number;
+  uid?: number;
+  cgroup?: string;
+  container_id?: string | null;
+  pod_uid?: string | null;
 }
 
 /** Masks below 2^53 (high half < 2^21) are exact as a JSON number. */
@@ -180,6 +185,17 @@ export function encodeAlert(a: AlertRecord, tsMs: number): string {
     o.count = a.count ?? 0;
     o.window_ms = a.windowMs ?? 0;
   }
+  // --process-details (issue 12): after the seed's fields, omitted when the process was gone.
+  const d = a.details;
+  if (d !== undefined && d !== null) {
+    o.ppid = d.ppid;
+    o.uid = d.uid;
+    o.cgroup = d.cgroup;
+    o.container_id = d.container_id;
+    o.pod_uid = d.pod_uid;
+  } else if (a.containerId !== undefined && a.containerId !== "") {
+    o.container_id = a.containerId;
+  }
   return JSON.stringify(o);
 }
 
@@ -198,6 +214,14 @@ export function encodeAlertConcat(a: AlertRecord, tsMs: number): string {
   if (a.reason !== "") s += ',"reason":' + jsonString(a.reason);
   if (a.kind === "burst") {
     s += ',"count":' + jsonNumber(a.count ?? 0) + ',"window_ms":' + jsonNumber(a.windowMs ?? 0);
+  }
+  const d = a.details;
+  if (d !== undefined && d !== null) {
+    s += ',"ppid":' + jsonNumber(d.ppid) + ',"uid":' + jsonNumber(d.uid) + ',"cgroup":' + jsonString(d.cgroup);
+    s += ',"container_id":' + (d.container_id === null ? "null" : jsonString(d.container_id));
+    s += ',"pod_uid":' + (d.pod_uid === null ? "null" : jsonString(d.pod_uid));
+  } else if (a.containerId !== undefined && a.containerId !== "") {
+    s += ',"container_id":' + jsonString(a.containerId);
   }
   return s + "}";
 }

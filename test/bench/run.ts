@@ -70,7 +70,8 @@ const USAGE = `usage: bun test/bench/run.ts [options]        (as root)
   --scale X             multiply every scenario's operation count by X
   --scenarios a,b       only these scenarios (ids as in the report)
   --subjects a,b        only these subjects (none, floor-fd, floor-fid, fanotifyd-fd, fanotifyd-fid, fatrace,
-                        c-responder, fanotifyd-perm, fanotifyd-perm-deny)
+                        c-responder, fanotifyd-perm, fanotifyd-perm-deny; only when named: fanotifyd-fd-details,
+                        fanotifyd-fid-details, fanotifyd-perm-details = the same with --process-details)
   --perm-warm           run the permission scenario only warm (perm-warm: a nice-19 busy loop keeps the
                         vCPUs from idling); the default run does both perm-idle and perm-warm
   --perm-idle           run the permission scenario only idle (perm-idle)
@@ -177,6 +178,8 @@ interface Subject {
   label: string;
   /** permission subject: answers OPEN_PERM/ACCESS_PERM (deny: --deny-on-alert with a canary, so the verdict needs the path) */
   perm?: "allow" | "deny";
+  /** fanotifyd with --process-details (issue 12; only when asked for with --subjects) */
+  details?: boolean;
 }
 
 const ALL_SUBJECTS: Subject[] = [
@@ -189,6 +192,10 @@ const ALL_SUBJECTS: Subject[] = [
   { id: "c-responder", kind: "responder", mode: "fd", label: "C permission responder (allow all, readlink per event)", perm: "allow" },
   { id: "fanotifyd-perm", kind: "fanotifyd", mode: "fid", label: "fanotifyd --perm", perm: "allow" },
   { id: "fanotifyd-perm-deny", kind: "fanotifyd", mode: "fid", label: "fanotifyd --perm --deny-on-alert --canary DIR/canary*", perm: "deny" },
+  // --process-details variants: not in the default run; name them with --subjects.
+  { id: "fanotifyd-fd-details", kind: "fanotifyd", mode: "fd", label: "fanotifyd --no-fid --process-details", details: true },
+  { id: "fanotifyd-fid-details", kind: "fanotifyd", mode: "fid", label: "fanotifyd --process-details", details: true },
+  { id: "fanotifyd-perm-details", kind: "fanotifyd", mode: "fid", label: "fanotifyd --perm --process-details", perm: "allow", details: true },
 ];
 
 type Load = "cwcru" | "orc" | "perm";
@@ -631,7 +638,8 @@ function subjectCommand(s: Subject, b: Bins, m: Mounts, out: string): { cmd: str
       return { cmd: [b.floor, s.mode!, m.markDir, out] };
     case "fanotifyd": {
       const perm = s.perm === undefined ? [] : ["--perm", ...(s.perm === "deny" ? ["--deny-on-alert", "--canary", `${m.markDir}/canary*`] : [])];
-      return { cmd: [b.fanotifyd, "-f", ...(s.mode === "fd" ? ["--no-fid"] : []), "--filesystem", m.markDir, ...perm, "-o", out] };
+      const details = s.details === true ? ["--process-details"] : [];
+      return { cmd: [b.fanotifyd, "-f", ...(s.mode === "fd" ? ["--no-fid"] : []), "--filesystem", m.markDir, ...perm, ...details, "-o", out] };
     }
     case "responder":
       return { cmd: [b.permResponder, m.markDir] };
@@ -1755,7 +1763,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  const subjects = ALL_SUBJECTS.filter((s) => (opts.subjects ? opts.subjects.includes(s.id) : true)).filter(
+  const subjects = ALL_SUBJECTS.filter((s) => (opts.subjects ? opts.subjects.includes(s.id) : s.details !== true)).filter(
     (s) => s.kind !== "fatrace" || b.fatrace !== null,
   );
   if (b.fatrace === null) log(opts.fatrace ? "fatrace is not installed: peer skipped (apt-get install fatrace)" : "fatrace left out (--no-fatrace)");

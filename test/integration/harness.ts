@@ -856,6 +856,24 @@ export function countFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
+/**
+ * The daemon's fd count once it is back within `slack` of `before` (fds of the last read may still
+ * be open for a moment), or the count after 3 s if it never gets there (the caller asserts on it).
+ */
+export async function fdCountSettled(d: Daemon, before: number, slack = 5): Promise<number> {
+  let after = countFds(d.pid);
+  await waitFor(
+    () => {
+      after = countFds(d.pid);
+      return after <= before + slack;
+    },
+    3000,
+    `daemon fd count back near ${before} (now ${after})`,
+    d,
+  ).catch(() => undefined);
+  return after;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // helpers for the daemon-mode, socket, hook and example tests (lifecycle-daemon, socket, hooks,
 // examples)

@@ -77,6 +77,7 @@ const STATS_KEYS = [
   "events_lost_no_fd",
   "perm_denied_by_kernel",
   "events_unread_at_exit",
+  "attribution_missed",
 ];
 
 function sessionOf(pid: number): number {

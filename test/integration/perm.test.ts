@@ -12,6 +12,7 @@ import { join } from "node:path";
 import {
   cleanupAll,
   countFds,
+  fdCountSettled,
   hasEvent,
   makeTmpDir,
   makeTmpfs,
@@ -21,7 +22,6 @@ import {
   runTimed,
   startDaemon,
   startDaemonUnreadStdout,
-  waitFor,
   waitForRecord,
   type Daemon,
   type JsonRecord,
@@ -314,17 +314,7 @@ describe.skipIf(!RUN)("--perm never blocks on itself or its output (B4, B5, B10)
     expect([sh.code, sh.timedOut]).toEqual([0, false]);
     let n = 0;
     await waitForRecord(out, (r) => r.pid === sh.pid && hasEvent(r, "OPEN_PERM") && ++n >= 2000, 10_000, { daemon: d });
-    let after = countFds(d.pid);
-    await waitFor(
-      () => {
-        after = countFds(d.pid);
-        return after <= before + 5;
-      },
-      3000,
-      `daemon fd count back near ${before} (now ${after})`,
-      d,
-    ).catch(() => undefined);
-    expect(after).toBeLessThanOrEqual(before + 5);
+    expect(await fdCountSettled(d, before)).toBeLessThanOrEqual(before + 5);
     await stopClean(d);
   }, 40_000);
 });

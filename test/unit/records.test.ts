@@ -20,6 +20,8 @@ import {
   handleView,
   parseBatch,
   pathInfoIndex,
+  eventPidfd,
+  NO_PIDFD_INFO,
 } from "../../ffi/records.ts";
 
 // ---------------------------------------------------------------------------------------------------
@@ -490,6 +492,28 @@ describe("FID mode info records", () => {
     });
     expect(evs[2].infos[1]).toMatchObject({ type: FAN_EVENT_INFO_TYPE_FID, fsid0: 3, fsid1: 4 });
     expect(evs[2].pathIdx).toBe(1);
+  });
+
+  test("eventPidfd: the PIDFD info beside FID infos (FID + FAN_REPORT_PIDFD), its absence, and no-fd values", () => {
+    const pidfds: number[] = [];
+    const paths: number[] = [];
+    const cur = new RecordCursor(false);
+    const buf = concat(
+      meta({ maskLo: 0x100, fd: -1, pid: 7 }, [
+        fidInfo(FAN_EVENT_INFO_TYPE_DFID_NAME, 1, 2, 1, [1, 2, 3, 4, 5, 6, 7, 8], bytes("f")),
+        pidfdInfo(21),
+      ]),
+      meta({ maskLo: 0x100, fd: -1, pid: 8 }, [pidfdInfo(-1)]),
+      meta({ maskLo: 0x20, fd: 5, pid: 9 }, []),
+      meta({ maskLo: 0x20, fd: 6, pid: 9 }, [pidfdInfo(-2)]),
+    );
+    cur.reset(buf, buf.length);
+    while (cur.next()) {
+      pidfds.push(eventPidfd(cur.event));
+      paths.push(pathInfoIndex(cur.event));
+    }
+    expect(pidfds).toEqual([21, -1, NO_PIDFD_INFO, -2]);
+    expect(paths).toEqual([0, -1, -1, -1]);
   });
 
   test("info pool entries are refilled: no stale fields between events", () => {

@@ -8,6 +8,7 @@ import { SocketHub } from "../../src/sinks/socket-hub.ts";
 import {
   clockTime,
   formatPretty,
+  makeRecordFilter,
   parseRecordLine,
   parseTailArgs,
   renderTailHelp,
@@ -165,6 +166,9 @@ describe("parseTailArgs", () => {
       jobs: ["J 1", "J2"],
       paths: ["/tmp/*", "/srv/[ab]*"],
       events: ["OPEN", "CLOSE_WRITE", "ONDIR"],
+      containers: [],
+      uids: [],
+      comms: [],
       pretty: true,
     });
     expect(parseTailArgs(["--socket", "s", "--socket", "t"]).socket).toBe("t");
@@ -402,5 +406,52 @@ describe("formatPretty", () => {
   test("clockTime is HH:MM:SS.mmm local time", () => {
     const d = new Date(2026, 0, 2, 3, 4, 5, 67);
     expect(clockTime(d.getTime())).toBe("03:04:05.067");
+  });
+});
+
+describe("process filters (--container, --uid, --comm; records from --process-details)", () => {
+  const CID = "4f8d1c3b2a19" + "0".repeat(52);
+  const withDetails = (pid: number, comm: string, uid: number, cid: string | null): string =>
+    `{"schema_version":1,"type":"event","ts_ms":1,"mask":2,"events":"MODIFY","decision":"observe","job_id":null,"path_role":null,"pid":${pid},"comm":"${comm}","path":"/x","is_dir":false,"ppid":1,"uid":${uid},"cgroup":"/","container_id":${cid === null ? "null" : `"${cid}"`},"pod_uid":null}`;
+  const recs = [
+    withDetails(1, "sh", 0, CID),
+    withDetails(2, "python3", 1000, null),
+    withDetails(3, "caf\xc3\xa9", 1000, "f".repeat(64)),
+    '{"type":"alert","ts_ms":1,"kind":"burst","pid":4,"path":"/x","reason":"r","count":3,"window_ms":1000,"container_id":"' + CID + '"}',
+    EV_OPEN.trimEnd(),
+  ].map((l) => parseRecordLine(Buffer.from(l, "latin1"))!);
+  const pick = (argv: string[]): number[] => {
+    const f = makeRecordFilter(parseTailArgs(["--socket", "s", ...argv]))!;
+    return recs.map((r, i) => (f(r) ? i : -1)).filter((i) => i >= 0);
+  };
+
+  test("--container takes a docker-style prefix (>= 12 hex) or the whole id, any case", () => {
+    expect(pick(["--container", CID.slice(0, 12)])).toEqual([0, 3]);
+    expect(pick(["--container", CID.toUpperCase()])).toEqual([0, 3]);
+    expect(pick(["--container", CID.slice(0, 12), "--container", "ffffffffffff"])).toEqual([0, 2, 3]);
+  });
+
+  test("--uid and --comm (a UTF-8 name matches the raw bytes); options combine with AND", () => {
+    expect(pick(["--uid", "1000"])).toEqual([1, 2]);
+    expect(pick(["--uid", "0", "--uid", "1000"])).toEqual([0, 1, 2]);
+    expect(pick(["--comm", "python3"])).toEqual([1]);
+    expect(pick(["--comm", "café"])).toEqual([2]);
+    expect(pick(["--uid", "1000", "--comm", "sh"])).toEqual([]);
+    expect(pick(["--comm", "cat"])).toEqual([4]);
+  });
+
+  test("--pretty shows uid, the short container id and the pod when present", () => {
+    expect(formatPretty(recs[0]!)).toBe(`${clockTime(1)} MODIFY  sh[1] /x  uid=0 ctr=${CID.slice(0, 12)}`);
+    expect(formatPretty(recs[1]!)).toBe(`${clockTime(1)} MODIFY  python3[2] /x  uid=1000`);
+    expect(formatPretty(recs[3]!)).toBe(`${clockTime(1)} ALERT burst [4] /x: r (count=3 in 1000ms)  ctr=${CID.slice(0, 12)}`);
+    expect(formatPretty(recs[4]!)).not.toContain("uid=");
+  });
+
+  test("bad values are usage errors naming the value", () => {
+    expect(usageError(["--socket", "s", "--container", "4f8d1c3b2a1"]).message).toContain("'4f8d1c3b2a1'");
+    expect(usageError(["--socket", "s", "--container", "xyzxyzxyzxyz"]).message).toContain("hex");
+    expect(usageError(["--socket", "s", "--uid", "-1"]).message).toContain("'-1'");
+    expect(usageError(["--socket", "s", "--uid", "4294967296"]).message).toContain("uid");
+    expect(usageError(["--socket", "s", "--comm", ""]).message).toContain("--comm");
   });
 });
