@@ -20,6 +20,8 @@ import {
 } from "./harness.ts";
 
 const RUN = requireIntegration();
+/** CI (FANOTIFYD_REQUIRE_INTEGRATION=1) fails on a missing tool; elsewhere the cell passes with a note. */
+const REQUIRED = process.env.FANOTIFYD_REQUIRE_INTEGRATION === "1";
 
 type MarkKind = "watch" | "mount" | "filesystem";
 const MARKS: readonly MarkKind[] = ["watch", "mount", "filesystem"];
@@ -48,7 +50,11 @@ describe.skipIf(!RUN)("filesystem matrix (B17)", () => {
         const name = `${kind} --${mark}${perm ? " --perm" : ""}: every event kind, full paths, four canary reasons`;
         test(name, async () => {
           const missing = missingTool(kind);
-          if (missing !== null) throw new Error(`${missing} is not installed (.ci/run installs it)`);
+          if (missing !== null) {
+            if (REQUIRED) throw new Error(`${missing} is not installed (.ci/run installs it)`);
+            console.warn(`skipping ${kind}: ${missing} is not installed (apt-get install it, or run .ci/run)`);
+            return;
+          }
           const fs = makeFs(kind);
           const out = join(makeTmpfs().dir, "out.jsonl");
           // --watch sees the directory and its direct children; the tree marks see a deep directory.
