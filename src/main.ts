@@ -9,7 +9,7 @@ import { DAEMON_ARGV_ENV, encodeArgsForChild, programArgs } from "./config/argv.
 import { checkCombination } from "./config/combination.ts";
 import { isDaemonChild, startDetached } from "./lifecycle/daemonize.ts";
 import { plainError } from "./log.ts";
-import { runDaemon } from "./daemon.ts";
+import { runDaemon } from "./daemon/index.ts";
 import { hardExit } from "../ffi/process.ts";
 
 const HINT = "Try 'fanotifyd --help' for more information.";
