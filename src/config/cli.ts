@@ -11,6 +11,15 @@ import { BURST_SCOPES, UsageError, type CliRequest, type Config, type JobRole, t
 import { loadConfigFile, parseNumberSetting, type NumberSetting, type ScalarSettings } from "./file.ts";
 import { resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
 import { getopt } from "./getopt.ts";
+import {
+  DEFAULT_BURST_THRESHOLD,
+  DEFAULT_BURST_WINDOW_MS,
+  DEFAULT_HOOK_COOLDOWN_MS,
+  DEFAULT_HOOK_MAX_CONCURRENT,
+  DEFAULT_HOOK_TIMEOUT_MS,
+  DEFAULT_OUTPUT_QUEUE_BYTES,
+  DEFAULT_SOCKET_QUEUE_BYTES,
+} from "../limits.ts";
 import { checkExcludePattern, checkFormat, checkMetricsAddress } from "./ops-settings.ts";
 import { mainArgs, optionList, renderHelp, type OptionInfo, type OptionName } from "./help.ts";
 
@@ -40,13 +49,13 @@ export const DEFAULTS: Readonly<Scalars> = Object.freeze({
   pidFile: null,
   metrics: null,
   format: "json",
-  burstThreshold: 0,
-  burstWindowMs: 1000,
-  hookCooldownMs: 5000,
-  hookMaxConcurrent: 8,
-  hookTimeoutMs: 30000,
-  socketQueueBytes: 1048576,
-  outputQueueBytes: 16777216,
+  burstThreshold: DEFAULT_BURST_THRESHOLD,
+  burstWindowMs: DEFAULT_BURST_WINDOW_MS,
+  hookCooldownMs: DEFAULT_HOOK_COOLDOWN_MS,
+  hookMaxConcurrent: DEFAULT_HOOK_MAX_CONCURRENT,
+  hookTimeoutMs: DEFAULT_HOOK_TIMEOUT_MS,
+  socketQueueBytes: DEFAULT_SOCKET_QUEUE_BYTES,
+  outputQueueBytes: DEFAULT_OUTPUT_QUEUE_BYTES,
   foreground: false,
   perm: false,
   denyOnAlert: false,

@@ -6,7 +6,8 @@
 
 import { readTrustedConfig, UntrustedConfigError } from "./trust.ts";
 import { BURST_SCOPES, JOB_ROLES, UsageError, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
-import { describeFsError, resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
+import { describeFsError } from "../errors.ts";
+import { resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
 import { checkExcludePattern, checkFormat, checkMetricsAddress } from "./ops-settings.ts";
 
 // ---------------------------------------------------------------------------------------------------

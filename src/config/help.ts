@@ -4,6 +4,9 @@
 import type { ArgsDef } from "citty";
 import { CONFIG_KEYS } from "./file.ts";
 
+/** The second line of every usage error. */
+export const USAGE_HINT = "Try 'fanotifyd --help' for more information.";
+
 /**
  * Every command-line option, in help order. Keys are the long option names; `alias` is the one-letter
  * short option; `type: "string"` options take an argument named by `valueHint`.

@@ -13,6 +13,7 @@ import { acquirePidFile, type PidFile } from "../lifecycle/pidfile.ts";
 import { ReloadGate } from "../lifecycle/reload-gate.ts";
 import { sdNotify } from "../lifecycle/sd-notify.ts";
 import { installTestHooks } from "../lifecycle/test-hooks.ts";
+import { MAX_SUBSCRIBERS, OUTPUT_HOLD_BYTES } from "../limits.ts";
 import { logger, setVerbosity } from "../log.ts";
 import { MetricsEndpoint } from "../metrics/endpoint.ts";
 import { PolicyEngine } from "../policy/engine.ts";
@@ -28,9 +29,6 @@ import { DaemonRuntime, detailsOn, openOutput } from "./runtime.ts";
 import { installSignals, replayEarlySignals, stopAndExit } from "./signals.ts";
 
 const SWEEP_INTERVAL_MS = 1000;
-/** Output backlog beyond which batches stop being acknowledged (the kernel queue takes over). */
-const OUTPUT_HOLD_BYTES = 4 * 1024 * 1024;
-const MAX_SUBSCRIBERS = 64;
 
 export interface DaemonContext {
   /** The command line (without the program), re-parsed on SIGHUP. */

@@ -7,9 +7,10 @@
 // treats them: each byte either fails or resumes the pattern at some index (different bytes may resume
 // at different places in a malformed bracket).
 
-const SLASH = 0x2f;
-const BACKSLASH = 0x5c;
-const LBRACKET = 0x5b;
+/** Pattern bytes the glob compiler and this matcher both look for. */
+export const SLASH = 0x2f;
+export const BACKSLASH = 0x5c;
+export const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
 
 /**

@@ -26,6 +26,7 @@
 import type { AlertRecord } from "../records.ts";
 import { fromByteString } from "../bytes.ts";
 import { errText } from "../errors.ts";
+import { DEFAULT_HOOK_MAX_CONCURRENT, DEFAULT_HOOK_TIMEOUT_MS, HOOK_LINE_MAX, HOOK_OUTPUT_MAX } from "../limits.ts";
 
 export type HookLogLevel = "info" | "warn" | "debug";
 export type HookLog = (level: HookLogLevel, msg: string) => void;
@@ -76,8 +77,6 @@ export interface HookCounters {
   failed: number;
 }
 
-export const HOOK_LINE_MAX = 4096;
-export const HOOK_OUTPUT_MAX = 64 * 1024;
 const SKIP_LOG_INTERVAL_MS = 1000;
 
 /** The default spawner: Bun.spawn in a new session, so a kill reaches the hook's whole process group. */
@@ -156,8 +155,8 @@ export class HookRunner {
 
   constructor(opts: HookRunnerOptions) {
     this.command = opts.command;
-    this.maxConcurrent = Math.max(1, Math.floor(opts.maxConcurrent ?? 8));
-    this.timeoutMs = Math.max(1, opts.timeoutMs ?? 30000);
+    this.maxConcurrent = Math.max(1, Math.floor(opts.maxConcurrent ?? DEFAULT_HOOK_MAX_CONCURRENT));
+    this.timeoutMs = Math.max(1, opts.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS);
     this.log = opts.log;
     this.spawn = opts.spawn ?? bunSpawner;
     const base: Record<string, string> = {};

@@ -21,7 +21,9 @@
 //    goes out in the next single write.
 
 import fs from "node:fs";
+import { O_CLOEXEC } from "../../ffi/constants.ts"; // Linux; Bun also adds it by itself
 import { errCode, errReason } from "../errors.ts";
+import { DEFAULT_OUTPUT_QUEUE_BYTES } from "../limits.ts";
 import { checkOpened, UnsafePathError } from "../lifecycle/safe-path.ts";
 
 export type OutputLogFn = (level: "warn" | "error", msg: string) => void;
@@ -53,9 +55,7 @@ interface Target {
   blockFd?: number;
 }
 
-export const DEFAULT_OUTPUT_QUEUE_BYTES = 16 * 1024 * 1024;
 
-const O_CLOEXEC = 0o2000000; // Linux; Bun also adds it by itself
 // O_NOFOLLOW: a symlink planted at the output path is refused (ELOOP), never followed (issue 14 item 2).
 const PATH_FLAGS =
   fs.constants.O_WRONLY |

@@ -23,9 +23,10 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Socket, UnixSocketListener } from "bun";
 import type { LineSink } from "../pipeline.ts";
-import { setSendBuffer } from "../../ffi/socket.ts";
+import { setSendBuffer, SUN_PATH_MAX } from "../../ffi/socket.ts";
 import { fileProblem } from "../lifecycle/safe-path.ts";
 import { errCode, errReason } from "../errors.ts";
+import { DEFAULT_SOCKET_QUEUE_BYTES, MAX_SUBSCRIBERS } from "../limits.ts";
 
 export type SocketHubLogFn = (level: "info" | "warn" | "debug", msg: string) => void;
 
@@ -46,11 +47,8 @@ export interface SocketHubCounters {
   subscribersRefused: number;
 }
 
-export const DEFAULT_SOCKET_QUEUE_BYTES = 1024 * 1024;
-export const DEFAULT_MAX_SUBSCRIBERS = 64;
 
 /** sun_path holds 108 bytes including the terminating NUL. */
-const SUN_PATH_MAX = 107;
 const PROBE_TIMEOUT_MS = 1000;
 const NL = 0x0a;
 /** net.core.wmem_default on a stock kernel. */
@@ -187,7 +185,7 @@ export class SocketHub implements LineSink {
   private constructor(p: string, opts: SocketHubOptions) {
     this.path = p;
     this.queueBytes = Math.max(1, opts.queueBytes ?? DEFAULT_SOCKET_QUEUE_BYTES);
-    this.maxSubscribers = Math.max(0, opts.maxSubscribers ?? DEFAULT_MAX_SUBSCRIBERS);
+    this.maxSubscribers = Math.max(0, opts.maxSubscribers ?? MAX_SUBSCRIBERS);
     this.log = opts.log ?? noop;
     this.watchdog = setInterval(() => this.dropStalled(), OVER_GRACE_MS / 4);
     this.watchdog.unref();

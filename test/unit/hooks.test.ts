@@ -4,12 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   HookRunner,
-  HOOK_LINE_MAX,
   type HookExit,
   type HookLogLevel,
   type HookProcess,
   type Spawner,
 } from "../../src/sinks/hooks.ts";
+import { HOOK_LINE_MAX } from "../../src/limits.ts";
 import type { AlertRecord } from "../../src/records.ts";
 import { fromByteString, toByteString } from "../../src/bytes.ts";
 import { encodeAlert } from "../../src/sinks/jsonl.ts";
