@@ -2,7 +2,7 @@
 // bun:ffi: unit tests feed it buffers built byte by byte.
 //
 // Hot path (reader Worker): the Worker reads a batch into one reused buffer and walks it with a
-// RecordCursor (or parseBatch + a callback). Per record the cursor fills ONE reused ParsedEvent whose
+// RecordCursor (test/support/records.ts has a callback walk for tests). Per record the cursor fills ONE reused ParsedEvent whose
 // info entries come from a pool that only grows; nothing is copied out of the buffer except *_NAME
 // names (decoded as latin1 byte strings, src/bytes.ts). File handles are reported by location
 // (handleOffset/handleLen, absolute offsets in the buffer) so the caller can pass
@@ -197,9 +197,6 @@ export function resetStats(s: ParseStats): void {
   s.truncated = false;
   s.stop = StopReason.End;
 }
-
-/** Called once per delivered record (including skipped-version records: check `ev.kind`). */
-export type RecordSink = (ev: ParsedEvent) => void;
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
@@ -508,37 +505,4 @@ export class RecordCursor {
     }
     return t.latin1Slice !== undefined ? t.latin1Slice(start, end) : t.toString("latin1", start, end);
   }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Callback API
-
-let shared: RecordCursor | null = null;
-let sharedBusy = false;
-
-/**
- * Walk `buf[0, len)` and call `out` once per record (check `ev.kind`; close/answer `ev.fd` when >= 0
- * whatever the kind). Returns the cursor's stats object (reused across calls with the same cursor; copy
- * what you keep). Pass your own `cursor` to avoid sharing the module's default one.
- */
-export function parseBatch(buf: Uint8Array, len: number, out: RecordSink, cursor?: RecordCursor): ParseStats {
-  let cur = cursor;
-  let usingShared = false;
-  if (cur === undefined) {
-    if (sharedBusy) {
-      cur = new RecordCursor(); // re-entrant call from inside a sink: don't clobber the outer walk
-    } else {
-      if (shared === null) shared = new RecordCursor();
-      cur = shared;
-      sharedBusy = true;
-      usingShared = true;
-    }
-  }
-  try {
-    cur.reset(buf, len);
-    while (cur.next()) out(cur.event);
-  } finally {
-    if (usingShared) sharedBusy = false;
-  }
-  return cur.stats;
 }

@@ -4,7 +4,9 @@
 // mark cannot be placed (what the daemon would exit with).
 import { defineCommand } from "citty";
 import { checkCombination } from "../config/combination.ts";
-import { mainArgs, parseCommandLine, UsageError, type Config } from "../config/index.ts";
+import { parseCommandLine } from "../config/cli.ts";
+import { mainArgs } from "../config/help.ts";
+import { UsageError, type Config } from "../config/types.ts";
 import { plainError } from "../log.ts";
 import { USAGE_HINT } from "../config/help.ts";
 import { compileExcludes } from "../policy/exclude.ts";

@@ -231,12 +231,6 @@ export class OutputWriter {
     return this.target.mode;
   }
 
-  /** Lines as returned by the encoders (no newline): written as one chunk, one record each. */
-  writeLines(lines: readonly string[]): void {
-    if (lines.length === 0) return;
-    this.write(lines.join("\n") + "\n", lines.length);
-  }
-
   /**
    * Queues `chunk` — `records` whole lines, each ending "\n", as bytes (kept, not copied: the caller
    * must not modify them) or as a byte string — and starts a write if none is under way. Never blocks

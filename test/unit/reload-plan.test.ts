@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseCommandLine, type Config } from "../../src/config/index.ts";
+import { parseCommandLine, type Config } from "../support/config.ts";
 import { planReload, readerMarks } from "../../src/daemon/reload-plan.ts";
 
 const dir = realpathSync(mkdtempSync(join(tmpdir(), "fanotifyd-plan-")));
