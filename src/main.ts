@@ -31,7 +31,7 @@ async function main(): Promise<number> {
   }
   if (argv[0] === "tail") {
     releaseEarlySignals();
-    const { runTailCommand } = await import("./tail.ts");
+    const { runTailCommand } = await import("./tail/client.ts");
     return runTailCommand(argv.slice(1));
   }
   const cwd = process.cwd();
