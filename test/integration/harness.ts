@@ -20,7 +20,9 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { atExit } from "../support/exit.ts";
+import { assertSafeMarks, makeTmpDir, releaseMounts } from "../support/mounts.ts";
 
 export const REPO = resolve(import.meta.dir, "../..");
 export const BIN = process.env.FANOTIFYD_BIN ?? join(REPO, "fanotifyd");
@@ -96,142 +98,9 @@ export function requireIntegration(): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// private tmpfs mounts
+// private tmpfs mounts and the mark safety check: test/support/mounts.ts
 
-export interface Tmpfs {
-  /** Real path of the mount point (the daemon realpaths mark paths, so compare against this). */
-  dir: string;
-  cleanup(): void;
-}
-
-const liveMounts = new Set<string>();
-const tmpDirs = new Set<string>();
-/** Mounts made inside a test tmpfs (loop images, overlayfs, FUSE), newest last; unmounted first. */
-const innerMounts: string[] = [];
-
-/**
- * Records a mount made inside one of our tmpfs mounts (filesystems.ts), so cleanupAll() and the exit
- * hook unmount it before the tmpfs under it (a loop device is released only by a real unmount).
- */
-export function trackInnerMount(dir: string): void {
-  innerMounts.push(dir);
-}
-
-function unmountInner(): void {
-  while (innerMounts.length > 0) {
-    const m = innerMounts.pop() as string;
-    if (Bun.spawnSync(["umount", m], { stderr: "ignore" }).exitCode !== 0) Bun.spawnSync(["umount", "-l", m], { stderr: "ignore" });
-  }
-}
-
-function mountInfoFsType(dir: string): string | null {
-  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
-    const f = line.split(" ");
-    const sep = f.indexOf("-");
-    if (sep < 0) continue;
-    // mount point is field 5 (octal escapes for spaces etc.; our dirs have none)
-    if (f[4] === dir) return f[sep + 1] ?? null;
-  }
-  return null;
-}
-
-export function makeTmpfs(sizeMb = 64): Tmpfs {
-  installExitHook();
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), "fanotifyd-it-")));
-  const r = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", `size=${sizeMb}m`, "tmpfs", dir], { stderr: "pipe" });
-  if (r.exitCode !== 0) {
-    rmdirSync(dir);
-    throw new Error(`mount tmpfs on ${dir} failed: ${r.stderr.toString()}`);
-  }
-  if (mountInfoFsType(dir) !== "tmpfs") {
-    Bun.spawnSync(["umount", "-l", dir]);
-    throw new Error(`${dir} is not a tmpfs mount point after mounting`);
-  }
-  liveMounts.add(dir);
-  return { dir, cleanup: () => unmount(dir) };
-}
-
-function unmount(dir: string): void {
-  if (!liveMounts.has(dir)) return;
-  liveMounts.delete(dir);
-  Bun.spawnSync(["umount", "-l", dir]);
-  try {
-    rmdirSync(dir);
-  } catch {
-    // still busy or not empty: leave it
-  }
-}
-
-/** A plain (unmarked, not tmpfs) scratch directory, removed by cleanupAll(). */
-export function makeTmpDir(prefix = "fanotifyd-it-aux-"): string {
-  installExitHook();
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
-  tmpDirs.add(dir);
-  return dir;
-}
-
-function isUnder(path: string, root: string): boolean {
-  return path === root || path.startsWith(root + "/");
-}
-
-/** Throws unless `p` is on one of our live tmpfs mounts or does not exist at all. */
-function assertSafeMarkPath(p: string, flag: string): void {
-  const abs = resolve(p);
-  if (!existsSync(abs)) {
-    // Nothing exists at the path: the daemon cannot place a mark on it. Its nearest existing ancestor
-    // must not be reachable through a symlink trick either: require every existing ancestor be real.
-    return;
-  }
-  const real = realpathSync(abs);
-  for (const m of liveMounts) if (isUnder(real, m)) return;
-  throw new Error(`SAFETY: refusing to let the daemon mark ${p} (${flag}): not on a private test tmpfs`);
-}
-
-const MARK_LONG = ["--watch", "--mount", "--filesystem"];
-const CONFIG_MARK_KEYS = new Set(["watch", "mount", "filesystem"]);
-
-/** Checks every mark given on the command line or in a config file named on it. */
-export function assertSafeMarks(args: readonly string[]): void {
-  const configs: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === "--") break;
-    for (const f of MARK_LONG) {
-      if (a === f) assertSafeMarkPath(args[++i] ?? "", f);
-      else if (a.startsWith(f + "=")) assertSafeMarkPath(a.slice(f.length + 1), f);
-    }
-    if (a === "--config" || a === "-c") configs.push(args[++i] ?? "");
-    else if (a.startsWith("--config=")) configs.push(a.slice(9));
-    else if (/^-[a-zA-Z]+$/.test(a) && !a.startsWith("--")) {
-      // short options, possibly bundled: -w PATH, -wPATH, -fw PATH, -c FILE
-      for (let j = 1; j < a.length; j++) {
-        const ch = a[j]!;
-        if (ch === "w" || ch === "c" || ch === "o") {
-          const rest = a.slice(j + 1);
-          const val = rest !== "" ? rest : (args[++i] ?? "");
-          if (ch === "w") assertSafeMarkPath(val, "-w");
-          if (ch === "c") configs.push(val);
-          break;
-        }
-      }
-    } else if (/^-[wc]./.test(a)) {
-      if (a[1] === "w") assertSafeMarkPath(a.slice(2), "-w");
-      else configs.push(a.slice(2));
-    }
-  }
-  for (const c of configs) {
-    if (!existsSync(c)) continue;
-    for (const raw of readFileSync(c, "utf8").split("\n")) {
-      const line = raw.trim();
-      if (line === "" || line.startsWith("#")) continue;
-      const m = /^(\S+)\s+(.*)$/.exec(line);
-      if (m && CONFIG_MARK_KEYS.has(m[1]!)) {
-        const p = m[2]!.trim();
-        assertSafeMarkPath(isAbsolute(p) ? p : resolve(p), `config ${m[1]}`);
-      }
-    }
-  }
-}
+export { assertSafeMarks, makeTmpDir, makeTmpfs, trackInnerMount, type Tmpfs } from "../support/mounts.ts";
 
 // ---------------------------------------------------------------------------------------------------
 // running the daemon
@@ -328,7 +197,7 @@ async function exitWithin(p: { exited: Promise<number>; kill(signal?: number | N
 }
 
 function spawnDaemon(args: readonly string[], opts: StartOptions, readStdout = true) {
-  assertSafeMarks(args);
+  assertSafeMarks(args, opts.cwd ?? REPO);
   installExitHook();
   const proc = Bun.spawn([BIN, ...args], {
     stdin: "ignore",
@@ -466,12 +335,7 @@ export async function cleanupAll(): Promise<void> {
     }
   }
   await Promise.all([killAllDaemons(), ...kids.map((p) => p.exited)]);
-  unmountInner();
-  for (const m of [...liveMounts]) unmount(m);
-  for (const d of [...tmpDirs]) {
-    tmpDirs.delete(d);
-    rmSync(d, { recursive: true, force: true });
-  }
+  releaseMounts();
   if (helperDir !== undefined) {
     rmSync(helperDir, { recursive: true, force: true });
     helperDir = undefined;
@@ -483,7 +347,8 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on("exit", () => {
+  // Processes first (phase 0), then the mounts under them (test/support/mounts.ts, phase 1).
+  atExit(0, () => {
     for (const p of [...liveDaemons, ...liveChildren]) {
       try {
         p.kill("SIGKILL");
@@ -491,9 +356,6 @@ function installExitHook(): void {
         // gone
       }
     }
-    unmountInner();
-    for (const m of liveMounts) Bun.spawnSync(["umount", "-l", m]);
-    for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
     if (helperDir !== undefined) rmSync(helperDir, { recursive: true, force: true });
   });
 }
@@ -979,7 +841,7 @@ export interface DaemonModeResult {
  * would hold a pipe open. The daemon itself keeps running: kill it in afterEach (killPid).
  */
 export async function runDaemonMode(args: readonly string[], opts: { cwd: string; timeoutMs?: number; env?: Record<string, string> }): Promise<DaemonModeResult> {
-  assertSafeMarks(args);
+  assertSafeMarks(args, opts.cwd);
   installExitHook();
   const logDir = makeTmpDir("fanotifyd-it-log-");
   const logFile = join(logDir, "stderr.log");

@@ -93,7 +93,8 @@ async function tailOf(args: string[], lines: readonly string[] = ALL, cap = capt
   const running = runTail(parseTailArgs([...args, "--socket", p]), cap.io);
   await waitFor(() => hub.subscriberCount === 1, "tail to connect");
   hub.write(lines.join(""), lines.length);
-  await Bun.sleep(20);
+  // Everything handed to the kernel: the tail reads it all before the EOF that close() sends after it.
+  await waitFor(() => hub.queuedBytes === 0, "the hub to send the lines");
   await hub.close();
   const code = await running;
   return { code, out: cap.text(), cap };
