@@ -2,7 +2,7 @@
 import type { PipelineCounters } from "../pipeline.ts";
 import type { PolicyCounters } from "../policy/engine.ts";
 import type { ReaderCounters } from "../reader/protocol.ts";
-import type { HookCounters } from "../sinks/hooks.ts";
+import type { HookCounters } from "../hooks/runner.ts";
 import type { SocketHubCounters } from "../sinks/socket-hub.ts";
 
 export interface StatsSources {

@@ -22,7 +22,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Socket, UnixSocketListener } from "bun";
-import type { LineSink } from "../pipeline.ts";
+import type { LineSink } from "./line-sink.ts";
 import { setSendBuffer, SUN_PATH_MAX } from "../../ffi/socket.ts";
 import { fileProblem } from "../lifecycle/safe-path.ts";
 import { errCode, errReason } from "../errors.ts";

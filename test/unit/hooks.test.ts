@@ -8,7 +8,7 @@ import {
   type HookLogLevel,
   type HookProcess,
   type Spawner,
-} from "../../src/sinks/hooks.ts";
+} from "../../src/hooks/runner.ts";
 import { HOOK_LINE_MAX } from "../../src/limits.ts";
 import type { AlertRecord } from "../../src/records.ts";
 import { fromByteString, toByteString } from "../../src/bytes.ts";
@@ -301,7 +301,7 @@ describe("HookRunner with /bin/sh", () => {
 
   test("hooks get default dispositions even when the daemon ignores signals", async () => {
     const script = join(dir, "ign.ts");
-    const hooksPath = join(import.meta.dir, "../../src/sinks/hooks.ts");
+    const hooksPath = join(import.meta.dir, "../../src/hooks/runner.ts");
     writeFileSync(
       script,
       `import { HookRunner } from ${JSON.stringify(hooksPath)};

@@ -26,8 +26,8 @@
 import type { AlertRecord } from "../records.ts";
 import { errText } from "../errors.ts";
 import { DEFAULT_HOOK_MAX_CONCURRENT, DEFAULT_HOOK_TIMEOUT_MS } from "../limits.ts";
-import { describeExit, hookEnv } from "./hook-env.ts";
-import { newOutputBudget, pumpHookOutput, type ByteReader } from "./hook-output.ts";
+import { describeExit, hookEnv } from "./env.ts";
+import { newOutputBudget, pumpHookOutput, type ByteReader } from "./output.ts";
 
 export type HookLogLevel = "info" | "warn" | "debug";
 export type HookLog = (level: HookLogLevel, msg: string) => void;
