@@ -21,7 +21,7 @@ import {
   DEFAULT_SOCKET_QUEUE_BYTES,
 } from "../limits.ts";
 import { checkExcludePattern, checkFormat, checkMetricsAddress } from "./ops-settings.ts";
-import { mainArgs, optionList, renderHelp, type OptionInfo, type OptionName } from "./help.ts";
+import { mainArgs, optionIndex, optionList, renderHelp, type OptionInfo, type OptionName } from "./help.ts";
 
 /** The fanotifyd command (citty definition); subcommands (e.g. `tail`) can be added to it later. */
 export const mainCommand = defineCommand({
@@ -80,10 +80,7 @@ const MARK_OPTIONS: Readonly<Partial<Record<OptionName, MarkType>>> = {
 };
 
 const OPTIONS = optionList();
-const BY_LONG: ReadonlyMap<string, OptionInfo> = new Map<string, OptionInfo>(OPTIONS.map((o) => [o.name, o]));
-const BY_SHORT: ReadonlyMap<string, OptionInfo> = new Map<string, OptionInfo>(
-  OPTIONS.filter((o) => o.short !== undefined).map((o) => [o.short as string, o]),
-);
+const { byLong: BY_LONG, byShort: BY_SHORT } = optionIndex(OPTIONS);
 
 /** Accumulates what the sources say, in order of appearance. */
 class Builder {

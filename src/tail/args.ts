@@ -1,6 +1,7 @@
 // `fanotifyd tail` arguments: the option table (also the help text) and the parser (behavior.md A12).
 import { defineCommand, type ArgsDef } from "citty";
 import { getopt } from "../config/getopt.ts";
+import { optionEntries, optionIndex, type OptionEntry } from "../config/help.ts";
 import { UsageError } from "../config/types.ts";
 import { compileCanaries } from "../policy/canary.ts";
 import type { AlertKind } from "../records.ts";
@@ -75,31 +76,10 @@ export interface TailOptions {
 
 type TailOptionName = keyof typeof tailArgs;
 
-interface TailOptionInfo {
-  readonly name: TailOptionName;
-  readonly type: "string" | "boolean";
-  readonly short: string | undefined;
-  readonly valueHint: string | undefined;
-  readonly description: string;
-}
+type TailOptionInfo = OptionEntry<TailOptionName>;
 
-function tailOptionList(): readonly TailOptionInfo[] {
-  return (Object.keys(tailArgs) as TailOptionName[]).map((name) => {
-    const def: {
-      readonly type: "string" | "boolean";
-      readonly alias?: string;
-      readonly valueHint?: string;
-      readonly description: string;
-    } = tailArgs[name];
-    return { name, type: def.type, short: def.alias, valueHint: def.valueHint, description: def.description };
-  });
-}
-
-const OPTIONS = tailOptionList();
-const BY_LONG: ReadonlyMap<string, TailOptionInfo> = new Map(OPTIONS.map((o) => [o.name, o]));
-const BY_SHORT: ReadonlyMap<string, TailOptionInfo> = new Map(
-  OPTIONS.filter((o) => o.short !== undefined).map((o) => [o.short as string, o]),
-);
+const OPTIONS = optionEntries(tailArgs);
+const { byLong: BY_LONG, byShort: BY_SHORT } = optionIndex(OPTIONS);
 
 /** The `tail --help` text (ends with a newline). */
 export function renderTailHelp(argv0 = "fanotifyd"): string {
