@@ -1,4 +1,5 @@
-// Turning thrown Node/Bun system errors into text a user can act on. One place, used everywhere.
+// Turning thrown Node/Bun system errors into text a user can act on. One place, used everywhere
+// (ffi/libc.ts strerror() is the kernel-side errno's text, for calls made through bun:ffi).
 import os from "node:os";
 import util from "node:util";
 
@@ -26,4 +27,30 @@ export function errReason(e: unknown): string {
   const msg = errText(e);
   const m = /^([A-Z0-9]+): (.*?)(?:, \w+(?: '.*')?)?$/s.exec(msg);
   return m !== null ? `${m[2]} (${m[1]})` : msg;
+}
+
+const ERRNO_TEXT: Readonly<Partial<Record<string, string>>> = {
+  ENOENT: "No such file or directory",
+  EACCES: "Permission denied",
+  EPERM: "Operation not permitted",
+  ENOTDIR: "Not a directory",
+  EISDIR: "Is a directory",
+  ELOOP: "Too many levels of symbolic links",
+  ENAMETOOLONG: "File name too long",
+  EIO: "Input/output error",
+  EINVAL: "Invalid argument",
+  ENOMEM: "Cannot allocate memory",
+  EMFILE: "Too many open files",
+  ENFILE: "Too many open files in system",
+};
+
+/** strerror(3)-like text for a Node/Bun fs error. */
+export function describeFsError(err: unknown): string {
+  const code = errCode(err);
+  if (code !== undefined) return ERRNO_TEXT[code] ?? code;
+  if (typeof err === "object" && err !== null) {
+    const message = (err as { message?: unknown }).message;
+    if (typeof message === "string") return message;
+  }
+  return String(err);
 }

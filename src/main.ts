@@ -5,18 +5,18 @@ import { releaseEarlySignals } from "./lifecycle/early-signals.ts";
 import pkg from "../package.json" with { type: "json" };
 import { parseCommandLine } from "./config/cli.ts";
 import { UsageError } from "./config/types.ts";
+import { USAGE_HINT } from "./config/help.ts";
 import { DAEMON_ARGV_ENV, encodeArgsForChild, programArgs } from "./config/argv.ts";
 import { checkCombination } from "./config/combination.ts";
 import { isDaemonChild, startDetached } from "./lifecycle/daemonize.ts";
 import { plainError } from "./log.ts";
-import { runDaemon } from "./daemon.ts";
+import { runDaemon } from "./daemon/index.ts";
 import { hardExit } from "../ffi/process.ts";
 
-const HINT = "Try 'fanotifyd --help' for more information.";
 
 function usageError(message: string): number {
   plainError(`fanotifyd: ${message}`);
-  plainError(HINT);
+  plainError(USAGE_HINT);
   return 2;
 }
 
@@ -31,7 +31,7 @@ async function main(): Promise<number> {
   }
   if (argv[0] === "tail") {
     releaseEarlySignals();
-    const { runTailCommand } = await import("./tail.ts");
+    const { runTailCommand } = await import("./tail/client.ts");
     return runTailCommand(argv.slice(1));
   }
   const cwd = process.cwd();

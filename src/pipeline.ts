@@ -29,6 +29,7 @@ import {
 } from "./reader/protocol.ts";
 import { EventLineWriter } from "./sinks/event-lines.ts";
 import { encodeAlert } from "./sinks/jsonl.ts";
+import type { LineSink } from "./sinks/line-sink.ts";
 
 /** A14: the record written for a kernel queue overflow. */
 export const OVERFLOW_ALERT: Readonly<AlertRecord> = {
@@ -39,11 +40,6 @@ export const OVERFLOW_ALERT: Readonly<AlertRecord> = {
   path: "<overflow>",
   reason: "fanotify queue overflowed",
 };
-
-export interface LineSink {
-  /** `chunk` is whole lines, each ending in "\n"; the sink may keep it (it is never modified). */
-  write(chunk: Buffer, records: number): void;
-}
 
 const EMPTY_INTS = new Int32Array(0);
 const EMPTY_BYTES = Buffer.alloc(0);

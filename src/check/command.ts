@@ -4,8 +4,11 @@
 // mark cannot be placed (what the daemon would exit with).
 import { defineCommand } from "citty";
 import { checkCombination } from "../config/combination.ts";
-import { mainArgs, parseCommandLine, UsageError, type Config } from "../config/index.ts";
+import { parseCommandLine } from "../config/cli.ts";
+import { mainArgs } from "../config/help.ts";
+import { UsageError, type Config } from "../config/types.ts";
 import { plainError } from "../log.ts";
+import { USAGE_HINT } from "../config/help.ts";
 import { compileExcludes } from "../policy/exclude.ts";
 import { PolicyEngine } from "../policy/engine.ts";
 import { errText } from "../errors.ts";
@@ -17,7 +20,6 @@ export const checkCommand = defineCommand({
   args: mainArgs,
 });
 
-const HINT = "Try 'fanotifyd --help' for more information.";
 
 export interface CheckResult {
   readonly exitCode: number;
@@ -63,7 +65,7 @@ export function renderReport(config: Config, plans: readonly PlanLine[]): string
 
 /** Pure apart from reading config files and stat-ing mark paths (for tests and the command). */
 export function check(argv: readonly string[], cwd: string, version: string): CheckResult {
-  const usage = (message: string): CheckResult => ({ exitCode: 2, stdout: "", stderr: [`fanotifyd: ${message}`, HINT] });
+  const usage = (message: string): CheckResult => ({ exitCode: 2, stdout: "", stderr: [`fanotifyd: ${message}`, USAGE_HINT] });
   let config: Config;
   try {
     const req = parseCommandLine(argv, { cwd, version });

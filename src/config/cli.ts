@@ -8,11 +8,20 @@
 
 import { defineCommand } from "citty";
 import { BURST_SCOPES, UsageError, type CliRequest, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
-import { loadConfigFile, parseNumberSetting, type NumberSetting, type ScalarSettings } from "./file.ts";
+import { loadConfigFile, parseNumberSetting, type BooleanSetting, type NumberSetting, type ScalarSettings } from "./file.ts";
 import { resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
 import { getopt } from "./getopt.ts";
+import {
+  DEFAULT_BURST_THRESHOLD,
+  DEFAULT_BURST_WINDOW_MS,
+  DEFAULT_HOOK_COOLDOWN_MS,
+  DEFAULT_HOOK_MAX_CONCURRENT,
+  DEFAULT_HOOK_TIMEOUT_MS,
+  DEFAULT_OUTPUT_QUEUE_BYTES,
+  DEFAULT_SOCKET_QUEUE_BYTES,
+} from "../limits.ts";
 import { checkExcludePattern, checkFormat, checkMetricsAddress } from "./ops-settings.ts";
-import { mainArgs, optionList, renderHelp, type OptionInfo, type OptionName } from "./help.ts";
+import { mainArgs, optionIndex, optionList, renderHelp, type OptionInfo, type OptionName } from "./help.ts";
 
 /** The fanotifyd command (citty definition); subcommands (e.g. `tail`) can be added to it later. */
 export const mainCommand = defineCommand({
@@ -40,13 +49,13 @@ export const DEFAULTS: Readonly<Scalars> = Object.freeze({
   pidFile: null,
   metrics: null,
   format: "json",
-  burstThreshold: 0,
-  burstWindowMs: 1000,
-  hookCooldownMs: 5000,
-  hookMaxConcurrent: 8,
-  hookTimeoutMs: 30000,
-  socketQueueBytes: 1048576,
-  outputQueueBytes: 16777216,
+  burstThreshold: DEFAULT_BURST_THRESHOLD,
+  burstWindowMs: DEFAULT_BURST_WINDOW_MS,
+  hookCooldownMs: DEFAULT_HOOK_COOLDOWN_MS,
+  hookMaxConcurrent: DEFAULT_HOOK_MAX_CONCURRENT,
+  hookTimeoutMs: DEFAULT_HOOK_TIMEOUT_MS,
+  socketQueueBytes: DEFAULT_SOCKET_QUEUE_BYTES,
+  outputQueueBytes: DEFAULT_OUTPUT_QUEUE_BYTES,
   foreground: false,
   perm: false,
   denyOnAlert: false,
@@ -71,10 +80,7 @@ const MARK_OPTIONS: Readonly<Partial<Record<OptionName, MarkType>>> = {
 };
 
 const OPTIONS = optionList();
-const BY_LONG: ReadonlyMap<string, OptionInfo> = new Map<string, OptionInfo>(OPTIONS.map((o) => [o.name, o]));
-const BY_SHORT: ReadonlyMap<string, OptionInfo> = new Map<string, OptionInfo>(
-  OPTIONS.filter((o) => o.short !== undefined).map((o) => [o.short as string, o]),
-);
+const { byLong: BY_LONG, byShort: BY_SHORT } = optionIndex(OPTIONS);
 
 /** Accumulates what the sources say, in order of appearance. */
 class Builder {
@@ -116,26 +122,90 @@ class Builder {
 
 type Step = "continue" | "help" | "version";
 
-function applyOption(b: Builder, opt: OptionInfo, value: string | undefined, cwd: string): Step {
-  const flag = `--${opt.name}`;
-  const arg = value ?? "";
-  const name = opt.name;
+/** Switches: the setting each sets, and to what. */
+const SWITCH_OPTIONS: Readonly<Partial<Record<OptionName, readonly [BooleanSetting, boolean]>>> = {
+  foreground: ["foreground", true],
+  perm: ["perm", true],
+  "deny-on-alert": ["denyOnAlert", true],
+  "no-fid": ["fid", false],
+  "process-details": ["processDetails", true],
+};
 
+/** Options with a value that set one scalar (validated); false when `name` is not one of them. */
+function applyValueOption(b: Builder, name: OptionName, arg: string, cwd: string): boolean {
+  const flag = `--${name}`;
+  const s = b.cliSettings;
+  switch (name) {
+    case "metrics": {
+      if (arg === "") {
+        s.metrics = null;
+        return true;
+      }
+      const r = checkMetricsAddress(arg, cwd);
+      if (!r.ok) throw new UsageError(r.problem);
+      s.metrics = r.value;
+      return true;
+    }
+    case "format": {
+      const r = checkFormat(arg);
+      if (!r.ok) throw new UsageError(`invalid ${flag} value '${arg}' (want json or text)`);
+      s.format = r.value;
+      return true;
+    }
+    case "output":
+      s.output = arg === "" || arg === "-" ? null : resolveFilePath(arg, cwd);
+      return true;
+    case "socket":
+      // An empty value unsets a socket a config file asked for.
+      s.socket = arg === "" ? null : resolveFilePath(arg, cwd);
+      return true;
+    case "pid-file":
+      s.pidFile = arg === "" ? null : resolveFilePath(arg, cwd);
+      return true;
+    case "hook":
+      s.hook = arg === "" ? null : arg;
+      return true;
+    case "burst-scope": {
+      const scope = BURST_SCOPES.find((x) => x === arg);
+      if (scope === undefined) throw new UsageError(`invalid ${flag} value '${arg}' (want process or container)`);
+      s.burstScope = scope;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/** Marks, numbers and switches, by table; false when `name` is in none of them. */
+function applyTableOption(b: Builder, name: OptionName, arg: string, cwd: string): boolean {
+  const flag = `--${name}`;
   const markType = MARK_OPTIONS[name];
   if (markType !== undefined) {
     const r = resolveMarkPath(arg, cwd);
     if (!r.ok) throw new UsageError(`bad path '${arg}' for ${flag}: ${r.reason}`);
     b.marks.push({ type: markType, path: r.path, source: flag });
-    return "continue";
+    return true;
   }
   const numberSetting = NUMBER_OPTIONS[name];
   if (numberSetting !== undefined) {
     const r = parseNumberSetting(numberSetting, arg);
     if (!r.ok) throw new UsageError(`invalid ${flag} value '${arg}'${r.detail}`);
     b.cliSettings[numberSetting] = r.value;
-    return "continue";
+    return true;
   }
+  const sw = SWITCH_OPTIONS[name];
+  if (sw !== undefined) {
+    b.cliSettings[sw[0]] = sw[1];
+    return true;
+  }
+  return false;
+}
 
+function applyOption(b: Builder, opt: OptionInfo, value: string | undefined, cwd: string): Step {
+  const flag = `--${opt.name}`;
+  const arg = value ?? "";
+  const name = opt.name;
+  if (applyTableOption(b, name, arg, cwd) || applyValueOption(b, name, arg, cwd)) return "continue";
   switch (name) {
     case "config": {
       const contents = loadConfigFile(arg, cwd);
@@ -159,56 +229,6 @@ function applyOption(b: Builder, opt: OptionInfo, value: string | undefined, cwd
       b.exclude.push(arg);
       return "continue";
     }
-    case "metrics": {
-      if (arg === "") {
-        b.cliSettings.metrics = null;
-        return "continue";
-      }
-      const r = checkMetricsAddress(arg, cwd);
-      if (!r.ok) throw new UsageError(r.problem);
-      b.cliSettings.metrics = r.value;
-      return "continue";
-    }
-    case "format": {
-      const r = checkFormat(arg);
-      if (!r.ok) throw new UsageError(`invalid ${flag} value '${arg}' (want json or text)`);
-      b.cliSettings.format = r.value;
-      return "continue";
-    }
-    case "output":
-      b.cliSettings.output = arg === "" || arg === "-" ? null : resolveFilePath(arg, cwd);
-      return "continue";
-    case "socket":
-      // An empty value unsets a socket a config file asked for.
-      b.cliSettings.socket = arg === "" ? null : resolveFilePath(arg, cwd);
-      return "continue";
-    case "pid-file":
-      b.cliSettings.pidFile = arg === "" ? null : resolveFilePath(arg, cwd);
-      return "continue";
-    case "hook":
-      b.cliSettings.hook = arg === "" ? null : arg;
-      return "continue";
-    case "foreground":
-      b.cliSettings.foreground = true;
-      return "continue";
-    case "perm":
-      b.cliSettings.perm = true;
-      return "continue";
-    case "deny-on-alert":
-      b.cliSettings.denyOnAlert = true;
-      return "continue";
-    case "no-fid":
-      b.cliSettings.fid = false;
-      return "continue";
-    case "process-details":
-      b.cliSettings.processDetails = true;
-      return "continue";
-    case "burst-scope": {
-      const scope = BURST_SCOPES.find((x) => x === arg);
-      if (scope === undefined) throw new UsageError(`invalid ${flag} value '${arg}' (want process or container)`);
-      b.cliSettings.burstScope = scope;
-      return "continue";
-    }
     case "verbose":
       b.verboseCount++;
       return "continue";
@@ -216,19 +236,8 @@ function applyOption(b: Builder, opt: OptionInfo, value: string | undefined, cwd
       return "help";
     case "version":
       return "version";
-    case "watch":
-    case "mount":
-    case "filesystem":
-    case "burst-threshold":
-    case "burst-window-ms":
-    case "hook-cooldown-ms":
-    case "hook-max-concurrent":
-    case "hook-timeout-ms":
-      throw new Error(`option table out of sync for --${name}`); // handled above
-    default: {
-      const unreachable: never = name;
-      throw new Error(`unhandled option ${String(unreachable)}`);
-    }
+    default:
+      throw new Error(`option table out of sync for --${name}`); // every other option is handled above
   }
 }
 

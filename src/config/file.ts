@@ -6,7 +6,8 @@
 
 import { readTrustedConfig, UntrustedConfigError } from "./trust.ts";
 import { BURST_SCOPES, JOB_ROLES, UsageError, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
-import { describeFsError, resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
+import { describeFsError } from "../errors.ts";
+import { resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
 import { checkExcludePattern, checkFormat, checkMetricsAddress } from "./ops-settings.ts";
 
 // ---------------------------------------------------------------------------------------------------
@@ -85,6 +86,9 @@ export type ConfigKeyKind =
   | { readonly kind: "job" }
   | { readonly kind: "role"; readonly role: JobRole }
   | { readonly kind: "jobRole"; readonly role: JobRole };
+
+/** The kinds of key that set one scalar. */
+type ScalarKeyKind = Extract<ConfigKeyKind, { readonly setting: unknown }>;
 
 export interface ConfigKeyDef {
   readonly key: string;
@@ -167,137 +171,136 @@ export function loadConfigFile(file: string, cwd: string): ConfigFileContents {
   return parseConfigText(text, file, cwd);
 }
 
-/** Parse config text; `file` is only used for messages, mark sources and `absPath`. */
-export function parseConfigText(text: string, file: string, cwd: string): ConfigFileContents {
-  const marks: MarkSpec[] = [];
-  const canaries: string[] = [];
-  const exclude: string[] = [];
-  const jobs = new Map<string, Partial<Record<JobRole, string>>>();
-  const settings: ScalarSettings = {};
+/** Where a config line is, and how to fail naming it. */
+interface LineContext {
+  readonly key: string;
+  readonly value: string;
+  readonly entry: ConfigKeyDef;
+  readonly lineNo: number;
+  readonly where: string;
+  readonly error: (what: string) => UsageError;
+}
+
+/** The state of one config file's parse: what its lines have added so far. */
+class ConfigTextParser {
+  readonly marks: MarkSpec[] = [];
+  readonly canaries: string[] = [];
+  readonly exclude: string[] = [];
+  readonly jobs = new Map<string, Partial<Record<JobRole, string>>>();
+  readonly settings: ScalarSettings = {};
   /** Scalar key (canonical name) → first line and spelling. */
-  const seen = new Map<string, { readonly line: number; readonly key: string }>();
-  let currentJob: string | null = null;
+  private readonly seen = new Map<string, { readonly line: number; readonly key: string }>();
+  private currentJob: string | null = null;
 
-  const lines = text.split("\n");
-  if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  constructor(private readonly cwd: string) {}
 
-  for (let index = 0; index < lines.length; index++) {
-    const rawLine = lines[index];
-    const lineNo = index + 1;
-    const where = `config:${file}:${lineNo}`;
-    const error = (what: string): UsageError => new UsageError(`${where}: ${what}`);
+  private checkDuplicate(c: LineContext): void {
+    const canonical = c.entry.aliasOf ?? c.key;
+    const first = this.seen.get(canonical);
+    if (first !== undefined) {
+      const spelled = first.key === c.key ? "" : ` as '${first.key}'`;
+      throw c.error(`duplicate key '${c.key}' (first set on line ${first.line}${spelled})`);
+    }
+    this.seen.set(canonical, { line: c.lineNo, key: c.key });
+  }
 
-    const line = trimAscii(rawLine);
-    if (line === "" || line.startsWith("#")) continue;
-    const m = KEY_VALUE.exec(line);
-    if (m === null) continue; // unreachable: a trimmed non-empty line always has a key
-    const key = m[1];
-    const value = trimAscii(m[2] ?? "");
+  private markPath(c: LineContext, what: string, arg: string): string {
+    const r = resolveMarkPath(arg, this.cwd);
+    if (!r.ok) throw c.error(`bad path '${arg}' for ${what}: ${r.reason}`);
+    return r.path;
+  }
 
-    const entry = KEY_INDEX.get(key);
-    if (entry === undefined) throw error(`unknown key '${key}'`);
-    const { def } = entry;
-    if (value === "") throw error(`missing value for '${key}'`);
+  private setRole(c: LineContext, id: string, role: JobRole, arg: string): void {
+    const p = this.markPath(c, c.key, arg);
+    let roots = this.jobs.get(id);
+    if (roots === undefined) {
+      roots = {};
+      this.jobs.set(id, roots);
+    }
+    roots[role] = p;
+  }
 
-    const checkDuplicate = (): void => {
-      const canonical = entry.aliasOf ?? key;
-      const first = seen.get(canonical);
-      if (first !== undefined) {
-        const spelled = first.key === key ? "" : ` as '${first.key}'`;
-        throw error(`duplicate key '${key}' (first set on line ${first.line}${spelled})`);
-      }
-      seen.set(canonical, { line: lineNo, key });
-    };
-
-    const markPath = (what: string, arg: string): string => {
-      const r = resolveMarkPath(arg, cwd);
-      if (!r.ok) throw error(`bad path '${arg}' for ${what}: ${r.reason}`);
-      return r.path;
-    };
-
-    const setRole = (id: string, role: JobRole, arg: string, what: string): void => {
-      const p = markPath(what, arg);
-      let roots = jobs.get(id);
-      if (roots === undefined) {
-        roots = {};
-        jobs.set(id, roots);
-      }
-      roots[role] = p;
-    };
-
+  /** One `key value` line. */
+  apply(c: LineContext): void {
+    const { def } = c.entry;
+    const { key, value } = c;
     switch (def.kind) {
       case "mark":
-        marks.push({ type: def.type, path: markPath(key, value), source: where });
-        break;
+        this.marks.push({ type: def.type, path: this.markPath(c, key, value), source: c.where });
+        return;
       case "canary": {
-        const r = resolveCanaryPattern(value, cwd);
-        if (!r.ok) throw error(`bad pattern '${value}' for canary: ${r.reason}`);
-        canaries.push(r.path);
-        break;
+        const r = resolveCanaryPattern(value, this.cwd);
+        if (!r.ok) throw c.error(`bad pattern '${value}' for canary: ${r.reason}`);
+        this.canaries.push(r.path);
+        return;
       }
       case "exclude": {
         const problem = checkExcludePattern(value);
-        if (problem !== null) throw error(problem);
-        exclude.push(value);
-        break;
-      }
-      case "metrics": {
-        checkDuplicate();
-        const r = checkMetricsAddress(value, cwd);
-        if (!r.ok) throw error(r.problem);
-        settings[def.setting] = r.value;
-        break;
-      }
-      case "format": {
-        checkDuplicate();
-        const r = checkFormat(value);
-        if (!r.ok) throw error(`invalid ${key} value '${value}' (want json or text)`);
-        settings[def.setting] = r.value;
-        break;
-      }
-      case "path":
-        checkDuplicate();
-        settings[def.setting] = def.setting === "output" && value === "-" ? null : resolveFilePath(value, cwd);
-        break;
-      case "command":
-        checkDuplicate();
-        settings[def.setting] = value;
-        break;
-      case "number": {
-        checkDuplicate();
-        const r = parseNumberSetting(def.setting, value);
-        if (!r.ok) throw error(`invalid ${key} value '${value}'${r.detail}`);
-        settings[def.setting] = r.value;
-        break;
-      }
-      case "boolean":
-        checkDuplicate();
-        if (value !== "0" && value !== "1") throw error(`invalid ${key} value '${value}' (want 0 or 1)`);
-        settings[def.setting] = value === "1";
-        break;
-      case "choice": {
-        checkDuplicate();
-        const allowed = CHOICES[def.setting];
-        const found = BURST_SCOPES.find((c) => c === value);
-        if (found === undefined) throw error(`invalid ${key} value '${value}' (want ${allowed.join(" or ")})`);
-        settings[def.setting] = found;
-        break;
+        if (problem !== null) throw c.error(problem);
+        this.exclude.push(value);
+        return;
       }
       case "job":
-        currentJob = value;
-        if (!jobs.has(value)) jobs.set(value, {});
-        break;
+        this.currentJob = value;
+        if (!this.jobs.has(value)) this.jobs.set(value, {});
+        return;
       case "role":
-        if (currentJob === null) throw error(`${key} requires a preceding job`);
-        setRole(currentJob, def.role, value, key);
-        break;
+        if (this.currentJob === null) throw c.error(`${key} requires a preceding job`);
+        this.setRole(c, this.currentJob, def.role, value);
+        return;
       case "jobRole": {
         const jm = KEY_VALUE.exec(value);
         const id = jm?.[1];
         const arg = trimAscii(jm?.[2] ?? "");
-        if (id === undefined || arg === "") throw error(`malformed ${key} entry (want: ${key} <job-id> <path>)`);
-        setRole(id, def.role, arg, key);
-        break;
+        if (id === undefined || arg === "") throw c.error(`malformed ${key} entry (want: ${key} <job-id> <path>)`);
+        this.setRole(c, id, def.role, arg);
+        return;
+      }
+      default:
+        this.checkDuplicate(c);
+        this.applyScalar(c, def);
+    }
+  }
+
+  /** A scalar setting (each may be set once per file). */
+  private applyScalar(c: LineContext, def: ScalarKeyKind): void {
+    const { key, value } = c;
+    const settings = this.settings;
+    switch (def.kind) {
+      case "metrics": {
+        const r = checkMetricsAddress(value, this.cwd);
+        if (!r.ok) throw c.error(r.problem);
+        settings[def.setting] = r.value;
+        return;
+      }
+      case "format": {
+        const r = checkFormat(value);
+        if (!r.ok) throw c.error(`invalid ${key} value '${value}' (want json or text)`);
+        settings[def.setting] = r.value;
+        return;
+      }
+      case "path":
+        settings[def.setting] = def.setting === "output" && value === "-" ? null : resolveFilePath(value, this.cwd);
+        return;
+      case "command":
+        settings[def.setting] = value;
+        return;
+      case "number": {
+        const r = parseNumberSetting(def.setting, value);
+        if (!r.ok) throw c.error(`invalid ${key} value '${value}'${r.detail}`);
+        settings[def.setting] = r.value;
+        return;
+      }
+      case "boolean":
+        if (value !== "0" && value !== "1") throw c.error(`invalid ${key} value '${value}' (want 0 or 1)`);
+        settings[def.setting] = value === "1";
+        return;
+      case "choice": {
+        const allowed = CHOICES[def.setting];
+        const found = BURST_SCOPES.find((x) => x === value);
+        if (found === undefined) throw c.error(`invalid ${key} value '${value}' (want ${allowed.join(" or ")})`);
+        settings[def.setting] = found;
+        return;
       }
       default: {
         const unreachable: never = def;
@@ -305,14 +308,35 @@ export function parseConfigText(text: string, file: string, cwd: string): Config
       }
     }
   }
+}
 
+/** Parse config text; `file` is only used for messages, mark sources and `absPath`. */
+export function parseConfigText(text: string, file: string, cwd: string): ConfigFileContents {
+  const parser = new ConfigTextParser(cwd);
+  const lines = text.split("\n");
+  if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  for (let index = 0; index < lines.length; index++) {
+    const lineNo = index + 1;
+    const where = `config:${file}:${lineNo}`;
+    const error = (what: string): UsageError => new UsageError(`${where}: ${what}`);
+    const line = trimAscii(lines[index]);
+    if (line === "" || line.startsWith("#")) continue;
+    const m = KEY_VALUE.exec(line);
+    if (m === null) continue; // unreachable: a trimmed non-empty line always has a key
+    const key = m[1];
+    const value = trimAscii(m[2] ?? "");
+    const entry = KEY_INDEX.get(key);
+    if (entry === undefined) throw error(`unknown key '${key}'`);
+    if (value === "") throw error(`missing value for '${key}'`);
+    parser.apply({ key, value, entry, lineNo, where, error });
+  }
   return {
     file,
     absPath: resolveFilePath(file, cwd),
-    marks,
-    canaries,
-    exclude,
-    jobs: [...jobs].map(([id, roots]) => ({ id, roots: { ...roots } })),
-    settings,
+    marks: parser.marks,
+    canaries: parser.canaries,
+    exclude: parser.exclude,
+    jobs: [...parser.jobs].map(([id, roots]) => ({ id, roots: { ...roots } })),
+    settings: parser.settings,
   };
 }

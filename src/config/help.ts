@@ -4,6 +4,9 @@
 import type { ArgsDef } from "citty";
 import { CONFIG_KEYS } from "./file.ts";
 
+/** The second line of every usage error. */
+export const USAGE_HINT = "Try 'fanotifyd --help' for more information.";
+
 /**
  * Every command-line option, in help order. Keys are the long option names; `alias` is the one-letter
  * short option; `type: "string"` options take an argument named by `valueHint`.
@@ -67,25 +70,45 @@ export const mainArgs = {
 
 export type OptionName = keyof typeof mainArgs;
 
+/** The citty fields an option table entry (fanotifyd's or tail's) uses. */
+interface ArgDef {
+  readonly type: "string" | "boolean";
+  readonly alias?: string;
+  readonly valueHint?: string;
+  readonly description: string;
+}
+
 /** An option's table entry with the optional fields widened, for generic code. */
-export interface OptionInfo {
-  readonly name: OptionName;
+export interface OptionEntry<N extends string> {
+  readonly name: N;
   readonly type: "string" | "boolean";
   readonly short: string | undefined;
   readonly valueHint: string | undefined;
   readonly description: string;
 }
 
-export function optionList(): readonly OptionInfo[] {
-  return (Object.keys(mainArgs) as OptionName[]).map((name) => {
-    const def: {
-      readonly type: "string" | "boolean";
-      readonly alias?: string;
-      readonly valueHint?: string;
-      readonly description: string;
-    } = mainArgs[name];
+export type OptionInfo = OptionEntry<OptionName>;
+
+/** The entries of an option table, in order. */
+export function optionEntries<N extends string>(table: Readonly<Record<N, ArgDef>>): readonly OptionEntry<N>[] {
+  return (Object.keys(table) as N[]).map((name) => {
+    const def: ArgDef = table[name];
     return { name, type: def.type, short: def.alias, valueHint: def.valueHint, description: def.description };
   });
+}
+
+/** Entries by long name and by short letter, for getopt. */
+export function optionIndex<N extends string>(
+  entries: readonly OptionEntry<N>[],
+): { readonly byLong: ReadonlyMap<string, OptionEntry<N>>; readonly byShort: ReadonlyMap<string, OptionEntry<N>> } {
+  return {
+    byLong: new Map(entries.map((o) => [o.name, o])),
+    byShort: new Map(entries.filter((o) => o.short !== undefined).map((o) => [o.short as string, o])),
+  };
+}
+
+export function optionList(): readonly OptionInfo[] {
+  return optionEntries(mainArgs);
 }
 
 const CONFIG_ONLY_ENTRIES: readonly (readonly [string, string])[] = [

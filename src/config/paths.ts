@@ -3,37 +3,11 @@
 
 import { realpathSync } from "node:fs";
 import { posix } from "node:path";
-import { errCode } from "../errors.ts";
+import { describeFsError, errCode } from "../errors.ts";
 
 export type PathResult =
   | { readonly ok: true; readonly path: string }
   | { readonly ok: false; readonly reason: string };
-
-const ERRNO_TEXT: Readonly<Partial<Record<string, string>>> = {
-  ENOENT: "No such file or directory",
-  EACCES: "Permission denied",
-  EPERM: "Operation not permitted",
-  ENOTDIR: "Not a directory",
-  EISDIR: "Is a directory",
-  ELOOP: "Too many levels of symbolic links",
-  ENAMETOOLONG: "File name too long",
-  EIO: "Input/output error",
-  EINVAL: "Invalid argument",
-  ENOMEM: "Cannot allocate memory",
-  EMFILE: "Too many open files",
-  ENFILE: "Too many open files in system",
-};
-
-/** strerror(3)-like text for a Node/Bun fs error. */
-export function describeFsError(err: unknown): string {
-  if (typeof err === "object" && err !== null) {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === "string") return ERRNO_TEXT[code] ?? code;
-    const message = (err as { message?: unknown }).message;
-    if (typeof message === "string") return message;
-  }
-  return String(err);
-}
 
 /** Strip trailing slashes; `/` stays `/`. */
 export function stripTrailingSlashes(p: string): string {

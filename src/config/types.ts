@@ -1,5 +1,5 @@
 // The one validated, immutable description of what the daemon should do. Built from the command
-// line and config files by src/config/; consumed by src/daemon.ts and the Worker.
+// line and config files by src/config/; consumed by src/daemon/ and the Worker.
 
 export type MarkType = "inode" | "mount" | "filesystem";
 

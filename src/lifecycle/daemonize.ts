@@ -102,29 +102,11 @@ export async function startDetached(opts: StartDetachedOptions): Promise<StartDe
   }
 
   const reader = Bun.file(channel).stream().getReader();
-  const readLine = async (): Promise<Readiness | "eof"> => {
-    const decoder = new TextDecoder();
-    let buffered = "";
-    for (;;) {
-      const nl = buffered.indexOf("\n");
-      if (nl >= 0) {
-        const parsed = parseReadiness(buffered.slice(0, nl));
-        buffered = buffered.slice(nl + 1);
-        if (parsed !== null) return parsed;
-        continue;
-      }
-      const { done, value } = await reader.read();
-      if (done) return "eof";
-      buffered += decoder.decode(value, { stream: true });
-    }
-  };
-
-  type Outcome = Readiness | { kind: "eof" } | { kind: "exited" } | { kind: "timeout" };
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<Outcome>((resolve) => {
     timer = setTimeout(() => resolve({ kind: "timeout" }), opts.readyTimeoutMs);
   });
-  const word: Promise<Outcome> = readLine().then(
+  const word: Promise<Outcome> = readReadiness(reader).then(
     (r) => (r === "eof" ? { kind: "eof" } : r),
     () => ({ kind: "eof" }),
   );
@@ -141,6 +123,31 @@ export async function startDetached(opts: StartDetachedOptions): Promise<StartDe
     // already closed
   }
 
+  return resultOf(outcome, proc, opts.readyTimeoutMs);
+}
+
+type Outcome = Readiness | { kind: "eof" } | { kind: "exited" } | { kind: "timeout" };
+
+/** The first readiness word on the channel, or "eof". */
+async function readReadiness(reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> }): Promise<Readiness | "eof"> {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for (;;) {
+    const nl = buffered.indexOf("\n");
+    if (nl >= 0) {
+      const parsed = parseReadiness(buffered.slice(0, nl));
+      buffered = buffered.slice(nl + 1);
+      if (parsed !== null) return parsed;
+      continue;
+    }
+    const { done, value } = await reader.read();
+    if (done) return "eof";
+    buffered += decoder.decode(value, { stream: true });
+  }
+}
+
+/** What the parent reports for the child's outcome (waiting for or stopping the child as needed). */
+async function resultOf(outcome: Outcome, proc: ReturnType<typeof spawnChild>, readyTimeoutMs: number): Promise<StartDetachedResult> {
   switch (outcome.kind) {
     case "ready":
       proc.unref();
@@ -153,7 +160,7 @@ export async function startDetached(opts: StartDetachedOptions): Promise<StartDe
       return {
         ok: false,
         exitCode: 1,
-        message: `the daemon process (pid ${proc.pid}) did not report ready within ${opts.readyTimeoutMs} ms; killed it`,
+        message: `the daemon process (pid ${proc.pid}) did not report ready within ${readyTimeoutMs} ms; killed it`,
       };
     case "eof":
     case "exited": {

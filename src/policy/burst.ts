@@ -24,6 +24,7 @@ import {
   FAN_MOVED_FROM,
   FAN_MOVED_TO,
 } from "../../ffi/constants.ts";
+import { makeRoom } from "./bounded-map.ts";
 import { DEFAULT_MAX_PIDS, type StateKey } from "./cooldown.ts";
 
 /** Records that feed burst detection. RENAME, MOVE_SELF and OPEN do not. */
@@ -85,10 +86,7 @@ export class BurstTracker {
     const map = this.entries;
     let e = map.get(pid);
     if (e === undefined) {
-      if (map.size >= this.maxEntries) {
-        const oldest = map.keys().next();
-        if (oldest.done !== true) map.delete(oldest.value);
-      }
+      makeRoom(map, this.maxEntries);
       e = { count: 1, start: now, last: now };
       map.set(pid, e);
     } else if (e.count === 0 || now - e.start > this.windowMs) {

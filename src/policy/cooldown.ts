@@ -7,7 +7,11 @@
 // front: entries whose cooldown has run out carry no information and are dropped. `now` is a monotonic
 // millisecond clock; times must not go backwards.
 
-export const DEFAULT_MAX_PIDS = 65536;
+import { MAX_TRACKED_PROCESSES } from "../limits.ts";
+import { makeRoom } from "./bounded-map.ts";
+
+/** Entries per table unless told otherwise. */
+export const DEFAULT_MAX_PIDS = MAX_TRACKED_PROCESSES;
 
 /**
  * What per-process state is keyed by: a process key (pid and start time, src/policy/process-key.ts;
@@ -37,10 +41,7 @@ export class Cooldown {
   mark(pid: StateKey, now: number): void {
     if (this.cooldownMs === 0) return;
     const map = this.lastAlert;
-    if (!map.delete(pid) && map.size >= this.maxEntries) {
-      const oldest = map.keys().next();
-      if (oldest.done !== true) map.delete(oldest.value);
-    }
+    if (!map.delete(pid)) makeRoom(map, this.maxEntries);
     map.set(pid, now);
   }
 

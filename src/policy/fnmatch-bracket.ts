@@ -7,9 +7,10 @@
 // treats them: each byte either fails or resumes the pattern at some index (different bytes may resume
 // at different places in a malformed bracket).
 
-const SLASH = 0x2f;
-const BACKSLASH = 0x5c;
-const LBRACKET = 0x5b;
+/** Pattern bytes the glob compiler and this matcher both look for. */
+export const SLASH = 0x2f;
+export const BACKSLASH = 0x5c;
+export const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
 
 /**
@@ -65,6 +66,69 @@ function isLower(c: number): boolean {
   return c >= 0x61 && c <= 0x7a;
 }
 
+type At = (k: number) => number;
+
+/** glibc's skip loop, run once a member matched: `k` is the index after that member. */
+function skipRest(at: At, k: number, not: boolean): number {
+  let c: number;
+  while ((c = at(k++)) !== RBRACKET) {
+    if (c === 0) return LITERAL; // glibc 2.36: "[ unterminated, treat as normal character"
+    if (c === BACKSLASH) {
+      if (at(k) === 0) return NOMATCH;
+      k++;
+    } else if (c === LBRACKET && at(k) === 0x3a /* : */) {
+      const startp = k;
+      for (;;) {
+        c = at(++k);
+        if (at(k) === 0x3a && at(k + 1) === RBRACKET) break;
+        if (c < 0x61 || c >= 0x7a) {
+          k = startp - 2;
+          break;
+        }
+      }
+      k += 2;
+    } else if (c === LBRACKET && at(k) === 0x3d /* = */) {
+      c = at(++k);
+      if (c === 0) return NOMATCH;
+      c = at(++k);
+      if (c !== 0x3d || at(k + 1) !== RBRACKET) return NOMATCH;
+      k += 2;
+    } else if (c === LBRACKET && at(k) === 0x2e /* . */) {
+      for (;;) {
+        c = at(++k);
+        if (c === 0) return NOMATCH;
+        if (c === 0x2e && at(k + 1) === RBRACKET) break;
+      }
+      k += 2;
+    }
+  }
+  return not ? NOMATCH : k;
+}
+
+/** `[.x.]` whose '[' precedes index k (at(k) is '.'): [byte, index after], or null when glibc fails. */
+function collating(at: At, k: number): [number, number] | null {
+  const startp = k;
+  let c1 = 0;
+  for (;;) {
+    const c = at(++k);
+    if (c === 0x2e && at(k + 1) === RBRACKET) break;
+    if (c === 0) return null;
+    c1++;
+  }
+  return c1 === 1 ? [at(startp + 1), k + 2] : null; // the C locale has single-byte elements only
+}
+
+/** `[:name:]` whose '[' precedes index i (at(i) is ':'): the name and the index after, or null. */
+function className(at: At, i: number): { name: string; end: number } | null {
+  let name = "";
+  for (;;) {
+    const c = at(++i);
+    if (c === 0x3a && at(i + 1) === RBRACKET) return { name, end: i + 2 };
+    if (c < 0x61 || c >= 0x7a) return null;
+    name += String.fromCharCode(c);
+  }
+}
+
 /**
  * glibc's bracket scan for string byte `fn` (never '/'): the pattern index after the bracket when it
  * matches, NOMATCH, or LITERAL (unterminated: the '[' is compared as an ordinary character).
@@ -77,55 +141,7 @@ function scanBracket(p: string, start: number, fn: number): number {
   const not = at(i) === 0x21 /* ! */ || at(i) === 0x5e; /* ^ */
   if (not) i++;
 
-  // The skip loop run once a member matched; `k` is the index after that member.
-  const skip = (k: number): number => {
-    let c: number;
-    while ((c = at(k++)) !== RBRACKET) {
-      if (c === 0) return LITERAL; // glibc 2.36: "[ unterminated, treat as normal character"
-      if (c === BACKSLASH) {
-        if (at(k) === 0) return NOMATCH;
-        k++;
-      } else if (c === LBRACKET && at(k) === 0x3a /* : */) {
-        const startp = k;
-        for (;;) {
-          c = at(++k);
-          if (at(k) === 0x3a && at(k + 1) === RBRACKET) break;
-          if (c < 0x61 || c >= 0x7a) {
-            k = startp - 2;
-            break;
-          }
-        }
-        k += 2;
-      } else if (c === LBRACKET && at(k) === 0x3d /* = */) {
-        c = at(++k);
-        if (c === 0) return NOMATCH;
-        c = at(++k);
-        if (c !== 0x3d || at(k + 1) !== RBRACKET) return NOMATCH;
-        k += 2;
-      } else if (c === LBRACKET && at(k) === 0x2e /* . */) {
-        for (;;) {
-          c = at(++k);
-          if (c === 0) return NOMATCH;
-          if (c === 0x2e && at(k + 1) === RBRACKET) break;
-        }
-        k += 2;
-      }
-    }
-    return not ? NOMATCH : k;
-  };
-
-  /** `[.x.]` whose '[' precedes index k (at(k) is '.'): [byte, index after], or null when glibc fails. */
-  const collating = (k: number): [number, number] | null => {
-    const startp = k;
-    let c1 = 0;
-    for (;;) {
-      const c = at(++k);
-      if (c === 0x2e && at(k + 1) === RBRACKET) break;
-      if (c === 0) return null;
-      c1++;
-    }
-    return c1 === 1 ? [at(startp + 1), k + 2] : null; // the C locale has single-byte elements only
-  };
+  const skip = (k: number): number => skipRest(at, k, not);
 
   let c = at(i++);
   for (;;) {
@@ -136,30 +152,18 @@ function scanBracket(p: string, start: number, fn: number): number {
       c = at(i++);
       normal = true;
     } else if (c === LBRACKET && at(i) === 0x3a /* : */) {
-      const startp = i;
-      let name = "";
-      let isClass = true;
-      for (;;) {
-        c = at(++i);
-        if (c === 0x3a && at(i + 1) === RBRACKET) {
-          i += 2;
-          break;
-        }
-        if (c < 0x61 || c >= 0x7a) {
-          // "This cannot possibly be a character class name": '[' is an ordinary member
-          i = startp;
-          c = LBRACKET;
-          isClass = false;
-          break;
-        }
-        name += String.fromCharCode(c);
-      }
-      if (isClass) {
-        const test = CLASS_TABLE.get(name);
+      const cls = className(at, i);
+      if (cls !== null) {
+        i = cls.end;
+        const test = CLASS_TABLE.get(cls.name);
         if (test === undefined) return NOMATCH; // invalid class name
         if (test(fn)) return skip(i);
         c = at(i++);
-      } else normal = true;
+      } else {
+        // "This cannot possibly be a character class name": '[' is an ordinary member
+        c = LBRACKET;
+        normal = true;
+      }
     } else if (c === LBRACKET && at(i) === 0x3d /* = */) {
       const startp = i;
       const str = at(i + 1);
@@ -175,7 +179,7 @@ function scanBracket(p: string, start: number, fn: number): number {
     } else if (c === 0) {
       return LITERAL; // "[ unterminated, treat as normal character"
     } else if (c === LBRACKET && at(i) === 0x2e /* . */) {
-      const sym = collating(i);
+      const sym = collating(at, i);
       if (sym === null) return NOMATCH;
       i = sym[1];
       const isRange = at(i) === 0x2d && at(i + 1) !== 0;
@@ -193,7 +197,7 @@ function scanBracket(p: string, start: number, fn: number): number {
     if (cold >= 0 && c === 0x2d /* - */ && at(i) !== RBRACKET) {
       let cend = at(i++);
       if (cend === LBRACKET && at(i) === 0x2e) {
-        const sym = collating(i);
+        const sym = collating(at, i);
         if (sym === null) return NOMATCH;
         cend = sym[0];
         i = sym[1];

@@ -15,11 +15,8 @@
 // slash `\/` is looked for only before the next '/' of the string, so it never matches; such a `*` is a
 // dead state. The differential test against glibc (policy-canary.test.ts) checks all of this.
 
-import { bracketCompileCost, bracketTargets } from "./fnmatch-bracket.ts";
+import { BACKSLASH, bracketCompileCost, bracketTargets, LBRACKET, SLASH } from "./fnmatch-bracket.ts";
 
-const SLASH = 0x2f;
-const BACKSLASH = 0x5c;
-const LBRACKET = 0x5b;
 const STAR = 0x2a;
 const QUESTION = 0x3f;
 

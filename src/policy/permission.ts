@@ -11,6 +11,7 @@
 
 import { FAN_PERM_EVENTS } from "../../ffi/constants.ts";
 import { compileCanaries, type CanaryMatcher } from "./canary.ts";
+import { makeRoom } from "./bounded-map.ts";
 import { DEFAULT_MAX_PIDS } from "./cooldown.ts";
 
 export type Verdict = "allow" | "deny";
@@ -78,10 +79,7 @@ export class PermissionPolicy {
       const key = d.key ?? d.pid;
       const old = this.denyUntil.get(key);
       if (old !== undefined) this.release(key, old);
-      else if (this.denyUntil.size >= this.maxPids) {
-        const oldest = this.denyUntil.entries().next();
-        if (oldest.done !== true) this.release(oldest.value[0], oldest.value[1]);
-      }
+      else makeRoom(this.denyUntil, this.maxPids, (k, h) => this.release(k, h));
       this.denyUntil.set(key, { pid: d.pid, untilMono: d.untilMono });
       this.heldPids.set(d.pid, (this.heldPids.get(d.pid) ?? 0) + 1);
     }

@@ -7,15 +7,12 @@
 // costs two small copies and the tail's copy; alert lines (strings from encodeAlert) go in between.
 import type { Decision } from "../records.ts";
 import { jsonString } from "./jsonl.ts";
-import { maskDecimal, maskNames } from "./mask-names.ts";
+import { EXACT_HI_LIMIT, maskDecimal, maskNames } from "./mask-names.ts";
 
 const enc = (s: string): Buffer => Buffer.from(s, "latin1");
 const HEAD_START = enc('{"schema_version":1,"type":"event","ts_ms":');
 const NO_JOB = enc('null,"path_role":null,');
 const MAX_CACHED = 4096;
-
-/** Masks below 2^53 (high half < 2^21) make an exact number key. */
-const EXACT_HI_LIMIT = 0x200000;
 
 export class EventLineWriter {
   private buf: Buffer = Buffer.alloc(0);

@@ -17,7 +17,7 @@
 // for byte (test/unit/batch-lines.test.ts); alerts and stats are still encoded here.
 
 import type { AlertRecord, FsEvent } from "../records.ts";
-import { maskDecimal, maskNames } from "./mask-names.ts";
+import { EXACT_HI_LIMIT, maskDecimal, maskNames } from "./mask-names.ts";
 
 // eslint-disable-next-line no-control-regex
 const NEEDS_ESCAPE = /[\x00-\x1f"\\]/;
@@ -112,9 +112,6 @@ interface AlertJson {
   container_id?: string | null;
   pod_uid?: string | null;
 }
-
-/** Masks below 2^53 (high half < 2^21) are exact as a JSON number. */
-const EXACT_HI_LIMIT = 0x200000;
 
 /** Event record (A7): fixed key order, comm/exe/name omitted when empty. */
 export function encodeEvent(

@@ -68,6 +68,8 @@ export function maskNames(lo: number, hi: number): string {
 }
 
 const TWO_32 = 4294967296;
+/** Masks below 2^53 (high half < 2^21) are exact as a JSON number. */
+export const EXACT_HI_LIMIT = 0x200000;
 
 /** Exact unsigned decimal of the 64-bit mask `hi:lo`. */
 export function maskDecimal(lo: number, hi: number): string {

@@ -20,12 +20,12 @@
 // inode. The socket file survives process.exit(): the daemon must call close().
 
 import fs from "node:fs";
-import path from "node:path";
 import type { Socket, UnixSocketListener } from "bun";
-import type { LineSink } from "../pipeline.ts";
-import { setSendBuffer } from "../../ffi/socket.ts";
-import { fileProblem } from "../lifecycle/safe-path.ts";
-import { errCode, errReason } from "../errors.ts";
+import type { LineSink } from "./line-sink.ts";
+import { setSendBuffer, SUN_PATH_MAX } from "../../ffi/socket.ts";
+import { errReason } from "../errors.ts";
+import { bindError, clearPath, publishSocket, tempNameFor } from "./socket-file.ts";
+import { DEFAULT_SOCKET_QUEUE_BYTES, MAX_SUBSCRIBERS } from "../limits.ts";
 
 export type SocketHubLogFn = (level: "info" | "warn" | "debug", msg: string) => void;
 
@@ -46,12 +46,8 @@ export interface SocketHubCounters {
   subscribersRefused: number;
 }
 
-export const DEFAULT_SOCKET_QUEUE_BYTES = 1024 * 1024;
-export const DEFAULT_MAX_SUBSCRIBERS = 64;
 
 /** sun_path holds 108 bytes including the terminating NUL. */
-const SUN_PATH_MAX = 107;
-const PROBE_TIMEOUT_MS = 1000;
 const NL = 0x0a;
 /** net.core.wmem_default on a stock kernel. */
 const DEFAULT_UNIX_SNDBUF = 212992;
@@ -64,89 +60,10 @@ const FINISH_TIMEOUT_MS = 10_000;
 
 function noop(): void {}
 
-function bindError(p: string, reason: string): Error {
-  return new Error(`failed to bind socket '${p}': ${reason}`);
-}
-
 /** Bun sockets carry their fd at run time, but the type declarations do not say so. */
 function fdOf(sock: Socket<undefined>): number {
   const fd = (sock as unknown as { readonly fd?: unknown }).fd;
   return typeof fd === "number" ? fd : -1;
-}
-
-type ProbeResult = "live" | "refused" | "gone";
-
-/** Does a process accept connections on the socket at `p`? */
-async function probe(p: string): Promise<ProbeResult> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<ProbeResult>((resolve) => {
-    // A listener too busy to accept within a second is still a live one.
-    timer = setTimeout(() => resolve("live"), PROBE_TIMEOUT_MS);
-  });
-  const attempt = Bun.connect({ unix: p, socket: { data: noop } }).then(
-    (sock): ProbeResult => {
-      sock.end();
-      return "live";
-    },
-    (e: unknown): ProbeResult => {
-      const code = errCode(e);
-      if (code === "ECONNREFUSED") return "refused";
-      if (code === "ENOENT") return "gone";
-      if (code === "EAGAIN" || code === "EWOULDBLOCK") return "live"; // backlog full: somebody is there
-      throw e;
-    },
-  );
-  try {
-    return await Promise.race([attempt, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * Make `p` free for our socket: nothing there, or a stale socket (removed). Throws for a live socket
- * and for anything that is not a socket (which is left alone).
- */
-async function clearPath(p: string): Promise<void> {
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(p);
-  } catch (e) {
-    if (errCode(e) === "ENOENT") return;
-    throw bindError(p, errReason(e));
-  }
-  if (st.isSymbolicLink()) throw new Error(`refusing socket path '${p}': it is a symbolic link (not followed)`);
-  if (!st.isSocket()) throw new Error(`refusing to replace '${p}': not a socket`);
-  // Issue 14 item 2: another user's socket is not ours to replace (nor to trust as stale).
-  const problem = fileProblem(st);
-  if (problem !== null) throw new Error(`refusing socket path '${p}': ${problem}`);
-  let state: ProbeResult;
-  try {
-    state = await probe(p);
-  } catch (e) {
-    throw bindError(p, errReason(e));
-  }
-  if (state === "live") throw new Error(`socket path '${p}' is in use by a running process`);
-  if (state === "gone") return;
-  try {
-    // Only the socket we probed: if someone swapped the file meanwhile, leave theirs alone.
-    const again = fs.lstatSync(p);
-    if (again.ino !== st.ino || again.dev !== st.dev) throw new Error(`socket path '${p}' changed while starting`);
-    fs.unlinkSync(p);
-  } catch (e) {
-    if (errCode(e) === "ENOENT") return;
-    if (e instanceof Error && errCode(e) === undefined) throw e;
-    throw bindError(p, errReason(e));
-  }
-}
-
-/** A short, unlikely-to-collide name next to `p`, or null when it would not fit in sun_path. */
-function tempNameFor(p: string): string | null {
-  const rand = Math.floor(Math.random() * 36 ** 4)
-    .toString(36)
-    .padStart(4, "0");
-  const tmp = path.join(path.dirname(p), `.fanotifyd-${process.pid.toString(36)}-${rand}`);
-  return Buffer.byteLength(tmp) <= SUN_PATH_MAX ? tmp : null;
 }
 
 class Subscriber {
@@ -187,7 +104,7 @@ export class SocketHub implements LineSink {
   private constructor(p: string, opts: SocketHubOptions) {
     this.path = p;
     this.queueBytes = Math.max(1, opts.queueBytes ?? DEFAULT_SOCKET_QUEUE_BYTES);
-    this.maxSubscribers = Math.max(0, opts.maxSubscribers ?? DEFAULT_MAX_SUBSCRIBERS);
+    this.maxSubscribers = Math.max(0, opts.maxSubscribers ?? MAX_SUBSCRIBERS);
     this.log = opts.log ?? noop;
     this.watchdog = setInterval(() => this.dropStalled(), OVER_GRACE_MS / 4);
     this.watchdog.unref();
@@ -227,26 +144,13 @@ export class SocketHub implements LineSink {
       throw bindError(p, errReason(e));
     }
     try {
-      fs.chmodSync(bindPath, 0o660);
-      if (tmp !== null) {
-        try {
-          await linkInto(tmp, p);
-        } finally {
-          try {
-            fs.unlinkSync(tmp);
-          } catch {
-            // already gone
-          }
-        }
-      }
-      const st = fs.lstatSync(p);
+      const st = await publishSocket(bindPath, tmp, p);
       hub.ino = st.ino;
       hub.dev = st.dev;
     } catch (e) {
       hub.listener.stop(true);
       hub.listener = null;
-      if (e instanceof Error && errCode(e) === undefined) throw e;
-      throw bindError(p, errReason(e));
+      throw e;
     }
     return hub;
   }
@@ -416,28 +320,5 @@ export class SocketHub implements LineSink {
     sub.queue = [];
     sub.queued = 0;
     sub.sock.end();
-  }
-}
-
-/** Hard-link our freshly bound socket `tmp` to `p` without ever replacing what is there. */
-async function linkInto(tmp: string, p: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      fs.linkSync(tmp, p);
-      return;
-    } catch (e) {
-      const code = errCode(e);
-      if (code === "EEXIST" && attempt < 3) {
-        await clearPath(p); // something appeared meanwhile: same rules as at the start
-        continue;
-      }
-      if (code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "EXDEV") {
-        // A filesystem without hard links: rename (which would replace) after one more check.
-        await clearPath(p);
-        fs.renameSync(tmp, p);
-        return;
-      }
-      throw e;
-    }
   }
 }

@@ -1,7 +1,8 @@
 // `--format text`: the output file/stdout gets one readable line per record, exactly as
 // `fanotifyd tail --pretty` prints it (the same formatPretty). Subscribers still get JSONL.
-import type { LineSink } from "../pipeline.ts";
-import { formatPretty, parseRecordLine } from "../tail.ts";
+import type { LineSink } from "./line-sink.ts";
+import { parseRecordLine } from "../tail/filter.ts";
+import { formatPretty } from "../tail/format.ts";
 
 export class TextLineSink implements LineSink {
   constructor(private readonly inner: LineSink) {}

@@ -16,11 +16,13 @@ import {
   realpathSync,
   rmSync,
   rmdirSync,
-  statSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { atExit } from "../support/exit.ts";
+import { assertSafeMarks, makeTmpDir, releaseMounts } from "../support/mounts.ts";
+import { readJsonl, waitFor, waitForRecord, type JsonRecord } from "../support/jsonl.ts";
 
 export const REPO = resolve(import.meta.dir, "../..");
 export const BIN = process.env.FANOTIFYD_BIN ?? join(REPO, "fanotifyd");
@@ -96,142 +98,9 @@ export function requireIntegration(): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// private tmpfs mounts
+// private tmpfs mounts and the mark safety check: test/support/mounts.ts
 
-export interface Tmpfs {
-  /** Real path of the mount point (the daemon realpaths mark paths, so compare against this). */
-  dir: string;
-  cleanup(): void;
-}
-
-const liveMounts = new Set<string>();
-const tmpDirs = new Set<string>();
-/** Mounts made inside a test tmpfs (loop images, overlayfs, FUSE), newest last; unmounted first. */
-const innerMounts: string[] = [];
-
-/**
- * Records a mount made inside one of our tmpfs mounts (filesystems.ts), so cleanupAll() and the exit
- * hook unmount it before the tmpfs under it (a loop device is released only by a real unmount).
- */
-export function trackInnerMount(dir: string): void {
-  innerMounts.push(dir);
-}
-
-function unmountInner(): void {
-  while (innerMounts.length > 0) {
-    const m = innerMounts.pop() as string;
-    if (Bun.spawnSync(["umount", m], { stderr: "ignore" }).exitCode !== 0) Bun.spawnSync(["umount", "-l", m], { stderr: "ignore" });
-  }
-}
-
-function mountInfoFsType(dir: string): string | null {
-  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
-    const f = line.split(" ");
-    const sep = f.indexOf("-");
-    if (sep < 0) continue;
-    // mount point is field 5 (octal escapes for spaces etc.; our dirs have none)
-    if (f[4] === dir) return f[sep + 1] ?? null;
-  }
-  return null;
-}
-
-export function makeTmpfs(sizeMb = 64): Tmpfs {
-  installExitHook();
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), "fanotifyd-it-")));
-  const r = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", `size=${sizeMb}m`, "tmpfs", dir], { stderr: "pipe" });
-  if (r.exitCode !== 0) {
-    rmdirSync(dir);
-    throw new Error(`mount tmpfs on ${dir} failed: ${r.stderr.toString()}`);
-  }
-  if (mountInfoFsType(dir) !== "tmpfs") {
-    Bun.spawnSync(["umount", "-l", dir]);
-    throw new Error(`${dir} is not a tmpfs mount point after mounting`);
-  }
-  liveMounts.add(dir);
-  return { dir, cleanup: () => unmount(dir) };
-}
-
-function unmount(dir: string): void {
-  if (!liveMounts.has(dir)) return;
-  liveMounts.delete(dir);
-  Bun.spawnSync(["umount", "-l", dir]);
-  try {
-    rmdirSync(dir);
-  } catch {
-    // still busy or not empty: leave it
-  }
-}
-
-/** A plain (unmarked, not tmpfs) scratch directory, removed by cleanupAll(). */
-export function makeTmpDir(prefix = "fanotifyd-it-aux-"): string {
-  installExitHook();
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
-  tmpDirs.add(dir);
-  return dir;
-}
-
-function isUnder(path: string, root: string): boolean {
-  return path === root || path.startsWith(root + "/");
-}
-
-/** Throws unless `p` is on one of our live tmpfs mounts or does not exist at all. */
-function assertSafeMarkPath(p: string, flag: string): void {
-  const abs = resolve(p);
-  if (!existsSync(abs)) {
-    // Nothing exists at the path: the daemon cannot place a mark on it. Its nearest existing ancestor
-    // must not be reachable through a symlink trick either: require every existing ancestor be real.
-    return;
-  }
-  const real = realpathSync(abs);
-  for (const m of liveMounts) if (isUnder(real, m)) return;
-  throw new Error(`SAFETY: refusing to let the daemon mark ${p} (${flag}): not on a private test tmpfs`);
-}
-
-const MARK_LONG = ["--watch", "--mount", "--filesystem"];
-const CONFIG_MARK_KEYS = new Set(["watch", "mount", "filesystem"]);
-
-/** Checks every mark given on the command line or in a config file named on it. */
-export function assertSafeMarks(args: readonly string[]): void {
-  const configs: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === "--") break;
-    for (const f of MARK_LONG) {
-      if (a === f) assertSafeMarkPath(args[++i] ?? "", f);
-      else if (a.startsWith(f + "=")) assertSafeMarkPath(a.slice(f.length + 1), f);
-    }
-    if (a === "--config" || a === "-c") configs.push(args[++i] ?? "");
-    else if (a.startsWith("--config=")) configs.push(a.slice(9));
-    else if (/^-[a-zA-Z]+$/.test(a) && !a.startsWith("--")) {
-      // short options, possibly bundled: -w PATH, -wPATH, -fw PATH, -c FILE
-      for (let j = 1; j < a.length; j++) {
-        const ch = a[j]!;
-        if (ch === "w" || ch === "c" || ch === "o") {
-          const rest = a.slice(j + 1);
-          const val = rest !== "" ? rest : (args[++i] ?? "");
-          if (ch === "w") assertSafeMarkPath(val, "-w");
-          if (ch === "c") configs.push(val);
-          break;
-        }
-      }
-    } else if (/^-[wc]./.test(a)) {
-      if (a[1] === "w") assertSafeMarkPath(a.slice(2), "-w");
-      else configs.push(a.slice(2));
-    }
-  }
-  for (const c of configs) {
-    if (!existsSync(c)) continue;
-    for (const raw of readFileSync(c, "utf8").split("\n")) {
-      const line = raw.trim();
-      if (line === "" || line.startsWith("#")) continue;
-      const m = /^(\S+)\s+(.*)$/.exec(line);
-      if (m && CONFIG_MARK_KEYS.has(m[1]!)) {
-        const p = m[2]!.trim();
-        assertSafeMarkPath(isAbsolute(p) ? p : resolve(p), `config ${m[1]}`);
-      }
-    }
-  }
-}
+export { assertSafeMarks, makeTmpDir, makeTmpfs, trackInnerMount, type Tmpfs } from "../support/mounts.ts";
 
 // ---------------------------------------------------------------------------------------------------
 // running the daemon
@@ -328,7 +197,7 @@ async function exitWithin(p: { exited: Promise<number>; kill(signal?: number | N
 }
 
 function spawnDaemon(args: readonly string[], opts: StartOptions, readStdout = true) {
-  assertSafeMarks(args);
+  assertSafeMarks(args, opts.cwd ?? REPO);
   installExitHook();
   const proc = Bun.spawn([BIN, ...args], {
     stdin: "ignore",
@@ -466,12 +335,7 @@ export async function cleanupAll(): Promise<void> {
     }
   }
   await Promise.all([killAllDaemons(), ...kids.map((p) => p.exited)]);
-  unmountInner();
-  for (const m of [...liveMounts]) unmount(m);
-  for (const d of [...tmpDirs]) {
-    tmpDirs.delete(d);
-    rmSync(d, { recursive: true, force: true });
-  }
+  releaseMounts();
   if (helperDir !== undefined) {
     rmSync(helperDir, { recursive: true, force: true });
     helperDir = undefined;
@@ -483,7 +347,8 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on("exit", () => {
+  // Processes first (phase 0), then the mounts under them (test/support/mounts.ts, phase 1).
+  atExit(0, () => {
     for (const p of [...liveDaemons, ...liveChildren]) {
       try {
         p.kill("SIGKILL");
@@ -491,139 +356,26 @@ function installExitHook(): void {
         // gone
       }
     }
-    unmountInner();
-    for (const m of liveMounts) Bun.spawnSync(["umount", "-l", m]);
-    for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
     if (helperDir !== undefined) rmSync(helperDir, { recursive: true, force: true });
   });
 }
 
 // ---------------------------------------------------------------------------------------------------
-// reading the output
+// reading the output: test/support/jsonl.ts
 
-export type JsonRecord = Record<string, unknown>;
-
-export interface ReadOptions {
-  /** Require the file to end with a newline and every line to be valid JSON (default true). */
-  strict?: boolean;
-}
-
-/**
- * Parses a JSONL file. strict (default): the file must end with "\n" and every line must parse.
- * Non-strict (for polling a file being written): an unterminated last line is ignored.
- */
-export function readJsonl(file: string, opts: ReadOptions = {}): JsonRecord[] {
-  const strict = opts.strict ?? true;
-  if (!existsSync(file)) {
-    if (strict) throw new Error(`output file ${file} does not exist`);
-    return [];
-  }
-  return parseJsonl(readFileSync(file, "utf8"), strict, file);
-}
-
-export function parseJsonl(text: string, strict = true, what = "output"): JsonRecord[] {
-  if (text === "") return [];
-  const parts = text.split("\n");
-  const last = parts.pop()!;
-  if (last !== "") {
-    if (strict) throw new Error(`${what} does not end with a newline; last bytes: ${JSON.stringify(last.slice(-200))}`);
-  }
-  return parts.map((line, i) => {
-    try {
-      const v: unknown = JSON.parse(line);
-      if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Error("not an object");
-      return v as JsonRecord;
-    } catch (e) {
-      throw new Error(`${what}: line ${i + 1} is not a JSON object (${String(e)}): ${JSON.stringify(line.slice(0, 300))}`);
-    }
-  });
-}
-
-/** Raw lines of a file (without the trailing empty element). */
-export function readLines(file: string): string[] {
-  const text = existsSync(file) ? readFileSync(file, "utf8") : "";
-  const parts = text.split("\n");
-  if (parts[parts.length - 1] === "") parts.pop();
-  return parts;
-}
-
-export function eventsOf(r: JsonRecord): string[] {
-  return typeof r.events === "string" && r.events !== "" ? r.events.split(",") : [];
-}
-
-export function hasEvent(r: JsonRecord, ...names: string[]): boolean {
-  const ev = eventsOf(r);
-  return names.some((n) => ev.includes(n));
-}
-
-export interface WaitResult {
-  record: JsonRecord;
-  index: number;
-  records: JsonRecord[];
-}
-
-export interface WaitOptions {
-  /** If given, fail fast (with its stderr) when the daemon exits, and include its stderr on timeout. */
-  daemon?: Daemon;
-  /** Only consider records at index >= from. */
-  from?: number;
-  intervalMs?: number;
-}
-
-/** Polls `file` until a record satisfies `pred`, or fails after timeoutMs. */
-export async function waitForRecord(
-  file: string,
-  pred: (r: JsonRecord, index: number) => boolean,
-  timeoutMs = 5000,
-  opts: WaitOptions = {},
-): Promise<WaitResult> {
-  const deadline = Date.now() + timeoutMs;
-  const from = opts.from ?? 0;
-  let records: JsonRecord[] = [];
-  let offset = 0; // bytes of complete lines already parsed
-  let checked = from;
-  for (;;) {
-    if (existsSync(file)) {
-      const size = statSync(file).size;
-      if (size > offset) {
-        const fd = Bun.file(file).slice(offset, size);
-        const chunk = Buffer.from(await fd.arrayBuffer());
-        const lastNl = chunk.lastIndexOf(0x0a);
-        if (lastNl >= 0) {
-          records = records.concat(parseJsonl(chunk.subarray(0, lastNl + 1).toString("utf8"), true, file));
-          offset += lastNl + 1;
-        }
-      }
-    }
-    for (; checked < records.length; checked++) {
-      if (pred(records[checked]!, checked)) return { record: records[checked]!, index: checked, records };
-    }
-    const d = opts.daemon;
-    if (d?.exited()) {
-      throw new Error(`daemon exited while waiting for a record in ${file}; stderr:\n${d.stderr()}`);
-    }
-    if (Date.now() >= deadline) {
-      const tail = records.slice(-10).map((r) => JSON.stringify(r)).join("\n");
-      throw new Error(
-        `no matching record in ${file} after ${timeoutMs} ms (${records.length} records; last ones:\n${tail})` +
-          (d ? `\ndaemon stderr:\n${d.stderr()}` : ""),
-      );
-    }
-    await Bun.sleep(opts.intervalMs ?? 20);
-  }
-}
-
-/** Polls `cond` until true, or throws `what` after timeoutMs. */
-export async function waitFor(cond: () => boolean, timeoutMs: number, what: string, daemon?: Daemon): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (daemon?.exited()) throw new Error(`daemon exited while waiting for ${what}; stderr:\n${daemon.stderr()}`);
-    if (Date.now() >= deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}` + (daemon ? `\nstderr:\n${daemon.stderr()}` : ""));
-    }
-    await Bun.sleep(20);
-  }
-}
+export {
+  eventsOf,
+  hasEvent,
+  parseJsonl,
+  readJsonl,
+  readLines,
+  waitFor,
+  waitForRecord,
+  type JsonRecord,
+  type ReadOptions,
+  type WaitOptions,
+  type WaitResult,
+} from "../support/jsonl.ts";
 
 // ---------------------------------------------------------------------------------------------------
 // record shape
@@ -979,7 +731,7 @@ export interface DaemonModeResult {
  * would hold a pipe open. The daemon itself keeps running: kill it in afterEach (killPid).
  */
 export async function runDaemonMode(args: readonly string[], opts: { cwd: string; timeoutMs?: number; env?: Record<string, string> }): Promise<DaemonModeResult> {
-  assertSafeMarks(args);
+  assertSafeMarks(args, opts.cwd);
   installExitHook();
   const logDir = makeTmpDir("fanotifyd-it-log-");
   const logFile = join(logDir, "stderr.log");

@@ -289,6 +289,30 @@ describe.skipIf(!RUN)("signals", () => {
     await stopClean(d);
   }, 30_000);
 
+  test("a reload whose new output cannot be opened changes nothing: the marks stay as before", async () => {
+    const fs = makeTmpfs();
+    const fs2 = makeTmpfs();
+    const outFs = makeTmpfs();
+    const out = join(outFs.dir, "out.jsonl");
+    const badOut = join(outFs.dir, "no-such-dir", "out.jsonl");
+    const conf = join(makeTmpDir(), "reload.conf");
+    writeFileSync(conf, [`watch ${fs.dir}`, `output ${out}`, ""].join("\n"));
+    const d = await startDaemon(["--config", conf]);
+    const w = { daemon: d };
+    writeFileSync(conf, [`watch ${fs.dir}`, `watch ${fs2.dir}`, `output ${badOut}`, ""].join("\n"));
+    assertSafeMarks(["--config", conf]);
+    d.signal("SIGHUP");
+    await waitFor(() => d.stderr().includes("reload failed, keeping the running configuration"), 5000, "the failed reload", d);
+    expect(d.stderr()).toContain(`reload failed, keeping the running configuration: failed to open output '${badOut}'`);
+    expect(count(d.stderr(), "configuration reloaded")).toBe(0);
+    // The new mark was not placed: an event on fs2 is not recorded, though a later one on fs is.
+    await run(["sh", "-c", 'echo a > "$1"', "sh", join(fs2.dir, "not-watched")]);
+    await run(["sh", "-c", 'echo a > "$1"', "sh", join(fs.dir, "still-watched")]);
+    await waitForRecord(out, (r) => r.path === join(fs.dir, "still-watched") && hasEvent(r, "CLOSE_WRITE"), 5000, w);
+    expect(readJsonl(out, { strict: false }).filter((r) => String(r.path).startsWith(fs2.dir))).toEqual([]);
+    await stopClean(d);
+  }, 20_000);
+
   test("SIGUSR2 writes a stats record with the documented keys to the output and the log", async () => {
     const fs = makeTmpfs();
     const outFs = makeTmpfs();

@@ -26,7 +26,7 @@ import {
 } from "./harness.ts";
 import { OVERFLOW_ALERT } from "../../src/pipeline.ts";
 import { encodeAlert } from "../../src/sinks/jsonl.ts";
-import { formatPretty } from "../../src/tail.ts";
+import { formatPretty } from "../../src/tail/format.ts";
 
 const RUN = requireIntegration();
 const REQUIRED = process.env.FANOTIFYD_REQUIRE_INTEGRATION === "1";

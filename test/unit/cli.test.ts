@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULTS, mainArgs, mainCommand, parseCommandLine, renderHelp, UsageError, type Config } from "../../src/config/index.ts";
+import { DEFAULTS, mainArgs, mainCommand, parseCommandLine, renderHelp, UsageError, type Config } from "../support/config.ts";
 
 let dir = "";
 

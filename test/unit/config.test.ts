@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { loadConfigFile, parseCommandLine, parseU32, UsageError, type ConfigFileContents } from "../../src/config/index.ts";
+import { loadConfigFile, parseCommandLine, parseU32, UsageError, type ConfigFileContents } from "../support/config.ts";
 
 let dir = "";
 let n = 0;

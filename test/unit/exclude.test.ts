@@ -2,7 +2,7 @@
 // than a few ms against a hostile 4096-byte path; the dangerous shapes are refused with a message.
 import { describe, expect, test } from "bun:test";
 import { compileExcludes, excludePatternProblem } from "../../src/policy/exclude.ts";
-import { parseCommandLine, UsageError } from "../../src/config/index.ts";
+import { parseCommandLine, UsageError } from "../support/config.ts";
 
 describe("matching", () => {
   const m = compileExcludes(["**/node_modules/**", "*.swp", "/x/cache/**", "/x/**/*.log"])!;

@@ -5,6 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { OutputWriter } from "../../src/sinks/output.ts";
+import { writeLines } from "../support/output.ts";
 
 let dir = "";
 beforeAll(() => {
@@ -48,7 +49,7 @@ describe("output path safety (item 2)", () => {
     fs.symlinkSync(path.join(dir, "elsewhere"), p);
     expect(w.reopen()).toBe(false);
     expect(logs.join("\n")).toMatch(/symbolic link/);
-    w.writeLines(["{}"]);
+    writeLines(w, ["{}"]);
     await w.close(1000);
     expect(fs.readFileSync(p + ".1", "utf8")).toBe("{}\n");
     expect(fs.existsSync(path.join(dir, "elsewhere"))).toBe(false);
@@ -60,7 +61,7 @@ describe("a file cut mid-record (item 7)", () => {
     const p = path.join(dir, "cut.jsonl");
     fs.writeFileSync(p, '{"a":1}\n{"type":"ev');
     const w = OutputWriter.open(p);
-    w.writeLines(['{"b":2}']);
+    writeLines(w, ['{"b":2}']);
     await w.close(1000);
     expect(fs.readFileSync(p, "utf8")).toBe('{"a":1}\n{"type":"ev\n{"b":2}\n');
   });
@@ -70,7 +71,7 @@ describe("a file cut mid-record (item 7)", () => {
       const p = path.join(dir, `whole-${start.length}.jsonl`);
       fs.writeFileSync(p, start);
       const w = OutputWriter.open(p);
-      w.writeLines(['{"b":2}']);
+      writeLines(w, ['{"b":2}']);
       await w.close(1000);
       expect(fs.readFileSync(p, "utf8")).toBe(start + '{"b":2}\n');
     }

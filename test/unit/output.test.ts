@@ -3,6 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { OutputWriter, type OutputLogFn } from "../../src/sinks/output.ts";
+import { writeLines } from "../support/output.ts";
 
 let dir = "";
 beforeAll(() => {
@@ -54,7 +55,7 @@ describe("OutputWriter on a file", () => {
     const p = path.join(dir, "append.jsonl");
     const w1 = OutputWriter.open(p);
     expect(w1.mode).toBe("async");
-    w1.writeLines(['{"a":1}', '{"b":2}']);
+    writeLines(w1, ['{"a":1}', '{"b":2}']);
     await w1.close(1000);
     expect(w1.writtenRecords).toBe(2);
     const umask = process.umask();
@@ -72,7 +73,7 @@ describe("OutputWriter on a file", () => {
     const p = path.join(dir, "existing.jsonl");
     fs.writeFileSync(p, "old\n", { mode: 0o600 });
     const w = OutputWriter.open(p);
-    w.writeLines(["new"]);
+    writeLines(w, ["new"]);
     await w.close(1000);
     expect(fs.readFileSync(p, "latin1")).toBe("old\nnew\n");
     expect(fs.statSync(p).mode & 0o777).toBe(0o600);
@@ -81,7 +82,7 @@ describe("OutputWriter on a file", () => {
   test("raw bytes >= 0x80 and invalid UTF-8 reach the file unchanged", async () => {
     const p = path.join(dir, "bytes.jsonl");
     const w = OutputWriter.open(p);
-    w.writeLines(['{"path":"/t/\xc3\x28\xff\x80"}']);
+    writeLines(w, ['{"path":"/t/\xc3\x28\xff\x80"}']);
     await w.close(1000);
     const got = fs.readFileSync(p);
     expect([...got]).toEqual([...Buffer.from('{"path":"/t/', "latin1"), 0xc3, 0x28, 0xff, 0x80, 0x22, 0x7d, 0x0a]);
@@ -91,7 +92,7 @@ describe("OutputWriter on a file", () => {
     const p = path.join(dir, "batch.jsonl");
     const w = OutputWriter.open(p);
     const lines = Array.from({ length: 1000 }, (_, i) => `{"i":${i}}`);
-    w.writeLines(lines);
+    writeLines(w, lines);
     await w.close(1000);
     expect(w.writeCalls).toBe(1);
     expect(w.writtenRecords).toBe(1000);
@@ -110,13 +111,13 @@ describe("OutputWriter on a file", () => {
     const p = path.join(dir, "rotate.jsonl");
     const { log, lines } = logger();
     const w = OutputWriter.open(p, { log });
-    w.writeLines(["before-1", "before-2"]);
+    writeLines(w, ["before-1", "before-2"]);
     await Bun.sleep(50);
     fs.renameSync(p, p + ".1");
-    w.writeLines(["still-old"]); // written before reopen: goes to the renamed file
+    writeLines(w, ["still-old"]); // written before reopen: goes to the renamed file
     await Bun.sleep(50);
     expect(w.reopen()).toBe(true);
-    w.writeLines(["after-1", "after-2"]);
+    writeLines(w, ["after-1", "after-2"]);
     await w.close(1000);
     expect(fs.readFileSync(p + ".1", "latin1")).toBe("before-1\nbefore-2\nstill-old\n");
     expect(fs.readFileSync(p, "latin1")).toBe("after-1\nafter-2\n");
@@ -128,11 +129,11 @@ describe("OutputWriter on a file", () => {
   test("reopen with lines queued: they go to the new file, none lost or duplicated", async () => {
     const p = path.join(dir, "rotate2.jsonl");
     const w = OutputWriter.open(p);
-    w.writeLines(["a"]); // in flight
-    w.writeLines(["b"]); // queued behind it
+    writeLines(w, ["a"]); // in flight
+    writeLines(w, ["b"]); // queued behind it
     fs.renameSync(p, p + ".1");
     expect(w.reopen()).toBe(true);
-    w.writeLines(["c"]);
+    writeLines(w, ["c"]);
     await w.close(1000);
     const old = fs.readFileSync(p + ".1", "latin1");
     const cur = fs.readFileSync(p, "latin1");
@@ -146,11 +147,11 @@ describe("OutputWriter on a file", () => {
     const p = path.join(sub, "out.jsonl");
     const { log, lines } = logger();
     const w = OutputWriter.open(p, { log });
-    w.writeLines(["one"]);
+    writeLines(w, ["one"]);
     await Bun.sleep(30);
     fs.renameSync(sub, sub + ".moved");
     expect(w.reopen()).toBe(false);
-    w.writeLines(["two"]);
+    writeLines(w, ["two"]);
     await w.close(1000);
     expect(fs.readFileSync(path.join(sub + ".moved", "out.jsonl"), "latin1")).toBe("one\ntwo\n");
     expect(lines.length).toBe(1);
@@ -167,7 +168,7 @@ describe("OutputWriter on a file", () => {
     const p = path.join(dir, "closed.jsonl");
     const w = OutputWriter.open(p);
     await w.close(100);
-    w.writeLines(["x", "y"]);
+    writeLines(w, ["x", "y"]);
     expect(w.droppedRecords).toBe(2);
     expect(fs.readFileSync(p, "latin1")).toBe("");
   });
@@ -190,7 +191,7 @@ describe("OutputWriter on a pipe nobody reads", () => {
       for (let i = 0; i < TOTAL; i += 10) {
         const batch: string[] = [];
         for (let k = i; k < i + 10; k++) batch.push(numbered(k, LEN));
-        w.writeLines(batch);
+        writeLines(w, batch);
       }
       expect(performance.now() - t0).toBeLessThan(1000);
       expect(w.queuedBytes).toBeLessThanOrEqual(maxQueueBytes);
@@ -242,7 +243,7 @@ describe("OutputWriter on a pipe nobody reads", () => {
     try {
       const w = OutputWriter.open(fifo, { maxQueueBytes: 1 << 20 });
       const line = "y".repeat(999);
-      for (let i = 0; i < 200; i++) w.writeLines([line]); // 200 KB: 64 KiB fit in the pipe
+      for (let i = 0; i < 200; i++) writeLines(w, [line]); // 200 KB: 64 KiB fit in the pipe
       const t0 = performance.now();
       await w.close(50);
       const took = performance.now() - t0;
@@ -263,12 +264,12 @@ describe("OutputWriter on a pipe nobody reads", () => {
     const { log, lines } = logger();
     const w = OutputWriter.open(fifo, { log, retryMs: 5 });
     fs.closeSync(rfd);
-    w.writeLines(["a", "b"]);
+    writeLines(w, ["a", "b"]);
     expect(w.writeErrors).toBe(1);
     expect(w.droppedRecords).toBe(2);
-    w.writeLines(["c"]); // queued behind the retry timer
+    writeLines(w, ["c"]); // queued behind the retry timer
     await Bun.sleep(40);
-    w.writeLines(["d"]);
+    writeLines(w, ["d"]);
     await Bun.sleep(40);
     expect(w.writeErrors).toBeGreaterThanOrEqual(2);
     expect(w.droppedRecords).toBe(4);
@@ -299,7 +300,7 @@ import { OutputWriter } from ${JSON.stringify(writerModule)};
 const w = OutputWriter.open(null, { maxQueueBytes: ${maxQueueBytes} });
 const line = "z".repeat(${lineLen});
 const t0 = performance.now();
-for (let i = 0; i < ${lines}; i++) w.writeLines([line]);
+for (let i = 0; i < ${lines}; i++) w.write(line + "\\n", 1);
 const took = performance.now() - t0;
 const flags = /flags:\\s+(\\d+)/.exec(fs.readFileSync("/proc/self/fdinfo/1", "utf8"));
 const fd1NonBlock = flags !== null && (parseInt(flags[1], 8) & 0o4000) !== 0;

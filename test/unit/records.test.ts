@@ -18,11 +18,11 @@ import {
   StopReason,
   fsidKey,
   handleView,
-  parseBatch,
   pathInfoIndex,
   eventPidfd,
   NO_PIDFD_INFO,
 } from "../../ffi/records.ts";
+import { parseBatch } from "../support/records.ts";
 
 // ---------------------------------------------------------------------------------------------------
 // Byte-by-byte record builders (little-endian, via DataView)

@@ -5,19 +5,10 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { UsageError } from "../../src/config/types.ts";
 import { SocketHub } from "../../src/sinks/socket-hub.ts";
-import {
-  clockTime,
-  formatPretty,
-  makeRecordFilter,
-  parseRecordLine,
-  parseTailArgs,
-  renderTailHelp,
-  runTail,
-  runTailCommand,
-  tailArgs,
-  tailCommand,
-  type TailIO,
-} from "../../src/tail.ts";
+import { parseTailArgs, renderTailHelp, tailArgs, tailCommand } from "../../src/tail/args.ts";
+import { runTail, runTailCommand, type TailIO } from "../../src/tail/client.ts";
+import { makeRecordFilter, parseRecordLine } from "../../src/tail/filter.ts";
+import { clockTime, formatPretty } from "../../src/tail/format.ts";
 
 let dir = "";
 let seq = 0;
@@ -102,7 +93,8 @@ async function tailOf(args: string[], lines: readonly string[] = ALL, cap = capt
   const running = runTail(parseTailArgs([...args, "--socket", p]), cap.io);
   await waitFor(() => hub.subscriberCount === 1, "tail to connect");
   hub.write(lines.join(""), lines.length);
-  await Bun.sleep(20);
+  // Everything handed to the kernel: the tail reads it all before the EOF that close() sends after it.
+  await waitFor(() => hub.queuedBytes === 0, "the hub to send the lines");
   await hub.close();
   const code = await running;
   return { code, out: cap.text(), cap };
@@ -362,7 +354,7 @@ describe("runTail stream handling", () => {
     const p = sockPath();
     const hub = await SocketHub.listen(p);
     const script = path.join(dir, "run-tail.ts");
-    const tailModule = path.resolve(import.meta.dir, "../../src/tail.ts");
+    const tailModule = path.resolve(import.meta.dir, "../../src/tail/client.ts");
     fs.writeFileSync(
       script,
       `import { runTailCommand } from ${JSON.stringify(tailModule)};\nprocess.exit(await runTailCommand(process.argv.slice(2)));\n`,

@@ -24,8 +24,10 @@
 // killed once the hook's shell has exited.
 
 import type { AlertRecord } from "../records.ts";
-import { fromByteString } from "../bytes.ts";
 import { errText } from "../errors.ts";
+import { DEFAULT_HOOK_MAX_CONCURRENT, DEFAULT_HOOK_TIMEOUT_MS } from "../limits.ts";
+import { describeExit, hookEnv } from "./env.ts";
+import { newOutputBudget, pumpHookOutput, type ByteReader } from "./output.ts";
 
 export type HookLogLevel = "info" | "warn" | "debug";
 export type HookLog = (level: HookLogLevel, msg: string) => void;
@@ -76,8 +78,6 @@ export interface HookCounters {
   failed: number;
 }
 
-export const HOOK_LINE_MAX = 4096;
-export const HOOK_OUTPUT_MAX = 64 * 1024;
 const SKIP_LOG_INTERVAL_MS = 1000;
 
 /** The default spawner: Bun.spawn in a new session, so a kill reaches the hook's whole process group. */
@@ -114,13 +114,6 @@ export const bunSpawner: Spawner = (argv, env) => {
   };
 };
 
-/** The part of a stream reader the pump uses. */
-interface ByteReader {
-  read(): Promise<{ done: boolean; value?: Uint8Array }>;
-  cancel(): Promise<void>;
-  releaseLock(): void;
-}
-
 interface Running {
   readonly proc: HookProcess;
   readonly pid: number;
@@ -129,12 +122,6 @@ interface Running {
   done: boolean;
   readonly readers: Set<ByteReader>;
   readonly finished: Promise<void>;
-}
-
-function envValue(s: string): string {
-  const text = fromByteString(s);
-  // An environment string cannot hold NUL; paths and comm never do, but stay total.
-  return text.includes("\0") ? text.replaceAll("\0", "") : text;
 }
 
 export class HookRunner {
@@ -152,12 +139,11 @@ export class HookRunner {
   private lastSkipLog = -Infinity;
   private closed = false;
   private readonly processDetails: boolean;
-  private readonly decoder = new TextDecoder("utf-8", { fatal: false });
 
   constructor(opts: HookRunnerOptions) {
     this.command = opts.command;
-    this.maxConcurrent = Math.max(1, Math.floor(opts.maxConcurrent ?? 8));
-    this.timeoutMs = Math.max(1, opts.timeoutMs ?? 30000);
+    this.maxConcurrent = Math.max(1, Math.floor(opts.maxConcurrent ?? DEFAULT_HOOK_MAX_CONCURRENT));
+    this.timeoutMs = Math.max(1, opts.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS);
     this.log = opts.log;
     this.spawn = opts.spawn ?? bunSpawner;
     const base: Record<string, string> = {};
@@ -229,24 +215,7 @@ export class HookRunner {
   }
 
   private start(alert: AlertRecord, alertJsonLine: string): void {
-    const json = alertJsonLine.endsWith("\n") ? alertJsonLine.slice(0, -1) : alertJsonLine;
-    const env: Record<string, string> = {
-      ...this.baseEnv,
-      FAN_KIND: alert.kind,
-      FAN_PID: String(alert.pid),
-      FAN_COMM: envValue(alert.comm),
-      FAN_EXE: envValue(alert.exe),
-      FAN_PATH: envValue(alert.path),
-      FAN_REASON: envValue(alert.reason),
-      FAN_ALERT_JSON: envValue(json),
-    };
-    if (this.processDetails) {
-      const d = alert.details ?? null;
-      env.FAN_PPID = d === null ? "" : String(d.ppid);
-      env.FAN_UID = d === null ? "" : String(d.uid);
-      env.FAN_CONTAINER_ID = envValue(d?.container_id ?? alert.containerId ?? "");
-      env.FAN_POD_UID = envValue(d?.pod_uid ?? "");
-    }
+    const env = hookEnv(this.baseEnv, alert, alertJsonLine, this.processDetails);
     let proc: HookProcess;
     try {
       proc = this.spawn(["/bin/sh", "-c", this.command], env);
@@ -258,12 +227,9 @@ export class HookRunner {
     this.counters.run++;
     const pid = proc.pid;
     const readers = new Set<ByteReader>();
-    const budget = { left: HOOK_OUTPUT_MAX, warned: false };
+    const budget = newOutputBudget();
     const startedAt = performance.now();
-    let resolveFinished: () => void = () => {};
-    const finished = new Promise<void>((r) => {
-      resolveFinished = r;
-    });
+    const { promise: finished, resolve: resolveFinished } = Promise.withResolvers<void>();
     const h: Running = { proc, pid, startedAt, timer: null, done: false, readers, finished };
     this.live.add(h);
 
@@ -276,7 +242,7 @@ export class HookRunner {
         continue;
       }
       readers.add(reader);
-      void this.pump(reader, pid, budget).finally(() => {
+      void pumpHookOutput(reader, pid, budget, (level, msg) => this.safeLog(level, msg)).finally(() => {
         readers.delete(reader);
         this.orphanReaders.delete(reader);
       });
@@ -298,13 +264,7 @@ export class HookRunner {
       }
       this.live.delete(h);
       const ms = Math.round(performance.now() - startedAt);
-      const how =
-        status === null
-          ? "status unknown"
-          : status.signal !== null
-            ? `killed by ${status.signal}`
-            : `exit status ${status.code ?? "unknown"}`;
-      this.safeLog("debug", `hook[${pid}] exited (${how}) after ${ms} ms`);
+      this.safeLog("debug", `hook[${pid}] exited (${describeExit(status)}) after ${ms} ms`);
       this.reapReaders(h);
       resolveFinished();
     };
@@ -359,100 +319,6 @@ export class HookRunner {
       this.log(level, msg);
     } catch {
       // a failing logger must not break hooks
-    }
-  }
-
-  private emitLine(pid: number, parts: Uint8Array[], len: number, truncated: boolean): void {
-    let bytes: Uint8Array;
-    if (parts.length === 1) bytes = parts[0];
-    else {
-      bytes = new Uint8Array(len);
-      let off = 0;
-      for (const p of parts) {
-        bytes.set(p, off);
-        off += p.length;
-      }
-    }
-    let end = bytes.length;
-    if (end > 0 && bytes[end - 1] === 0x0d) end--; // CRLF output
-    const text = this.decoder.decode(end === bytes.length ? bytes : bytes.subarray(0, end));
-    this.safeLog("info", `hook[${pid}]: ${text}${truncated ? " [truncated]" : ""}`);
-  }
-
-  private warnBudget(pid: number, budget: { left: number; warned: boolean }): void {
-    if (budget.warned) return;
-    budget.warned = true;
-    this.safeLog("warn", `hook[${pid}]: more than ${HOOK_OUTPUT_MAX} bytes of output, the rest is discarded`);
-  }
-
-  /** Read one pipe to EOF, logging whole lines; beyond the per-hook budget, drain and discard. */
-  private async pump(
-    reader: ByteReader,
-    pid: number,
-    budget: { left: number; warned: boolean },
-  ): Promise<void> {
-    let parts: Uint8Array[] = [];
-    let len = 0; // bytes kept for the current line (≤ HOOK_LINE_MAX)
-    let truncated = false;
-    const append = (seg: Uint8Array): void => {
-      if (seg.length === 0) return;
-      const room = HOOK_LINE_MAX - len;
-      if (seg.length > room) {
-        truncated = true;
-        if (room > 0) {
-          parts.push(seg.slice(0, room));
-          len += room;
-        }
-        return;
-      }
-      // Copy: the chunk's buffer may be reused by the stream.
-      parts.push(seg.slice());
-      len += seg.length;
-    };
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (value === undefined || value.length === 0) continue;
-        if (budget.left <= 0) {
-          // Drain and discard (the other pipe of this hook may have used up the budget).
-          this.warnBudget(pid, budget);
-          continue;
-        }
-        const cut = value.length > budget.left;
-        const chunk = cut ? value.subarray(0, budget.left) : value;
-        budget.left -= chunk.length;
-        let start = 0;
-        for (;;) {
-          const nl = chunk.indexOf(0x0a, start);
-          if (nl < 0) break;
-          append(chunk.subarray(start, nl));
-          this.emitLine(pid, parts, len, truncated);
-          parts = [];
-          len = 0;
-          truncated = false;
-          start = nl + 1;
-        }
-        append(chunk.subarray(start));
-        if (cut) {
-          if (len > 0 || truncated) {
-            this.emitLine(pid, parts, len, true);
-            parts = [];
-            len = 0;
-            truncated = false;
-          }
-          this.warnBudget(pid, budget);
-        }
-      }
-    } catch {
-      // cancelled or pipe error: stop reading
-    } finally {
-      if (len > 0 || truncated) this.emitLine(pid, parts, len, truncated);
-      try {
-        reader.releaseLock();
-      } catch {
-        // still pending after cancel: fine
-      }
     }
   }
 }
