@@ -3,7 +3,7 @@
 // Worker encoded), one write per sink. Text fields become strings only when the policy reads them.
 import type { PolicyEngine } from "./policy/engine.ts";
 import type { ExcludeMatcher } from "./policy/exclude.ts";
-import type { Decision, AlertRecord, FsEvent, ProcessDetailsRecord } from "./records.ts";
+import type { Decision, AlertRecord, FsEvent, ProcessDetailsRecord } from "./output-records.ts";
 import { processKey } from "./policy/process-key.ts";
 import {
   F_DENIED,
@@ -28,7 +28,7 @@ import {
   sharedMonoNow,
 } from "./reader/protocol.ts";
 import { EventLineWriter } from "./sinks/event-lines.ts";
-import { encodeAlert } from "./sinks/jsonl.ts";
+import { encodeAlert } from "./output-encode.ts";
 import type { LineSink } from "./sinks/line-sink.ts";
 
 /** A14: the record written for a kernel queue overflow. */

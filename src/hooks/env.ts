@@ -1,6 +1,6 @@
 // The environment a hook runs with (README "Hooks"): the daemon's, plus FAN_* describing the alert.
 import { fromByteString } from "../bytes.ts";
-import type { AlertRecord } from "../records.ts";
+import type { AlertRecord } from "../output-records.ts";
 import type { HookExit } from "./runner.ts";
 
 function envValue(s: string): string {

@@ -23,7 +23,7 @@
 // cancelled) at the hook's deadline (start + timeoutMs) or at close(); the children themselves are not
 // killed once the hook's shell has exited.
 
-import type { AlertRecord } from "../records.ts";
+import type { AlertRecord } from "../output-records.ts";
 import { errText } from "../errors.ts";
 import { DEFAULT_HOOK_MAX_CONCURRENT, DEFAULT_HOOK_TIMEOUT_MS } from "../limits.ts";
 import { describeExit, hookEnv } from "./env.ts";

@@ -2,7 +2,7 @@
 // events by mask (expanded into event kinds only at scrape time), alerts by kind, and the event-lag
 // histogram (one observation per batch, weighted by its records: the batch's oldest event's lag).
 import type { RecordTally } from "../pipeline.ts";
-import type { AlertKind } from "../records.ts";
+import type { AlertKind } from "../output-records.ts";
 import { MASK_NAME_TABLE } from "../sinks/mask-names.ts";
 import { EVENT_LAG_BOUNDS_S, SharedHistogram } from "./histogram.ts";
 

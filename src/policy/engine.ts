@@ -7,7 +7,7 @@
 // put under a deny (B3), and hands it the rules (permissionRules()) at start and on reload.
 
 import type { JobRole, JobSpec } from "../config/types.ts";
-import type { AlertRecord, FsEvent } from "../records.ts";
+import type { AlertRecord, FsEvent } from "../output-records.ts";
 import { BurstTracker, MUTATING_MASK } from "./burst.ts";
 import { canaryReason, compileCanaries, type CanaryMatcher } from "./canary.ts";
 import { Cooldown, DEFAULT_MAX_PIDS } from "./cooldown.ts";

@@ -5,8 +5,8 @@
 //
 // into one buffer per batch. The mask/decision part and the job part are cached as bytes, so an event
 // costs two small copies and the tail's copy; alert lines (strings from encodeAlert) go in between.
-import type { Decision } from "../records.ts";
-import { jsonString } from "./jsonl.ts";
+import type { Decision } from "../output-records.ts";
+import { jsonString } from "../output-encode.ts";
 import { EXACT_HI_LIMIT, maskDecimal, maskNames } from "./mask-names.ts";
 
 const enc = (s: string): Buffer => Buffer.from(s, "latin1");

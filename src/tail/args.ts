@@ -4,7 +4,7 @@ import { getopt } from "../config/getopt.ts";
 import { optionEntries, optionIndex, type OptionEntry } from "../config/help.ts";
 import { UsageError } from "../config/types.ts";
 import { compileCanaries } from "../policy/canary.ts";
-import type { AlertKind } from "../records.ts";
+import type { AlertKind } from "../output-records.ts";
 import { MASK_NAME_TABLE } from "../sinks/mask-names.ts";
 
 /** The `tail` option table (citty metadata): read by the parser below and by the help text. */

@@ -1,4 +1,4 @@
-// Micro-benchmark: JSONL record encoders (src/sinks/jsonl.ts), hand-written concatenation against
+// Micro-benchmark: JSONL record encoders (src/output-encode.ts and test/support/reference-encoders.ts), hand-written concatenation against
 // JSON.stringify-based construction. Run: node_modules/.bin/bun test/bench/encoder-bench.ts
 //
 // Since then event records on the hot path are bytes (src/reader/batch-builder.ts writes the tail
@@ -32,14 +32,10 @@
 // control characters as lowercase \u00xx and copies 0x7f..0xff raw, so for byte strings it is exactly
 // behavior.md A7's escaping; the choice is on speed only.
 
-import {
-  encodeAlert,
-  encodeAlertConcat,
-  encodeEvent,
-  encodeEventConcat,
-} from "../../src/sinks/jsonl.ts";
+import { encodeAlert } from "../../src/output-encode.ts";
+import { encodeAlertConcat, encodeEvent, encodeEventConcat } from "../support/reference-encoders.ts";
 import { maskDecimal, maskNames } from "../../src/sinks/mask-names.ts";
-import type { AlertRecord, FsEvent } from "../../src/records.ts";
+import type { AlertRecord, FsEvent } from "../../src/output-records.ts";
 
 // ---- a third variant: the concatenation, but each string literal through JSON.stringify ----
 function encodeEventStringifyFields(

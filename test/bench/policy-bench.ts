@@ -26,7 +26,7 @@ import type { JobSpec } from "../../src/config/types.ts";
 import { compileCanaries } from "../../src/policy/canary.ts";
 import { PolicyEngine } from "../../src/policy/engine.ts";
 import { compileJobs } from "../../src/policy/jobs.ts";
-import type { FsEvent } from "../../src/records.ts";
+import type { FsEvent } from "../../src/output-records.ts";
 
 const RUNS = 7;
 const N = 65536;

@@ -25,7 +25,7 @@ import {
   type JsonRecord,
 } from "./harness.ts";
 import { OVERFLOW_ALERT } from "../../src/pipeline.ts";
-import { encodeAlert } from "../../src/sinks/jsonl.ts";
+import { encodeAlert } from "../../src/output-encode.ts";
 import { formatPretty } from "../../src/tail/format.ts";
 
 const RUN = requireIntegration();

@@ -7,8 +7,9 @@ import { compileExcludes } from "../../src/policy/exclude.ts";
 import { PolicyEngine } from "../../src/policy/engine.ts";
 import { BatchBuilder } from "../../src/reader/batch-builder.ts";
 import { F_DENIED, F_IS_DIR, F_PERM } from "../../src/reader/protocol.ts";
-import type { AlertRecord, Decision, FsEvent } from "../../src/records.ts";
-import { encodeAlert, encodeEvent } from "../../src/sinks/jsonl.ts";
+import type { AlertRecord, Decision, FsEvent } from "../../src/output-records.ts";
+import { encodeAlert } from "../../src/output-encode.ts";
+import { encodeEvent } from "../support/reference-encoders.ts";
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
 

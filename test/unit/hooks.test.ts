@@ -10,9 +10,9 @@ import {
   type Spawner,
 } from "../../src/hooks/runner.ts";
 import { HOOK_LINE_MAX } from "../../src/limits.ts";
-import type { AlertRecord } from "../../src/records.ts";
+import type { AlertRecord } from "../../src/output-records.ts";
 import { fromByteString, toByteString } from "../../src/bytes.ts";
-import { encodeAlert } from "../../src/sinks/jsonl.ts";
+import { encodeAlert } from "../../src/output-encode.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "fanotifyd-hooks-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,14 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import {
-  encodeAlert,
-  encodeAlertConcat,
-  encodeEvent,
-  encodeEventConcat,
-  encodeStats,
-  escapeJsonBytes,
-  jsonString,
-} from "../../src/sinks/jsonl.ts";
-import type { AlertRecord, FsEvent } from "../../src/records.ts";
+import { encodeAlert, encodeStats, jsonString } from "../../src/output-encode.ts";
+import { encodeAlertConcat, encodeEvent, encodeEventConcat, escapeJsonBytes } from "../support/reference-encoders.ts";
+import type { AlertRecord, FsEvent } from "../../src/output-records.ts";
 
 function ev(p: Partial<FsEvent>): FsEvent {
   return {

@@ -15,7 +15,7 @@ import {
   FAN_Q_OVERFLOW,
   FAN_RENAME,
 } from "../../ffi/constants.ts";
-import type { FsEvent } from "../../src/records.ts";
+import type { FsEvent } from "../../src/output-records.ts";
 import { PolicyEngine, type PolicyOptions } from "../../src/policy/engine.ts";
 
 const base: PolicyOptions = {

@@ -11,7 +11,7 @@ import {
 } from "../../ffi/constants.ts";
 import { PolicyEngine, type PolicyOptions } from "../../src/policy/engine.ts";
 import { PermissionPolicy } from "../../src/policy/permission.ts";
-import type { FsEvent } from "../../src/records.ts";
+import type { FsEvent } from "../../src/output-records.ts";
 
 const opts: PolicyOptions = {
   canaries: ["/c/canary", "/c/*.key"],

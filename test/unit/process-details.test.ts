@@ -7,8 +7,8 @@ import { PolicyEngine } from "../../src/policy/engine.ts";
 import { processKey } from "../../src/policy/process-key.ts";
 import { BatchBuilder } from "../../src/reader/batch-builder.ts";
 import { effectiveUid } from "../../src/reader/process-details.ts";
-import type { AlertRecord } from "../../src/records.ts";
-import { encodeAlert } from "../../src/sinks/jsonl.ts";
+import type { AlertRecord } from "../../src/output-records.ts";
+import { encodeAlert } from "../../src/output-encode.ts";
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
 const CID = "0123456789abcdef".repeat(4);

@@ -7,8 +7,9 @@ import { FAN_MODIFY, FAN_OPEN, FAN_OPEN_PERM } from "../../ffi/constants.ts";
 import { PolicyEngine, type PolicyOptions } from "../../src/policy/engine.ts";
 import { PermissionPolicy } from "../../src/policy/permission.ts";
 import { keyPid, processKey } from "../../src/policy/process-key.ts";
-import type { FsEvent, ProcessDetailsRecord } from "../../src/records.ts";
-import { encodeAlert, encodeAlertConcat } from "../../src/sinks/jsonl.ts";
+import type { FsEvent, ProcessDetailsRecord } from "../../src/output-records.ts";
+import { encodeAlert } from "../../src/output-encode.ts";
+import { encodeAlertConcat } from "../support/reference-encoders.ts";
 
 const CID = "ab".repeat(32);
 

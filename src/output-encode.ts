@@ -1,23 +1,20 @@
-// JSONL record encoder (behavior.md A7, B12): one record → one line WITHOUT the trailing newline.
+// JSONL encoder of alert and stats records (behavior.md A7, B12): one record → one line WITHOUT the trailing newline.
 //
 // Every string in and out is a byte string (src/bytes.ts): one JS char per byte. The escaping is
 // exactly A7's: `"` and `\` backslash-escaped; \n \r \t \b \f; other bytes < 0x20 as \u00xx (lowercase
 // hex); everything else — DEL, bytes >= 0x80, invalid UTF-8 — copied raw; `/` not escaped. The caller
 // turns the joined lines into bytes with Buffer.from(text, "latin1").
 //
-// Two serializers are kept: a hand-written concatenating one (encode*Concat, with a one-regex fast
-// path per string) and JSON.stringify over an object built in key order (encodeEvent/encodeAlert).
-// test/bench/encoder-bench.ts measures both; the JSON.stringify one is faster end to end (see below
-// and the numbers at the top of the bench file), and both produce identical bytes (unit-tested).
+// Alerts are JSON.stringify over an object built in key order, which test/bench/encoder-bench.ts
+// measured faster end to end than concatenation; the concatenating reference encoders, and the event
+// encoder the byte path is checked against, live in test/support/reference-encoders.ts.
 //
 // Event records on the hot path do not come from here: the Worker encodes each event's tail as bytes
 // (src/reader/batch-builder.ts) and the main thread writes the head (src/sinks/event-lines.ts), which
 // measured ~3× cheaper on the main thread (670 → 210 ns per event, 2048-event batches, no policy) than
-// encodeEvent + join + Buffer.from. encodeEvent is the reference that path is tested against byte
-// for byte (test/unit/batch-lines.test.ts); alerts and stats are still encoded here.
+// a per-event encoder + join + Buffer.from.
 
-import type { AlertRecord, FsEvent } from "../records.ts";
-import { EXACT_HI_LIMIT, maskDecimal, maskNames } from "./mask-names.ts";
+import type { AlertRecord } from "./output-records.ts";
 
 // eslint-disable-next-line no-control-regex
 const NEEDS_ESCAPE = /[\x00-\x1f"\\]/;
@@ -52,18 +49,13 @@ function escapeSlow(s: string): string {
   return start === 0 ? s : start < s.length ? out + s.slice(start) : out;
 }
 
-/** The body of a JSON string literal for byte string `s` (no surrounding quotes). */
-export function escapeJsonBytes(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? escapeSlow(s) : s;
-}
-
 /** A complete JSON string literal (with quotes) for byte string `s`. */
 export function jsonString(s: string): string {
   return '"' + (NEEDS_ESCAPE.test(s) ? escapeSlow(s) : s) + '"';
 }
 
 /** JSON number text; JSON has no NaN/Infinity, so those become null (as JSON.stringify does). */
-function jsonNumber(n: number): string {
+export function jsonNumber(n: number): string {
   return Number.isFinite(n) ? String(n) : "null";
 }
 
@@ -76,24 +68,6 @@ function jsonNumber(n: number): string {
 // \u00xx, DEL and 0x80..0xff raw, `/` raw (byte strings never hold chars > 0xff, so no surrogate
 // handling comes into play). The unit tests check this for every byte value. The hand-written
 // concatenating encoder stays for masks that do not fit in a double (and as the reference).
-
-/** Event record shape in A7 key order (optional keys are added in order when present). */
-interface EventJson {
-  schema_version: 1;
-  type: "event";
-  ts_ms: number;
-  mask: number;
-  events: string;
-  decision: string;
-  job_id: string | null;
-  path_role: string | null;
-  pid: number;
-  comm?: string;
-  exe?: string;
-  path?: string;
-  name?: string;
-  is_dir?: boolean;
-}
 
 interface AlertJson {
   type: "alert";
@@ -111,64 +85,6 @@ interface AlertJson {
   cgroup?: string;
   container_id?: string | null;
   pod_uid?: string | null;
-}
-
-/** Event record (A7): fixed key order, comm/exe/name omitted when empty. */
-export function encodeEvent(
-  ev: FsEvent,
-  tsMs: number,
-  jobId: string | null,
-  role: string | null,
-): string {
-  const lo = ev.maskLo >>> 0;
-  const hi = ev.maskHi >>> 0;
-  if (hi >= EXACT_HI_LIMIT) return encodeEventConcat(ev, tsMs, jobId, role);
-  const o: EventJson = {
-    schema_version: 1,
-    type: "event",
-    ts_ms: tsMs,
-    mask: hi === 0 ? lo : hi * 4294967296 + lo,
-    events: maskNames(lo, hi),
-    decision: ev.decision,
-    job_id: jobId,
-    path_role: role,
-    pid: ev.pid,
-  };
-  if (ev.comm !== "") o.comm = ev.comm;
-  if (ev.exe !== "") o.exe = ev.exe;
-  o.path = ev.path;
-  if (ev.name !== "") o.name = ev.name;
-  o.is_dir = ev.isDir;
-  return JSON.stringify(o);
-}
-
-/** The same record as encodeEvent, by hand-written concatenation (any 64-bit mask). */
-export function encodeEventConcat(
-  ev: FsEvent,
-  tsMs: number,
-  jobId: string | null,
-  role: string | null,
-): string {
-  let s =
-    '{"schema_version":1,"type":"event","ts_ms":' +
-    jsonNumber(tsMs) +
-    ',"mask":' +
-    maskDecimal(ev.maskLo, ev.maskHi) +
-    ',"events":"' +
-    maskNames(ev.maskLo, ev.maskHi) +
-    '","decision":"' +
-    ev.decision +
-    '","job_id":' +
-    (jobId === null ? "null" : jsonString(jobId)) +
-    ',"path_role":' +
-    (role === null ? "null" : jsonString(role)) +
-    ',"pid":' +
-    jsonNumber(ev.pid);
-  if (ev.comm !== "") s += ',"comm":' + jsonString(ev.comm);
-  if (ev.exe !== "") s += ',"exe":' + jsonString(ev.exe);
-  s += ',"path":' + jsonString(ev.path);
-  if (ev.name !== "") s += ',"name":' + jsonString(ev.name);
-  return s + (ev.isDir ? ',"is_dir":true}' : ',"is_dir":false}');
 }
 
 /** Alert record (A7): comm/exe/path/reason omitted when empty; count and window_ms for burst only. */
@@ -194,33 +110,6 @@ export function encodeAlert(a: AlertRecord, tsMs: number): string {
     o.container_id = a.containerId;
   }
   return JSON.stringify(o);
-}
-
-/** The same record as encodeAlert, by hand-written concatenation (reference for tests and bench). */
-export function encodeAlertConcat(a: AlertRecord, tsMs: number): string {
-  let s =
-    '{"type":"alert","ts_ms":' +
-    jsonNumber(tsMs) +
-    ',"kind":"' +
-    a.kind +
-    '","pid":' +
-    jsonNumber(a.pid);
-  if (a.comm !== "") s += ',"comm":' + jsonString(a.comm);
-  if (a.exe !== "") s += ',"exe":' + jsonString(a.exe);
-  if (a.path !== "") s += ',"path":' + jsonString(a.path);
-  if (a.reason !== "") s += ',"reason":' + jsonString(a.reason);
-  if (a.kind === "burst") {
-    s += ',"count":' + jsonNumber(a.count ?? 0) + ',"window_ms":' + jsonNumber(a.windowMs ?? 0);
-  }
-  const d = a.details;
-  if (d !== undefined && d !== null) {
-    s += ',"ppid":' + jsonNumber(d.ppid) + ',"uid":' + jsonNumber(d.uid) + ',"cgroup":' + jsonString(d.cgroup);
-    s += ',"container_id":' + (d.container_id === null ? "null" : jsonString(d.container_id));
-    s += ',"pod_uid":' + (d.pod_uid === null ? "null" : jsonString(d.pod_uid));
-  } else if (a.containerId !== undefined && a.containerId !== "") {
-    s += ',"container_id":' + jsonString(a.containerId);
-  }
-  return s + "}";
 }
 
 /** Stats record (B12): `{"type":"stats","ts_ms":…,<keys in insertion order>}`. */
