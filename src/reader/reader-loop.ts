@@ -7,6 +7,7 @@ import { NO_PIDFD_INFO, RecordCursor, RecordKind, eventPidfd, type ParsedEvent }
 import { PermissionPolicy } from "../policy/permission.ts";
 import { BatchTimer } from "./batch-timer.ts";
 import { CloseQueue } from "./close-queue.ts";
+import { ContentFirst } from "./content-first.ts";
 import { contentMark, flushMarks, initGroup, markFailure, type Group, type GroupKind } from "./groups.ts";
 import { changeMarks, isDirectory } from "./mark-changes.ts";
 import { NotifyMarks } from "./notify-marks.ts";
@@ -60,6 +61,13 @@ function post(msg: WorkerMessage, transfer?: ArrayBuffer[]): void {
 
 /** While a notification batch is processed, look for permission events every this many records. */
 const CONTENT_CHECK_EVERY = 16;
+/**
+ * Permission mode (issue 11): a notification read is bounded, because an FD-mode read() opens one fd
+ * per record inside the kernel (~3 µs each) and cannot be interrupted. Eight FD records or 4 KiB of
+ * FID records per read, with ContentFirst.answerFirst() between reads.
+ */
+const PERM_NOTIFY_READ_FD = 8 * K.FAN_EVENT_METADATA_LEN;
+const PERM_NOTIFY_READ_FID = 4096;
 
 export class Reader {
   private readonly ownPid = sysGetpid();
@@ -70,8 +78,9 @@ export class Reader {
   private readonly details: ProcessDetails | null;
   private readonly closeQueue = new CloseQueue();
   private content: Group | null = null;
-  private readonly contentPoll = new Uint8Array(8);
-  private readonly contentPollView = new DataView(this.contentPoll.buffer);
+  private readonly contentFirst = new ContentFirst(() => {
+    if (this.content !== null) this.drain(this.content);
+  });
   // Up to four struct pollfd: content group, notification group, wake eventfd, batch timer.
   private readonly pollFds = new Uint8Array(32);
   private readonly pollView = new DataView(this.pollFds.buffer);
@@ -183,8 +192,7 @@ export class Reader {
     this.groups.push(group);
     if (kind === "content") {
       this.content = group;
-      this.contentPollView.setInt32(0, group.fd, true);
-      this.contentPollView.setInt16(4, K.POLLIN, true);
+      this.contentFirst.setGroup(group.fd);
     }
     return group;
   }
@@ -267,9 +275,11 @@ export class Reader {
       if ((timerFired || this.batch.count > 0) && !this.timer.pending && !this.behind()) {
         // Collect what the notification group gathered meanwhile, then post (no timer for this
         // batch: it goes out now).
+        this.contentFirst.answerFirst();
         this.collectingDue = true;
         for (const g of this.groups) if (g.kind === "notify") this.drain(g);
         this.collectingDue = false;
+        this.contentFirst.answerFirst();
         if (this.batch.count > 0) this.flush();
       } else if (this.batch.count >= BATCH_EVENTS) {
         this.flush();
@@ -343,10 +353,11 @@ export class Reader {
         // arrive meanwhile every few records instead of after the whole read (B5).
         for (let k = 1; cursor.next(); k++) {
           this.recorder.handle(g, cursor.event);
-          if (k % CONTENT_CHECK_EVERY === 0) this.serviceContent();
+          if (k % CONTENT_CHECK_EVERY === 0) this.contentFirst.service();
         }
       }
       if (this.closeQueue.pending) this.closeQueue.closeAll();
+      if (!isContent) this.contentFirst.answerFirst();
       if (cursor.stats.truncated) this.counters.unknownRecords++;
       if (isContent && this.batch.count >= BATCH_EVENTS && !this.behind()) this.flush();
     }
@@ -365,8 +376,11 @@ export class Reader {
     });
   }
 
-  /** Bytes to read from `g` now: FD-mode reads are sized by the fds left (fd-budget.ts). */
-  private readBytes(g: Group): number {
+  /** Bytes to read from `g` now: FD-mode reads are sized by the fds left (fd-budget.ts), bounded in permission mode. */
+  private readBytes(g: Group, bounded = true): number {
+    if (bounded && g.kind === "notify" && this.content !== null) {
+      return g.mode === "fd" ? Math.min(PERM_NOTIFY_READ_FD, this.fdBudget.readBytes(g.buf.length)) : PERM_NOTIFY_READ_FID;
+    }
     return g.mode === "fd" ? this.fdBudget.readBytes(g.buf.length) : g.buf.length;
   }
 
@@ -384,15 +398,7 @@ export class Reader {
       if (ev.kind === RecordKind.Event && ev.maskLo & K.FAN_Q_OVERFLOW) this.counters.overflows++;
       else if (ev.pid !== this.ownPid) this.counters.unreadAtExit++;
     };
-    drainFor(g, 100, () => this.readBytes(g), onEvent, (e) => this.noFd(g, e));
-  }
-
-  /** Drains the content group if a permission event is waiting (non-blocking check). */
-  private serviceContent(): void {
-    const c = this.content;
-    if (c === null) return;
-    this.contentPollView.setInt16(6, 0, true);
-    if (sysPoll(this.contentPoll, 1, 0) > 0 && this.contentPollView.getInt16(6, true) & K.POLLIN) this.drain(c);
+    drainFor(g, 100, () => this.readBytes(g, false), onEvent, (e) => this.noFd(g, e));
   }
 
   private publishCounters(): void {
