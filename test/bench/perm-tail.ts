@@ -2,8 +2,9 @@
 // programs of the same run. Needs root. `sudo bun test/bench/perm-tail.ts [--rounds N] [--opens N]`;
 // `npm run bench` runs it after the main report (see README.md in this directory).
 //
-// Permission table: for pinned (the subject and the opener on one CPU, taskset) and free scheduling,
-// interleaved per round (order rotated): none, the C responder (perm-responder.c), fanotifyd
+// Permission tables: pinned (the subject and the opener on one CPU, taskset), free scheduling, and
+// pinned while a create+write+close+rename+unlink load runs at 20k ops/s on a second mount that the
+// subject also marks (the C responder: a second instance for it), interleaved per round (order rotated): none, the C responder (perm-responder.c), fanotifyd
 // `--perm --no-fid --mount`, and the same with `--deny-on-alert` and 100 canary globs (none matches:
 // every open is allowed, a denial fails the run). perm-open.c times every open() of 1000 files after
 // a warm-up of WARM_OPENS opens (the daemon's one-off JIT compilation is not the tail under study).
@@ -153,52 +154,78 @@ function runPermOpen(bin: string, dir: string, n: number, pin: string[]): OpenSt
 interface PermSubject {
   id: string;
   label: string;
-  cmd: ((dir: string) => string[]) | null;
+  /** the processes to start (none: null); `extra`: a second mount to answer for (the flood variant) */
+  cmds: ((dir: string, extra: string | null) => string[][]) | null;
   ready: string;
 }
 
 function permSubjects(bin: string, out: string): PermSubject[] {
   const canaries = (dir: string): string[] => Array.from({ length: CANARIES }, (_, i) => ["--canary", `${dir}/canary-${i}-*.key`]).flat();
+  const mounts = (dir: string, extra: string | null): string[] => ["--mount", dir, ...(extra === null ? [] : ["--mount", extra])];
   const fan = (id: string, exe: string, label: string): PermSubject[] => [
-    { id, label, ready: "fanotifyd started (pid=", cmd: (dir) => [exe, "-f", "--perm", "--no-fid", "--mount", dir, "-o", join(out, `${id}.jsonl`)] },
+    { id, label, ready: "fanotifyd started (pid=", cmds: (dir, extra) => [[exe, "-f", "--perm", "--no-fid", ...mounts(dir, extra), "-o", join(out, `${id}.jsonl`)]] },
     {
       id: `${id}-deny100`,
       label: `${label} --deny-on-alert, ${CANARIES} canaries`,
       ready: "fanotifyd started (pid=",
-      cmd: (dir) => [exe, "-f", "--perm", "--deny-on-alert", ...canaries(dir), "--no-fid", "--mount", dir, "-o", join(out, `${id}-deny100.jsonl`)],
+      cmds: (dir, extra) => [[exe, "-f", "--perm", "--deny-on-alert", ...canaries(dir), "--no-fid", ...mounts(dir, extra), "-o", join(out, `${id}-deny100.jsonl`)]],
     },
   ];
+  const responder = join(bin, "perm-responder");
   const list: PermSubject[] = [
-    { id: "none", label: "no responder (baseline)", cmd: null, ready: "" },
-    { id: "c-responder", label: "minimal C responder", cmd: (dir) => [join(bin, "perm-responder"), dir], ready: "ready" },
+    { id: "none", label: "no responder (baseline)", cmds: null, ready: "" },
+    { id: "c-responder", label: "minimal C responder", cmds: (dir, extra) => [[responder, dir], ...(extra === null ? [] : [[responder, extra]])], ready: "ready" },
     ...fan("fanotifyd", join(bin, "fanotifyd"), "fanotifyd --perm --no-fid --mount"),
   ];
   if (existsSync(join(bin, "fanotifyd-before"))) list.push(...fan("before", join(bin, "fanotifyd-before"), "before: fanotifyd --perm --no-fid --mount"));
   return list;
 }
 
-type PermResult = { pinned: boolean; subject: string; round: number } & OpenStats;
+/** pinned: subject and opener on the last CPU; flood: cwcru at FLOOD_RATE on another marked mount (loadgen on CPU 0). */
+type Variant = "pinned" | "free" | "pinned-flood";
+const VARIANTS: Variant[] = ["pinned", "free", "pinned-flood"];
+const VARIANT_TITLE: Record<Variant, string> = {
+  pinned: "pinned (subject and opener on one CPU)",
+  free: "free scheduling (2 CPUs)",
+  "pinned-flood": `pinned, while loadgen (on the other CPU) runs create+write+close+rename+unlink at 20k ops/s on a second mount the subject also marks`,
+};
+const FLOOD_RATE = 20_000;
 
-async function permRuns(o: Opts, bin: string, mnt: string, out: string): Promise<PermResult[]> {
+type PermResult = { variant: Variant; subject: string; round: number } & OpenStats;
+
+async function permRuns(o: Opts, bin: string, mnt: string, floodMnt: string, out: string): Promise<PermResult[]> {
   const dir = mnt; // --mount needs the mount point itself
   assertOurTmpfs(dir, mnt);
-  runPermOpen(join(bin, "perm-open"), join(dir, "."), 1, []); // creates the 1000 files before any subject
+  assertOurTmpfs(floodMnt, floodMnt);
+  runPermOpen(join(bin, "perm-open"), dir, 1, []); // creates the 1000 files before any subject
   const subjects = permSubjects(bin, out);
   const cpu = String(cpus().length - 1);
   const results: PermResult[] = [];
   for (let round = 0; round < o.rounds; round++) {
-    for (const pinned of [true, false]) {
-      const pin = pinned ? ["taskset", "-c", cpu] : [];
+    for (const variant of VARIANTS) {
+      const pin = variant === "free" ? [] : ["taskset", "-c", cpu];
+      const flood = variant === "pinned-flood";
       const order = subjects.map((_, i) => subjects[(i + round) % subjects.length]);
       for (const s of order) {
-        const r = s.cmd === null ? null : await start([...pin, ...s.cmd(dir)], s.ready);
+        const running: Running[] = [];
+        let load: Subprocess | null = null;
         try {
+          for (const cmd of s.cmds?.(dir, flood ? floodMnt : null) ?? []) running.push(await start([...pin, ...cmd], s.ready));
+          if (flood) {
+            load = Bun.spawn(["taskset", "-c", "0", join(bin, "loadgen"), floodMnt, "cwcru", String(FLOOD_RATE * 120), String(FLOOD_RATE)], { stdout: "ignore", stderr: "ignore" });
+            children.add(load);
+          }
           runPermOpen(join(bin, "perm-open"), dir, WARM_OPENS, pin);
           const st = runPermOpen(join(bin, "perm-open"), dir, o.opens, pin);
-          results.push({ pinned, subject: s.id, round, ...st });
-          log(`perm ${pinned ? "pinned" : "free"} round ${round + 1} ${s.id}: p50 ${st.p50} p99 ${st.p99} p99.9 ${st.p999} µs`);
+          results.push({ variant, subject: s.id, round, ...st });
+          log(`perm ${variant} round ${round + 1} ${s.id}: p50 ${st.p50} p99 ${st.p99} p99.9 ${st.p999} µs`);
         } finally {
-          if (r !== null) await stop(r);
+          if (load !== null) {
+            load.kill("SIGKILL");
+            await load.exited;
+            children.delete(load);
+          }
+          for (const r of running) await stop(r);
           rmSync(join(out, `${s.id}.jsonl`), { force: true });
         }
       }
@@ -210,10 +237,10 @@ async function permRuns(o: Opts, bin: string, mnt: string, out: string): Promise
 function permTable(results: PermResult[], subjects: PermSubject[], o: Opts): string {
   const lines: string[] = [];
   const keys = ["p50", "p90", "p99", "p999"] as const;
-  for (const pinned of [true, false]) {
-    const med = (id: string, k: (typeof keys)[number] | "max"): number => median(results.filter((r) => r.pinned === pinned && r.subject === id).map((r) => r[k]));
+  for (const variant of VARIANTS) {
+    const med = (id: string, k: (typeof keys)[number] | "max"): number => median(results.filter((r) => r.variant === variant && r.subject === id).map((r) => r[k]));
     const added = (id: string, k: (typeof keys)[number]): number => med(id, k) - med("none", k);
-    lines.push(`\n### Permission latency, ${pinned ? "pinned (subject and opener on one CPU)" : "free scheduling"} — medians of ${o.rounds}, ${o.opens} opens of ${PERM_FILES} files after ${WARM_OPENS} warm-up opens`);
+    lines.push(`\n### Permission latency, ${VARIANT_TITLE[variant]} — medians of ${o.rounds}, ${o.opens} opens of ${PERM_FILES} files after ${WARM_OPENS} warm-up opens`);
     lines.push("", "| subject | +p50 µs | +p90 µs | +p99 µs | +p99.9 µs | max µs | +p50 ÷ C | +p99 ÷ C | +p99.9 ÷ C |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (const s of subjects) {
       const isNone = s.id === "none";
@@ -357,12 +384,14 @@ export async function runPermTail(argv: string[]): Promise<string> {
     buildHelpers(bin);
     const mnt = join(tmpRoot, "m");
     const out = join(tmpRoot, "o");
+    const floodMnt = join(tmpRoot, "fl");
     mountTmpfs(mnt);
     mountTmpfs(out);
+    mountTmpfs(floodMnt);
     const report: string[] = [];
     const json: Record<string, unknown> = { rounds: o.rounds, opens: o.opens, nproc: cpus().length, cpu: cpus()[0]?.model };
     if (o.only !== "flood") {
-      const perm = await permRuns(o, bin, mnt, out);
+      const perm = await permRuns(o, bin, mnt, floodMnt, out);
       report.push(permTable(perm, permSubjects(bin, out), o));
       json.perm = perm;
     }
