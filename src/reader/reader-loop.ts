@@ -68,6 +68,9 @@ const CONTENT_CHECK_EVERY = 16;
  */
 const PERM_NOTIFY_READ_FD = 8 * K.FAN_EVENT_METADATA_LEN;
 const PERM_NOTIFY_READ_FID = 4096;
+/** Bytes of the longest record a notification read can hold (FD: metadata and a pidfd; FID: also handle and name). */
+const RECORD_MAX_FD = 64;
+const RECORD_MAX_FID = 512;
 
 export class Reader {
   private readonly ownPid = sysGetpid();
@@ -216,6 +219,8 @@ export class Reader {
 
   async run(): Promise<void> {
     const pv = this.pollView;
+    // The content group is polled and drained first: its records are answered before anything else.
+    const groups = this.content === null ? this.groups : [this.content, ...this.groups.filter((g) => g !== this.content)];
     while (!this.stopRequested()) {
       this.control[CTRL_BEAT]++;
       // Test hook (health checks): block like a stuck thread until released or stopped.
@@ -230,7 +235,7 @@ export class Reader {
       // meanwhile). Permission events are never held back.
       const skipNotify = behind || (this.coalesce && this.timer.pending);
       let n = 0;
-      for (const g of this.groups) {
+      for (const g of groups) {
         if (skipNotify && g.kind === "notify") continue;
         setPollFd(pv, n++, g.fd);
       }
@@ -260,7 +265,7 @@ export class Reader {
       if (timerFired) this.timer.fired();
       if (this.batch.count === 0) this.beginBatch();
       for (let i = 0, gi = 0; i < n; gi++) {
-        const g = this.groups[gi];
+        const g = groups[gi];
         if (skipNotify && g.kind === "notify") continue;
         const revents = pv.getInt16(i * 8 + 6, true);
         i++;
@@ -329,7 +334,8 @@ export class Reader {
       if (!isContent && this.batch.count >= BATCH_EVENTS) break;
       // A content group is drained even past the batch size: its records are answered first.
       this.answers.readAt = sharedMonoNow();
-      const n = sysRead(g.fd, g.buf, this.readBytes(g));
+      const want = this.readBytes(g);
+      const n = sysRead(g.fd, g.buf, want);
       if (n <= 0) {
         if (n < 0) {
           const e = errno();
@@ -357,8 +363,12 @@ export class Reader {
         }
       }
       if (this.closeQueue.pending) this.closeQueue.closeAll();
-      if (!isContent) this.contentFirst.answerFirst();
       if (cursor.stats.truncated) this.counters.unknownRecords++;
+      if (!isContent && this.content !== null) {
+        // A short bounded read emptied the queue: no yield, no further read (the next poll sees new records).
+        if (n + (g.mode === "fd" ? RECORD_MAX_FD : RECORD_MAX_FID) < want) break;
+        this.contentFirst.answerFirst();
+      }
       if (isContent && this.batch.count >= BATCH_EVENTS && !this.behind()) this.flush();
     }
   }
