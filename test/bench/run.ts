@@ -1055,7 +1055,7 @@ async function runPermOpen(b: Bins, dir: string, n: number): Promise<PermOpenRes
   await p.exited;
   clearTimeout(timeout);
   liveChildren.delete(p);
-  const mm = /opens=(\d+) secs=([\d.]+) rate=(\d+) p50_us=([\d.]+) p99_us=([\d.]+) max_us=([\d.]+)/.exec(out);
+  const mm = /opens=(\d+) secs=([\d.]+) rate=(\d+) p50_us=([\d.]+) p90_us=[\d.]+ p99_us=([\d.]+) p999_us=[\d.]+ max_us=([\d.]+)/.exec(out);
   if (p.exitCode !== 0 || !mm) throw new Error(`perm-open failed (${p.exitCode ?? p.signalCode}): ${out}${err}`);
   return { opens: Number(mm[1]), secs: Number(mm[2]), rate: Number(mm[3]), p50: Number(mm[4]), p99: Number(mm[5]), max: Number(mm[6]) };
 }
