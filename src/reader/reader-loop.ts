@@ -219,8 +219,9 @@ export class Reader {
 
   async run(): Promise<void> {
     const pv = this.pollView;
-    // The content group is polled and drained first: its records are answered before anything else.
-    const groups = this.content === null ? this.groups : [this.content, ...this.groups.filter((g) => g !== this.content)];
+    // Group order as set up (notification group first): draining the content group first measured
+    // ~2 µs worse at the pinned p50 and no better in the tail (issue 11).
+    const groups = this.groups;
     while (!this.stopRequested()) {
       this.control[CTRL_BEAT]++;
       // Test hook (health checks): block like a stuck thread until released or stopped.
