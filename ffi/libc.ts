@@ -23,6 +23,7 @@ const lib = dlopen("libc.so.6", {
   readlink: { args: [ptr, ptr, u64], returns: i32 },
   fstatfs: { args: [i32, ptr], returns: i32 },
   getpid: { args: [], returns: i32 },
+  sched_yield: { args: [], returns: i32 },
   syscall: { args: [FFIType.i64, i32, i32, ptr, u32], returns: FFIType.i64 },
 
   strerror: { args: [i32], returns: FFIType.cstring },
@@ -68,6 +69,8 @@ export const fanotifyMark = (fd: number, flags: number, mask: number, dirfd: num
 export const sysRead = (fd: number, buf: Uint8Array, len: number): number => sym.read(fd, buf, len);
 export const sysWrite = (fd: number, buf: Uint8Array, len: number): number => sym.write(fd, buf, len);
 export const sysClose = (fd: number): number => sym.close(fd);
+/** Gives the CPU to another runnable thread, if any (sched_yield(2)). */
+export const sysSchedYield = (): number => sym.sched_yield();
 export const sysPoll = (fds: Uint8Array, nfds: number, timeoutMs: number): number => sym.poll(fds, nfds, timeoutMs);
 export const sysEventfd = (initval: number, flags: number): number => sym.eventfd(initval >>> 0, flags);
 export const sysTimerfdCreate = (clockId: number, flags: number): number => sym.timerfd_create(clockId, flags);

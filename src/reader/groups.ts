@@ -3,6 +3,7 @@
 // group's marks are planned per mark in notify-marks.ts.
 import * as K from "../../ffi/constants.ts";
 import { cpath, errno, fanotifyInit, fanotifyMark, strerror } from "../../ffi/libc.ts";
+import type { RecordCursor } from "../../ffi/records.ts";
 import type { ReaderMark, ReaderMode } from "./protocol.ts";
 
 export class SetupError extends Error {
@@ -98,4 +99,14 @@ export function flushMarks(fd: number): void {
   for (const type of [K.FAN_MARK_INODE, K.FAN_MARK_MOUNT, K.FAN_MARK_FILESYSTEM]) {
     fanotifyMark(fd, K.FAN_MARK_FLUSH | type, 0, K.AT_FDCWD, none);
   }
+}
+
+/** One fanotify group the reader polls: its fd, read buffer and record cursor. */
+export interface Group {
+  readonly kind: GroupKind;
+  readonly mode: ReaderMode;
+  readonly fd: number;
+  readonly buf: Buffer;
+  /** Each group walks its own buffer, so the content group can be served in the middle of another's. */
+  readonly cursor: RecordCursor;
 }

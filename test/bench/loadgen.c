@@ -1,6 +1,7 @@
 /* Load generator for fanotifyd benchmarks and tests.
  * usage: loadgen DIR MODE OPS RATE [TIMES_FILE]
  *   MODE  orc   open+read+close of DIR/f0..f63 (created first)
+ *         oc    open+close of DIR/f0..f999 (created first; the issue-11 FD flood)
  *         cwcru create+write+close+rename+unlink of DIR/gN
  *         create create empty files DIR/cN (left in place)
  *   OPS   number of operations
@@ -26,7 +27,7 @@ static long long now_ns(clockid_t c) {
 
 int main(int argc, char **argv) {
   if (argc != 5 && argc != 6) {
-    fprintf(stderr, "usage: %s DIR orc|cwcru|create OPS RATE [TIMES_FILE]\n", argv[0]);
+    fprintf(stderr, "usage: %s DIR orc|oc|cwcru|create OPS RATE [TIMES_FILE]\n", argv[0]);
     return 2;
   }
   const char *dir = argv[1], *mode = argv[2];
@@ -39,8 +40,9 @@ int main(int argc, char **argv) {
     times = malloc(sizeof(long long) * (ops > 0 ? ops : 1));
     if (!times) { perror("malloc"); return 1; }
   }
-  if (strcmp(mode, "orc") == 0) {
-    for (int i = 0; i < 64; i++) {
+  const int oc = strcmp(mode, "oc") == 0;
+  if (strcmp(mode, "orc") == 0 || oc) {
+    for (int i = 0; i < (oc ? 1000 : 64); i++) {
       snprintf(path, sizeof path, "%s/f%d", dir, i);
       int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (fd < 0 || write(fd, "data\n", 5) != 5) { perror(path); return 1; }
@@ -58,7 +60,12 @@ int main(int argc, char **argv) {
       }
     }
     if (times) times[i] = now_ns(CLOCK_REALTIME);
-    if (mode[0] == 'o') {
+    if (oc) {
+      snprintf(path, sizeof path, "%s/f%ld", dir, i % 1000);
+      int fd = open(path, O_RDONLY);
+      if (fd < 0) { perror(path); return 1; }
+      close(fd);
+    } else if (mode[0] == 'o') {
       snprintf(path, sizeof path, "%s/f%ld", dir, i & 63);
       int fd = open(path, O_RDONLY);
       if (fd < 0) { perror(path); return 1; }

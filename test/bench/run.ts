@@ -39,6 +39,7 @@ import {
 } from "node:fs";
 import { cpus, release, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { runPermTail } from "./perm-tail.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 const BENCH = join(REPO, "test/bench");
@@ -62,6 +63,8 @@ interface Options {
   json: string;
   /** run a short warm-up load before each measurement (off: --no-warmup) */
   warmup: boolean;
+  /** after the main report, the issue-11 tables (perm-tail.ts); off: --no-perm-tail, or --scenarios/--subjects */
+  permTail: boolean;
 }
 
 const USAGE = `usage: bun test/bench/run.ts [options]        (as root)
@@ -81,6 +84,8 @@ const USAGE = `usage: bun test/bench/run.ts [options]        (as root)
   --soak-mode fid|fd    daemon mode for the soak (default fid)
   --json PATH           where to write the JSON report (default test/bench/results/latest.json)
   --no-warmup           measure from the subject's start, one-off costs (fanotifyd's JIT) included
+  --no-perm-tail        leave out the permission-tail and FD-flood tables (perm-tail.ts; also left out
+                        with --scenarios or --subjects)
 `;
 
 function parseOptions(argv: string[]): Options {
@@ -96,6 +101,7 @@ function parseOptions(argv: string[]): Options {
     permVariants: "both",
     json: join(BENCH, "results/latest.json"),
     warmup: true,
+    permTail: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -151,6 +157,9 @@ function parseOptions(argv: string[]): Options {
         break;
       case "--no-warmup":
         o.warmup = false;
+        break;
+      case "--no-perm-tail":
+        o.permTail = false;
         break;
       case "-h":
       case "--help":
@@ -1046,7 +1055,7 @@ async function runPermOpen(b: Bins, dir: string, n: number): Promise<PermOpenRes
   await p.exited;
   clearTimeout(timeout);
   liveChildren.delete(p);
-  const mm = /opens=(\d+) secs=([\d.]+) rate=(\d+) p50_us=([\d.]+) p99_us=([\d.]+) max_us=([\d.]+)/.exec(out);
+  const mm = /opens=(\d+) secs=([\d.]+) rate=(\d+) p50_us=([\d.]+) p90_us=[\d.]+ p99_us=([\d.]+) p999_us=[\d.]+ max_us=([\d.]+)/.exec(out);
   if (p.exitCode !== 0 || !mm) throw new Error(`perm-open failed (${p.exitCode ?? p.signalCode}): ${out}${err}`);
   return { opens: Number(mm[1]), secs: Number(mm[2]), rate: Number(mm[3]), p50: Number(mm[4]), p99: Number(mm[5]), max: Number(mm[6]) };
 }
@@ -1844,6 +1853,10 @@ async function main(): Promise<void> {
     markdown: md,
   });
   writeJson(opts.json, report);
+  if (opts.permTail && opts.scenarios === null && opts.subjects === null) {
+    const quick = opts.quick ? ["--opens", "10000", "--flood-ops", "100000"] : [];
+    process.stdout.write(`\n## Permission tail and FD flood (perm-tail.ts)\n${await runPermTail(["--rounds", String(opts.rounds), ...quick])}\n`);
+  }
 }
 
 function writeJson(path: string, obj: unknown): void {
