@@ -287,20 +287,30 @@ describe.skipIf(!RUN)("exclusions, text output and the record schema", () => {
   test("--format text writes one readable line per record, as tail --pretty prints it", async () => {
     const fs = makeTmpfs();
     const out = join(makeTmpDir(), "out.txt");
-    const jsonOut = join(makeTmpDir(), "out.jsonl");
-    // Two daemons on the same mark: one JSONL, one text; the text lines are the JSONL lines pretty-printed.
-    const dj = await startDaemon(["-w", fs.dir, "-o", jsonOut, "--canary", join(fs.dir, "canary")]);
-    const dt = await startDaemon(["-w", fs.dir, "-o", out, "--format", "text", "--canary", join(fs.dir, "canary")]);
-    writeFileSync(join(fs.dir, "canary"), "x");
-    await waitForRecord(jsonOut, (r) => r.type === "alert", 5000, { daemon: dj });
+    const sock = join(makeTmpDir(), "s.sock");
+    const C = join(fs.dir, "canary");
+    // One daemon: the output file gets text, a subscriber gets the same records as JSONL, so the text
+    // lines are exactly those records pretty-printed (no second daemon whose kernel merging differs).
+    const dt = await startDaemon(["-v", "-w", fs.dir, "-o", out, "--format", "text", "--socket", sock, "--canary", C]);
+    let jsonl = "";
+    const client = await Bun.connect({
+      unix: sock,
+      socket: {
+        data(_s, d) {
+          jsonl += Buffer.from(d).toString("latin1");
+        },
+      },
+    });
+    await waitFor(() => dt.stderr().includes("subscriber connected"), 5000, "the subscriber", dt);
+    writeFileSync(C, "x");
     await waitFor(() => readFileSync(out, "utf8").includes("ALERT canary"), 5000, "a text alert line", dt);
     await stopClean(dt);
-    await stopClean(dj);
+    await waitFor(() => jsonl.includes('"type":"stats"'), 5000, "the final stats line on the socket");
+    client.end();
     const text = readFileSync(out, "latin1").trimEnd().split("\n");
-    // The two daemons see each other's start-up opens; compare the records about the canary, clock aside.
     const untimed = (l: string): string => l.replace(/^\d\d:\d\d:\d\d\.\d{3} /, "");
-    const about = (l: string): boolean => l.includes(join(fs.dir, "canary"));
-    const want = readJsonl(jsonOut).filter((r) => r.type !== "stats").map((r) => formatPretty(r) as string);
+    const about = (l: string): boolean => l.includes(C);
+    const want = parseJsonl(jsonl, false).filter((r) => r.type !== "stats").map((r) => formatPretty(r) as string);
     expect(text.filter(about).map(untimed)).toEqual(want.filter(about).map(untimed));
     expect(text.filter(about).length).toBeGreaterThanOrEqual(2);
     expect(text.some((l) => / STATS events_read=/.test(l))).toBe(true);
