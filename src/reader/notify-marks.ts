@@ -122,11 +122,4 @@ export class NotifyMarks {
     const code = errno();
     return code === K.ENOENT ? null : `cannot remove ${mark.type} mark on '${mark.path}': ${strerror(code)}`;
   }
-
-  /** Inode marks placed for trees (for the stats and the tests). */
-  get treeDirs(): number {
-    let n = 0;
-    for (const t of this.trees.trees) n += t.dirs.size;
-    return n;
-  }
 }

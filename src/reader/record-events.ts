@@ -211,7 +211,8 @@ export class EventRecorder {
   private beginEvent(lo: number, hi: number, pid: number, flags: number, pidfd: number): boolean {
     const { batch: b, procs } = this.p;
     if (b.full) {
-      // Only reachable for permission events while the main thread is far behind.
+      // Reachable only while the main thread is far behind: for permission events (answered, not
+      // reported) and for a tree rescan's CREATE records, which arrive off the read loop (counted here too).
       this.p.counters.permUnreported++;
       return false;
     }

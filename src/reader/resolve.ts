@@ -13,7 +13,6 @@ import {
   sysClose,
   sysFstatfs,
   sysNameToHandleAt,
-  sysOpen,
   sysOpenByHandleAt,
   sysReadlink,
 } from "../../ffi/libc.ts";
@@ -48,14 +47,13 @@ export class PathResolver {
   private dirCacheSize = 0;
   /** Per fsid key whose handles cannot be opened: the daemon's own handle → path map (authoritative). */
   private readonly ownMaps = new Map<string, HandleTable>();
-  /** Paths that could not be resolved (stats `paths_unresolved`). */
-  unresolved = 0;
   // One-entry memo: consecutive events almost always come from the same filesystem, so the fsid
   // key string is not rebuilt per event.
   private lastFsid0 = 0;
   private lastFsid1 = 0;
   private lastFsid = "";
   private readonly handle = new Uint8Array(MAX_HANDLE);
+  private readonly handleView = new DataView(this.handle.buffer);
   private readonly mountId = new Uint8Array(4);
   private readonly statfsBuf = new Uint8Array(128);
 
@@ -101,7 +99,7 @@ export class PathResolver {
     const handlesOpen = this.ownMaps.has(key) ? false : this.handlesOpen(fd);
     if (!handlesOpen) {
       if (!this.ownMaps.has(key)) this.ownMaps.set(key, new HandleTable());
-      this.remember(path);
+      this.remember(path, key);
     }
     const mountPoint = mountOf(dir).mountPoint;
     const refs = this.mountFds.get(key) ?? [];
@@ -117,7 +115,7 @@ export class PathResolver {
   /** Whether a handle of this directory opens again (it does not on overlayfs without nfs_export, ramfs). */
   private handlesOpen(dirFd: number): boolean {
     const h = this.handle;
-    new DataView(h.buffer).setUint32(0, K.MAX_HANDLE_SZ, true);
+    this.handleView.setUint32(0, K.MAX_HANDLE_SZ, true);
     if (sysNameToHandleAt(dirFd, EMPTY_PATH, h, this.mountId, K.AT_EMPTY_PATH) !== 0) return false;
     const fd = sysOpenByHandleAt(dirFd, h, K.O_PATH | K.O_CLOEXEC);
     if (fd < 0) return false;
@@ -125,38 +123,21 @@ export class PathResolver {
     return true;
   }
 
-  /** Whether `fsid` is served by the own map. */
-  ownMapped(fsid: string): boolean {
-    return this.ownMaps.has(fsid);
-  }
-
   /**
    * Own map: records the handle (AT_HANDLE_FID, as fanotify reports it) of `path` (a byte string) on
    * an own-mapped filesystem. No open: safe on a permission-marked tree. False when it cannot.
    */
-  remember(path: string, fsid?: string): boolean {
+  remember(path: string, fsid: string): boolean {
     const h = this.handle;
-    new DataView(h.buffer).setUint32(0, K.MAX_HANDLE_SZ, true);
+    this.handleView.setUint32(0, K.MAX_HANDLE_SZ, true);
     if (sysNameToHandleAt(K.AT_FDCWD, cpath(path, true), h, this.mountId, K.AT_HANDLE_FID) !== 0) {
       return false;
     }
-    const len = 8 + new DataView(h.buffer).getUint32(0, true);
-    const table = fsid !== undefined ? this.ownMaps.get(fsid) : this.ownMapOf(path);
+    const len = 8 + this.handleView.getUint32(0, true);
+    const table = this.ownMaps.get(fsid);
     if (table === undefined) return false;
     table.set(h.subarray(0, len), Buffer.from(path, "latin1"));
     return true;
-  }
-
-  /** The own map of the filesystem `path` lies on (by statfs), if it has one. */
-  private ownMapOf(path: string): HandleTable | undefined {
-    if (this.ownMaps.size === 1) return this.ownMaps.values().next().value;
-    const fd = sysOpen(cpath(path, true), K.O_PATH | K.O_CLOEXEC);
-    if (fd < 0) return undefined;
-    const ok = sysFstatfs(fd, this.statfsBuf) === 0;
-    sysClose(fd);
-    if (!ok) return undefined;
-    const dv = new DataView(this.statfsBuf.buffer);
-    return this.ownMaps.get(fsidKey(dv.getInt32(56, true), dv.getInt32(60, true)));
   }
 
   /** Own map: `path` (a byte string) and everything below it moved away or were deleted. */
