@@ -16,6 +16,8 @@
  *   {"ts_ns":T,"mask":M,"pid":P,"path":"..."}      T = CLOCK_REALTIME ns of the read() that got it
  *   {"overflow":1,"ts_ns":T}                       for FAN_Q_OVERFLOW
  * No JSON escaping, no comm/exe attribution: this is a floor, not a daemon.
+ * FLOOR_PIDFD=1 in the environment adds FAN_REPORT_PIDFD (each record's pidfd is closed, nothing
+ * else is done with it): the kernel's own cost of pidfds, the floor for `--process-details`.
  * Prints "ready" on stderr once the mark is in place. On SIGTERM/SIGINT: flushes, prints
  * "events=N overflows=K" on stderr, exits 0. Events caused by this process itself are skipped.
  */
@@ -34,6 +36,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef FAN_REPORT_PIDFD
+#define FAN_REPORT_PIDFD 0x00000080
+#endif
+#ifndef FAN_EVENT_INFO_TYPE_PIDFD
+#define FAN_EVENT_INFO_TYPE_PIDFD 4
+struct fanotify_event_info_pidfd {
+  struct fanotify_event_info_header hdr;
+  int32_t pidfd;
+};
+#endif
 #ifndef FAN_REPORT_DFID_NAME
 #define FAN_REPORT_DIR_FID 0x00000400
 #define FAN_REPORT_NAME 0x00000800
@@ -130,6 +142,8 @@ int main(int argc, char **argv) {
     mount_fd = open(mark_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (mount_fd < 0) { perror(mark_path); return 1; }
   }
+  const char *want_pidfd = getenv("FLOOR_PIDFD");
+  if (want_pidfd && strcmp(want_pidfd, "1") == 0) init_flags |= FAN_REPORT_PIDFD;
   int fan = fanotify_init(init_flags, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
   if (fan < 0) { perror("fanotify_init"); return 1; }
   if (fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, mark_path) != 0) {
@@ -168,6 +182,18 @@ int main(int argc, char **argv) {
           overflows++;
           fprintf(out, "{\"overflow\":1,\"ts_ns\":%lld}\n", ts);
           continue;
+        }
+        if (init_flags & FAN_REPORT_PIDFD) {
+          char *q = (char *)m + m->metadata_len, *qend = (char *)m + m->event_len;
+          while (q + sizeof(struct fanotify_event_info_header) <= qend) {
+            struct fanotify_event_info_header *h = (struct fanotify_event_info_header *)q;
+            if (h->len == 0) break;
+            if (h->info_type == FAN_EVENT_INFO_TYPE_PIDFD) {
+              int pfd = ((struct fanotify_event_info_pidfd *)q)->pidfd;
+              if (pfd >= 0) close(pfd);
+            }
+            q += h->len;
+          }
         }
         if (m->pid == self) {
           if (m->fd >= 0) close(m->fd);

@@ -74,7 +74,8 @@ const USAGE = `usage: bun test/bench/run.ts [options]        (as root)
   --scenarios a,b       only these scenarios (ids as in the report)
   --subjects a,b        only these subjects (none, floor-fd, floor-fid, fanotifyd-fd, fanotifyd-fid, fatrace,
                         c-responder, fanotifyd-perm, fanotifyd-perm-deny; only when named: fanotifyd-fd-details,
-                        fanotifyd-fid-details, fanotifyd-perm-details = the same with --process-details)
+                        fanotifyd-fid-details, fanotifyd-perm-details = the same with --process-details;
+                        floor-fd-pidfd, floor-fid-pidfd = the C floor with FAN_REPORT_PIDFD)
   --perm-warm           run the permission scenario only warm (perm-warm: a nice-19 busy loop keeps the
                         vCPUs from idling); the default run does both perm-idle and perm-warm
   --perm-idle           run the permission scenario only idle (perm-idle)
@@ -189,6 +190,8 @@ interface Subject {
   perm?: "allow" | "deny";
   /** fanotifyd with --process-details (issue 12; only when asked for with --subjects) */
   details?: boolean;
+  /** C floor reader with FAN_REPORT_PIDFD (the kernel's cost of pidfds; only when named) */
+  pidfd?: boolean;
 }
 
 const ALL_SUBJECTS: Subject[] = [
@@ -204,6 +207,8 @@ const ALL_SUBJECTS: Subject[] = [
   // --process-details variants: not in the default run; name them with --subjects.
   { id: "fanotifyd-fd-details", kind: "fanotifyd", mode: "fd", label: "fanotifyd --no-fid --process-details", details: true },
   { id: "fanotifyd-fid-details", kind: "fanotifyd", mode: "fid", label: "fanotifyd --process-details", details: true },
+  { id: "floor-fd-pidfd", kind: "floor", mode: "fd", label: "C floor reader, FD mode, FAN_REPORT_PIDFD", pidfd: true },
+  { id: "floor-fid-pidfd", kind: "floor", mode: "fid", label: "C floor reader, FID mode, FAN_REPORT_PIDFD", pidfd: true },
   { id: "fanotifyd-perm-details", kind: "fanotifyd", mode: "fid", label: "fanotifyd --perm --process-details", perm: "allow", details: true },
 ];
 
@@ -641,10 +646,10 @@ interface Running {
   stop(): Promise<{ code: number | null; signal: string | number | null; killed: boolean }>;
 }
 
-function subjectCommand(s: Subject, b: Bins, m: Mounts, out: string): { cmd: string[]; cwd?: string } {
+function subjectCommand(s: Subject, b: Bins, m: Mounts, out: string): { cmd: string[]; cwd?: string; env?: Record<string, string> } {
   switch (s.kind) {
     case "floor":
-      return { cmd: [b.floor, s.mode!, m.markDir, out] };
+      return { cmd: [b.floor, s.mode!, m.markDir, out], env: s.pidfd === true ? { FLOOR_PIDFD: "1" } : undefined };
     case "fanotifyd": {
       const perm = s.perm === undefined ? [] : ["--perm", ...(s.perm === "deny" ? ["--deny-on-alert", "--canary", `${m.markDir}/canary*`] : [])];
       const details = s.details === true ? ["--process-details"] : [];
@@ -662,7 +667,7 @@ function subjectCommand(s: Subject, b: Bins, m: Mounts, out: string): { cmd: str
 }
 
 async function startSubject(s: Subject, b: Bins, m: Mounts, out: string, extraArgs: string[] = []): Promise<Running> {
-  const { cmd, cwd } = subjectCommand(s, b, m, out);
+  const { cmd, cwd, env } = subjectCommand(s, b, m, out);
   cmd.push(...extraArgs);
   // SAFETY: the only mark path any subject gets is m.markDir (fatrace: its cwd, with -c).
   assertSafeMarkPath(m, m.markDir);
@@ -675,7 +680,7 @@ async function startSubject(s: Subject, b: Bins, m: Mounts, out: string, extraAr
     stdin: "ignore",
     stdout: "ignore",
     stderr: "pipe",
-    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
+    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...env },
   });
   liveChildren.add(proc);
   let text = "";
@@ -1772,7 +1777,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  const subjects = ALL_SUBJECTS.filter((s) => (opts.subjects ? opts.subjects.includes(s.id) : s.details !== true)).filter(
+  const subjects = ALL_SUBJECTS.filter((s) => (opts.subjects ? opts.subjects.includes(s.id) : s.details !== true && s.pidfd !== true)).filter(
     (s) => s.kind !== "fatrace" || b.fatrace !== null,
   );
   if (b.fatrace === null) log(opts.fatrace ? "fatrace is not installed: peer skipped (apt-get install fatrace)" : "fatrace left out (--no-fatrace)");
