@@ -11,6 +11,8 @@ const lib = dlopen("libc.so.6", {
   getrlimit: { args: [i32, ptr], returns: i32 },
   setrlimit: { args: [i32, ptr], returns: i32 },
   setpriority: { args: [i32, u32, i32], returns: i32 },
+  sched_setscheduler: { args: [i32, i32, ptr], returns: i32 },
+  gettid: { args: [], returns: i32 },
 });
 
 const RLIMIT_NOFILE = 7;
@@ -55,4 +57,32 @@ export function setNofileSoftLimit(soft: number, hard: number): boolean {
 /** setpriority(PRIO_PROCESS, tid, nice) for one thread (Linux: nice is per thread); false on failure. */
 export function setThreadNice(tid: number, nice: number): boolean {
   return lib.symbols.setpriority(0, tid >>> 0, nice | 0) === 0;
+}
+
+const SCHED_OTHER = 0;
+const SCHED_FIFO = 1;
+const SCHED_IDLE = 5;
+/** sched(7): children of the thread go back to SCHED_OTHER (nothing we start inherits real-time). */
+const SCHED_RESET_ON_FORK = 0x40000000;
+const fifoParam = new Int32Array([1]);
+const otherParam = new Int32Array([0]);
+
+/**
+ * The calling thread to SCHED_FIFO priority 1 (`realtime`) or back to SCHED_OTHER; false when the
+ * kernel refuses (no CAP_SYS_NICE / RLIMIT_RTPRIO). sched_setscheduler(2) with pid 0 = this thread.
+ */
+export function setThreadRealtime(realtime: boolean): boolean {
+  const policy = (realtime ? SCHED_FIFO : SCHED_OTHER) | SCHED_RESET_ON_FORK;
+  return lib.symbols.sched_setscheduler(0, policy, realtime ? fifoParam : otherParam) === 0;
+}
+
+/** This thread's id (gettid(2)). */
+export const threadId = (): number => lib.symbols.gettid();
+
+/**
+ * Thread `tid` of this process to SCHED_IDLE (`idle`: runs only when nothing else wants the CPU, and
+ * any other waking thread preempts it at once, sched(7)) or back to SCHED_OTHER; false on failure.
+ */
+export function setThreadIdle(tid: number, idle: boolean): boolean {
+  return lib.symbols.sched_setscheduler(tid | 0, idle ? SCHED_IDLE : SCHED_OTHER, otherParam) === 0;
 }

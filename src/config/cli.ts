@@ -61,6 +61,7 @@ export const DEFAULTS: Readonly<Scalars> = Object.freeze({
   denyOnAlert: false,
   fid: true,
   processDetails: false,
+  permRealtime: true,
   burstScope: "process",
   verbose: 0,
 });
@@ -129,6 +130,7 @@ const SWITCH_OPTIONS: Readonly<Partial<Record<OptionName, readonly [BooleanSetti
   "deny-on-alert": ["denyOnAlert", true],
   "no-fid": ["fid", false],
   "process-details": ["processDetails", true],
+  "no-perm-realtime": ["permRealtime", false],
 };
 
 /** Options with a value that set one scalar (validated); false when `name` is not one of them. */

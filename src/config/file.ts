@@ -23,7 +23,7 @@ export type NumberSetting =
   | "socketQueueBytes"
   | "outputQueueBytes"
   | "verbose";
-export type BooleanSetting = "foreground" | "perm" | "denyOnAlert" | "fid" | "processDetails";
+export type BooleanSetting = "foreground" | "perm" | "denyOnAlert" | "fid" | "processDetails" | "permRealtime";
 export type ChoiceSetting = "burstScope";
 export type ScalarSetting = StringSetting | NumberSetting | BooleanSetting | ChoiceSetting | "format";
 
@@ -123,6 +123,7 @@ export const CONFIG_KEYS: readonly ConfigKeyDef[] = [
   { key: "deny_on_alert", def: { kind: "boolean", setting: "denyOnAlert" } },
   { key: "fid", def: { kind: "boolean", setting: "fid" } },
   { key: "process_details", def: { kind: "boolean", setting: "processDetails" } },
+  { key: "perm_realtime", def: { kind: "boolean", setting: "permRealtime" } },
   { key: "burst_scope", def: { kind: "choice", setting: "burstScope" } },
   { key: "verbose", def: { kind: "number", setting: "verbose" } },
   { key: "job", def: { kind: "job" } },

@@ -63,6 +63,10 @@ export const mainArgs = {
     type: "boolean",
     description: "add ppid, uid, cgroup, container_id, pod_uid to events and alerts",
   },
+  "no-perm-realtime": {
+    type: "boolean",
+    description: "--perm: no real-time answering thread, no idle threads",
+  },
   verbose: { type: "boolean", alias: "v", description: "increase log verbosity (debug)" },
   help: { type: "boolean", alias: "h", description: "show this help" },
   version: { type: "boolean", description: "show version" },

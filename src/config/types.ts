@@ -60,6 +60,11 @@ export interface Config {
   readonly fid: boolean;
   /** `--process-details` / `process_details 1`: ppid, uid, cgroup, container_id, pod_uid in records (issue 12). */
   readonly processDetails: boolean;
+  /**
+   * `--perm`: the reader waits for permission events at SCHED_FIFO and the daemon's other threads run
+   * at SCHED_IDLE while they keep up (default true; `--no-perm-realtime` / `perm_realtime 0`; issue 11).
+   */
+  readonly permRealtime: boolean;
   /** `--burst-scope` / `burst_scope`: one burst window per process (default) or per container. */
   readonly burstScope: BurstScope;
   /** 0 = INFO, >= 1 = DEBUG. */

@@ -172,6 +172,7 @@ async function startReader(rt: DaemonRuntime, cleanups: CleanupStack): Promise<v
     notes = await reader.start({
       mode: config.fid ? "fid" : "fd",
       perm: config.perm,
+      permRealtime: config.permRealtime,
       marks: readerMarks(config.marks),
       extraDirs: config.canaries.map((c) => dirname(c)),
       permission: policy.permissionRules(),

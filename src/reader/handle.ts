@@ -80,6 +80,8 @@ export class ReaderHandle {
     permHistogram?: SharedArrayBuffer | null;
     /** Read process details (FAN_REPORT_PIDFD); see StartMessage.details. */
     details?: boolean;
+    /** Permission mode: real-time waits, idle bulk threads (default true); see StartMessage.permRealtime. */
+    permRealtime?: boolean;
   }): Promise<readonly string[]> {
     return new Promise((resolve, reject) => {
       let started = false;
@@ -123,6 +125,7 @@ export class ReaderHandle {
         ...opts,
         permHistogram: opts.permHistogram ?? null,
         details: opts.details ?? false,
+        permRealtime: opts.permRealtime ?? true,
         wakeFd: this.wakeFd,
         control: this.control.buffer as SharedArrayBuffer,
         counters: this.sharedCounters.buffer as SharedArrayBuffer,

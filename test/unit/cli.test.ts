@@ -70,6 +70,7 @@ describe("defaults and basics", () => {
       denyOnAlert: false,
       fid: true,
       processDetails: false,
+      permRealtime: true,
       burstScope: "process",
       verbose: 0,
       configFiles: [],
@@ -285,7 +286,7 @@ describe("--help and --version", () => {
       "rootfs", "workspace", "export", "cache", "job_rootfs", "job_workspace", "job_export", "job_cache"]) {
       expect(flat).toMatch(new RegExp(` ${key}[,.] `));
     }
-    expect(flat).toContain("The boolean keys foreground, perm, deny_on_alert, fid and process_details take only 0 or 1.");
+    expect(flat).toContain("The boolean keys foreground, perm, deny_on_alert, fid, process_details and perm_realtime take only 0 or 1.");
     expect(flat).not.toContain(" out,");
     expect(flat).not.toContain("pidfile");
     for (const line of text.split("\n")) expect(line.length).toBeLessThanOrEqual(110);

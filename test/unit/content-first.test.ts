@@ -34,7 +34,8 @@ describe("ContentFirst", () => {
         drained++;
         sysRead(fd, new Uint8Array(8), 8); // what a drain does: read until empty
       });
-      cf.setGroup(fd);
+      expect(cf.setGroup(fd, false)).toBe(true);
+      expect(cf.realtimeWaits).toBe(false);
       cf.service();
       cf.answerFirst();
       expect(drained).toBe(0);
