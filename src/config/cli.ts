@@ -7,7 +7,7 @@
 // values whatever their order (B13). Deterministic: SIGHUP reload calls it again with the same argv/cwd.
 
 import { defineCommand } from "citty";
-import { BURST_SCOPES, UsageError, type CliRequest, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
+import { BURST_SCOPES, DETAILS_CHECKS, UsageError, type CliRequest, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
 import { loadConfigFile, parseNumberSetting, type BooleanSetting, type NumberSetting, type ScalarSettings } from "./file.ts";
 import { resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
 import { getopt } from "./getopt.ts";
@@ -63,6 +63,7 @@ export const DEFAULTS: Readonly<Scalars> = Object.freeze({
   processDetails: false,
   permRealtime: true,
   burstScope: "process",
+  detailsCheck: "pidfd",
   verbose: 0,
 });
 
@@ -171,6 +172,12 @@ function applyValueOption(b: Builder, name: OptionName, arg: string, cwd: string
       const scope = BURST_SCOPES.find((x) => x === arg);
       if (scope === undefined) throw new UsageError(`invalid ${flag} value '${arg}' (want process or container)`);
       s.burstScope = scope;
+      return true;
+    }
+    case "process-details-check": {
+      const check = DETAILS_CHECKS.find((x) => x === arg);
+      if (check === undefined) throw new UsageError(`invalid ${flag} value '${arg}' (want pidfd or start-time)`);
+      s.detailsCheck = check;
       return true;
     }
     default:

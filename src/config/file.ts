@@ -5,7 +5,7 @@
 // error is `config:FILE:N: <what is wrong>` (FILE as given) and thrown as a UsageError.
 
 import { readTrustedConfig, UntrustedConfigError } from "./trust.ts";
-import { BURST_SCOPES, JOB_ROLES, UsageError, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
+import { BURST_SCOPES, DETAILS_CHECKS, JOB_ROLES, UsageError, type Config, type JobRole, type JobSpec, type MarkSpec, type MarkType } from "./types.ts";
 import { describeFsError } from "../errors.ts";
 import { resolveCanaryPattern, resolveFilePath, resolveMarkPath } from "./paths.ts";
 import { checkExcludePattern, checkFormat, checkMetricsAddress } from "./ops-settings.ts";
@@ -24,11 +24,14 @@ export type NumberSetting =
   | "outputQueueBytes"
   | "verbose";
 export type BooleanSetting = "foreground" | "perm" | "denyOnAlert" | "fid" | "processDetails" | "permRealtime";
-export type ChoiceSetting = "burstScope";
+export type ChoiceSetting = "burstScope" | "detailsCheck";
 export type ScalarSetting = StringSetting | NumberSetting | BooleanSetting | ChoiceSetting | "format";
 
 /** The values a choice setting accepts. */
-export const CHOICES: Readonly<Record<ChoiceSetting, readonly string[]>> = { burstScope: BURST_SCOPES };
+export const CHOICES: Readonly<Record<ChoiceSetting, readonly string[]>> = {
+  burstScope: BURST_SCOPES,
+  detailsCheck: DETAILS_CHECKS,
+};
 
 /** Scalars set by one source (a config file or the command line); absent = not set there. */
 export type ScalarSettings = { -readonly [K in ScalarSetting]?: Config[K] };
@@ -125,6 +128,7 @@ export const CONFIG_KEYS: readonly ConfigKeyDef[] = [
   { key: "process_details", def: { kind: "boolean", setting: "processDetails" } },
   { key: "perm_realtime", def: { kind: "boolean", setting: "permRealtime" } },
   { key: "burst_scope", def: { kind: "choice", setting: "burstScope" } },
+  { key: "process_details_check", def: { kind: "choice", setting: "detailsCheck" } },
   { key: "verbose", def: { kind: "number", setting: "verbose" } },
   { key: "job", def: { kind: "job" } },
   ...JOB_ROLES.map((role): ConfigKeyDef => ({ key: role, def: { kind: "role", role } })),
@@ -298,9 +302,9 @@ class ConfigTextParser {
         return;
       case "choice": {
         const allowed = CHOICES[def.setting];
-        const found = BURST_SCOPES.find((x) => x === value);
-        if (found === undefined) throw c.error(`invalid ${key} value '${value}' (want ${allowed.join(" or ")})`);
-        settings[def.setting] = found;
+        if (!allowed.includes(value)) throw c.error(`invalid ${key} value '${value}' (want ${allowed.join(" or ")})`);
+        if (def.setting === "burstScope") settings.burstScope = BURST_SCOPES.find((x) => x === value);
+        else settings.detailsCheck = DETAILS_CHECKS.find((x) => x === value);
         return;
       }
       default: {

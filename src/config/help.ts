@@ -63,6 +63,11 @@ export const mainArgs = {
     type: "boolean",
     description: "add ppid, uid, cgroup, container_id, pod_uid to events and alerts",
   },
+  "process-details-check": {
+    type: "string",
+    valueHint: "X",
+    description: "pidfd (default: race-free) or start-time (cheaper; see README)",
+  },
   "no-perm-realtime": {
     type: "boolean",
     description: "--perm: no real-time answering thread, no idle threads",

@@ -14,6 +14,9 @@ export interface MarkSpec {
 export type OutputFormat = "json" | "text";
 export type BurstScope = "process" | "container";
 export const BURST_SCOPES: readonly BurstScope[] = ["process", "container"];
+/** How `--process-details` knows /proc described the event's process (README "Process details"). */
+export type DetailsCheck = "pidfd" | "start-time";
+export const DETAILS_CHECKS: readonly DetailsCheck[] = ["pidfd", "start-time"];
 
 export type JobRole = "rootfs" | "workspace" | "export" | "cache";
 export const JOB_ROLES: readonly JobRole[] = ["rootfs", "workspace", "export", "cache"];
@@ -67,6 +70,11 @@ export interface Config {
   readonly permRealtime: boolean;
   /** `--burst-scope` / `burst_scope`: one burst window per process (default) or per container. */
   readonly burstScope: BurstScope;
+  /**
+   * `--process-details-check` / `process_details_check`: `pidfd` (default; FAN_REPORT_PIDFD, race-free)
+   * or `start-time` (no pidfd per event: cheaper, but a pid reused within a read is not detected).
+   */
+  readonly detailsCheck: DetailsCheck;
   /** 0 = INFO, >= 1 = DEBUG. */
   readonly verbose: number;
 

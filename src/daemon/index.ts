@@ -178,6 +178,7 @@ async function startReader(rt: DaemonRuntime, cleanups: CleanupStack): Promise<v
       permission: policy.permissionRules(),
       permHistogram: rt.metrics?.permHistogram.buffer ?? null,
       details: detailsOn(config),
+      detailsPidfd: config.detailsCheck === "pidfd",
     });
   } catch (err) {
     if (err instanceof ReaderStartError) throw new StartFailure(err.message, err.exitCode);

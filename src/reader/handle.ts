@@ -80,6 +80,8 @@ export class ReaderHandle {
     permHistogram?: SharedArrayBuffer | null;
     /** Read process details (FAN_REPORT_PIDFD); see StartMessage.details. */
     details?: boolean;
+    /** With details: ask the kernel for a pidfd per event (default true); see StartMessage.detailsPidfd. */
+    detailsPidfd?: boolean;
     /** Permission mode: real-time waits, idle bulk threads (default true); see StartMessage.permRealtime. */
     permRealtime?: boolean;
   }): Promise<readonly string[]> {
@@ -125,6 +127,7 @@ export class ReaderHandle {
         ...opts,
         permHistogram: opts.permHistogram ?? null,
         details: opts.details ?? false,
+        detailsPidfd: opts.detailsPidfd ?? true,
         permRealtime: opts.permRealtime ?? true,
         wakeFd: this.wakeFd,
         control: this.control.buffer as SharedArrayBuffer,

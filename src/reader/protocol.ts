@@ -24,9 +24,14 @@ export interface StartMessage {
   readonly permission: PermissionRules;
   /**
    * `--process-details` (or burst_scope container): ppid, uid, cgroup, container id and pod uid are
-   * read per process and appended to event tails; the groups report pidfds (FAN_REPORT_PIDFD).
+   * read per process and appended to event tails.
    */
   readonly details: boolean;
+  /**
+   * With details: the groups report pidfds (FAN_REPORT_PIDFD) and /proc is checked against them;
+   * false (`process_details_check start-time`): the (pid, start time) check only.
+   */
+  readonly detailsPidfd: boolean;
   readonly marks: readonly ReaderMark[];
   /** Directories whose filesystems should resolve file handles (canary dirs), besides the marks. */
   readonly extraDirs: readonly string[];

@@ -188,7 +188,7 @@ export class Reader {
   }
 
   private addGroup(kind: GroupKind, mode: ReaderMode, notes: string[]): Group {
-    const fd = initGroup(kind, mode, this.start.details, notes);
+    const fd = initGroup(kind, mode, this.start.details && this.start.detailsPidfd, notes);
     // FD-mode reads create one fd per record, so keep them modest (~2.7k fds per read).
     const group: Group = {
       kind,

@@ -75,6 +75,7 @@ const USAGE = `usage: bun test/bench/run.ts [options]        (as root)
   --subjects a,b        only these subjects (none, floor-fd, floor-fid, fanotifyd-fd, fanotifyd-fid, fatrace,
                         c-responder, fanotifyd-perm, fanotifyd-perm-deny; only when named: fanotifyd-fd-details,
                         fanotifyd-fid-details, fanotifyd-perm-details = the same with --process-details;
+                        fanotifyd-fd-details-st, fanotifyd-fid-details-st: also --process-details-check start-time;
                         floor-fd-pidfd, floor-fid-pidfd = the C floor with FAN_REPORT_PIDFD)
   --perm-warm           run the permission scenario only warm (perm-warm: a nice-19 busy loop keeps the
                         vCPUs from idling); the default run does both perm-idle and perm-warm
@@ -190,6 +191,8 @@ interface Subject {
   perm?: "allow" | "deny";
   /** fanotifyd with --process-details (issue 12; only when asked for with --subjects) */
   details?: boolean;
+  /** with details: --process-details-check start-time (no pidfd per event) */
+  startTime?: boolean;
   /** C floor reader with FAN_REPORT_PIDFD (the kernel's cost of pidfds; only when named) */
   pidfd?: boolean;
 }
@@ -207,6 +210,8 @@ const ALL_SUBJECTS: Subject[] = [
   // --process-details variants: not in the default run; name them with --subjects.
   { id: "fanotifyd-fd-details", kind: "fanotifyd", mode: "fd", label: "fanotifyd --no-fid --process-details", details: true },
   { id: "fanotifyd-fid-details", kind: "fanotifyd", mode: "fid", label: "fanotifyd --process-details", details: true },
+  { id: "fanotifyd-fd-details-st", kind: "fanotifyd", mode: "fd", label: "fanotifyd --no-fid --process-details --process-details-check start-time", details: true, startTime: true },
+  { id: "fanotifyd-fid-details-st", kind: "fanotifyd", mode: "fid", label: "fanotifyd --process-details --process-details-check start-time", details: true, startTime: true },
   { id: "floor-fd-pidfd", kind: "floor", mode: "fd", label: "C floor reader, FD mode, FAN_REPORT_PIDFD", pidfd: true },
   { id: "floor-fid-pidfd", kind: "floor", mode: "fid", label: "C floor reader, FID mode, FAN_REPORT_PIDFD", pidfd: true },
   { id: "fanotifyd-perm-details", kind: "fanotifyd", mode: "fid", label: "fanotifyd --perm --process-details", perm: "allow", details: true },
@@ -652,7 +657,7 @@ function subjectCommand(s: Subject, b: Bins, m: Mounts, out: string): { cmd: str
       return { cmd: [b.floor, s.mode!, m.markDir, out], env: s.pidfd === true ? { FLOOR_PIDFD: "1" } : undefined };
     case "fanotifyd": {
       const perm = s.perm === undefined ? [] : ["--perm", ...(s.perm === "deny" ? ["--deny-on-alert", "--canary", `${m.markDir}/canary*`] : [])];
-      const details = s.details === true ? ["--process-details"] : [];
+      const details = s.details === true ? ["--process-details", ...(s.startTime === true ? ["--process-details-check", "start-time"] : [])] : [];
       return { cmd: [b.fanotifyd, "-f", ...(s.mode === "fd" ? ["--no-fid"] : []), "--filesystem", m.markDir, ...perm, ...details, "-o", out] };
     }
     case "responder":

@@ -6,7 +6,7 @@
 // Every cgroup is made under one fresh parent per test and removed afterwards (after its processes exit).
 
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import {
@@ -32,6 +32,22 @@ import {
 const RUN = requireIntegration();
 
 /** Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts). */
+/** The fanotify_init flags of each fanotify group pid holds (fdinfo "fanotify flags:HEX"). */
+function fanotifyInitFlags(pid: number): number[] {
+  const out: number[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let info = "";
+    try {
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "latin1");
+    } catch {
+      continue;
+    }
+    const m = /^fanotify flags:([0-9a-f]+)/m.exec(info);
+    if (m !== null) out.push(Number.parseInt(m[1], 16));
+  }
+  return out;
+}
+
 function cgroup2Root(): string | null {
   for (const line of readFileSync("/proc/self/mounts", "utf8").split("\n")) {
     const f = line.split(" ");
@@ -411,6 +427,22 @@ describe.skipIf(!RUN)("process details: namespaces, users, misses, hooks, defaul
     await d.stop("SIGTERM");
     const stats = statsFromLog(d.stderr()).at(-1)!;
     expect(stats.attribution_missed).toBe(0);
+  }, 30_000);
+
+  test("process_details_check: pidfd asks the kernel for pidfds (FAN_REPORT_PIDFD), start-time does not; both report details", async () => {
+    const { fs, out } = mounts();
+    const FAN_REPORT_PIDFD = 0x80;
+    for (const check of ["pidfd", "start-time"]) {
+      const d = await startDaemon(["-w", fs.dir, "--process-details", "--process-details-check", check, "-o", out]);
+      const flags = fanotifyInitFlags(d.pid);
+      expect(flags.length).toBeGreaterThan(0);
+      for (const f of flags) expect((f & FAN_REPORT_PIDFD) !== 0).toBe(check === "pidfd");
+      const file = join(fs.dir, `check-${check}`);
+      const p = await actor({ writes: [file] });
+      const r = await recordOf(out, d, (x) => x.pid === p.pid && x.path === file);
+      expect({ uid: r.uid, ppid: r.ppid }).toEqual({ uid: 0, ppid: process.pid });
+      await d.stop("SIGTERM");
+    }
   }, 30_000);
 
   test("config file: process_details 1 and burst_scope; bad values are errors", async () => {

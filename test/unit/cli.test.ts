@@ -72,6 +72,7 @@ describe("defaults and basics", () => {
       processDetails: false,
       permRealtime: true,
       burstScope: "process",
+      detailsCheck: "pidfd",
       verbose: 0,
       configFiles: [],
     });
@@ -196,6 +197,26 @@ describe("option syntax", () => {
     expect(usageError([])).toBe(msg);
     expect(usageError(["--canary", "/x*", "-f"])).toBe(msg);
     expect(usageError(["-c", conf("nomarks.conf", "output /x\n")])).toBe(msg);
+  });
+});
+
+describe("choices", () => {
+  test("--burst-scope and --process-details-check, and their config keys", () => {
+    const c = parse(["-w", "/a", "--burst-scope", "container", "--process-details-check", "start-time", "--no-perm-realtime"]);
+    expect({ scope: c.burstScope, check: c.detailsCheck, rt: c.permRealtime }).toEqual({ scope: "container", check: "start-time", rt: false });
+    const f = conf("choices.conf", "watch /w\nburst_scope container\nprocess_details_check start-time\nperm_realtime 0\n");
+    const fc = parse(["-c", f]);
+    expect({ scope: fc.burstScope, check: fc.detailsCheck, rt: fc.permRealtime }).toEqual({ scope: "container", check: "start-time", rt: false });
+    expect(parse(["-c", f, "--process-details-check", "pidfd"]).detailsCheck).toBe("pidfd");
+  });
+
+  test("a value outside the choices is a one-line usage error naming it", () => {
+    expect(usageError(["-w", "/a", "--process-details-check", "fast"])).toContain("invalid --process-details-check value 'fast' (want pidfd or start-time)");
+    expect(usageError(["-w", "/a", "--burst-scope", "pod"])).toContain("invalid --burst-scope value 'pod' (want process or container)");
+    expect(usageError(["-c", conf("badcheck.conf", "watch /w\nprocess_details_check fast\n")])).toContain(
+      "invalid process_details_check value 'fast' (want pidfd or start-time)",
+    );
+    expect(usageError(["-c", conf("badrt.conf", "watch /w\nperm_realtime yes\n")])).toContain("invalid perm_realtime value 'yes' (want 0 or 1)");
   });
 });
 
