@@ -11,8 +11,9 @@ const lib = dlopen("libc.so.6", {
   getrlimit: { args: [i32, ptr], returns: i32 },
   setrlimit: { args: [i32, ptr], returns: i32 },
   setpriority: { args: [i32, u32, i32], returns: i32 },
-  sched_setscheduler: { args: [i32, i32, ptr], returns: i32 },
+  getpriority: { args: [i32, u32], returns: i32 },
   gettid: { args: [], returns: i32 },
+  syscall: { args: [FFIType.i64, i32, ptr, u32], returns: FFIType.i64 },
 });
 
 const RLIMIT_NOFILE = 7;
@@ -59,30 +60,28 @@ export function setThreadNice(tid: number, nice: number): boolean {
   return lib.symbols.setpriority(0, tid >>> 0, nice | 0) === 0;
 }
 
+/** sched_setattr(2) has no glibc wrapper: its syscall number per architecture. */
+const SYS_SCHED_SETATTR = process.arch === "arm64" ? 274 : 314;
+const PRIO_PROCESS = 0;
 const SCHED_OTHER = 0;
-const SCHED_FIFO = 1;
-const SCHED_IDLE = 5;
-/** sched(7): children of the thread go back to SCHED_OTHER (nothing we start inherits real-time). */
-const SCHED_RESET_ON_FORK = 0x40000000;
-const fifoParam = new Int32Array([1]);
-const otherParam = new Int32Array([0]);
-
-/**
- * The calling thread to SCHED_FIFO priority 1 (`realtime`) or back to SCHED_OTHER; false when the
- * kernel refuses (no CAP_SYS_NICE / RLIMIT_RTPRIO). sched_setscheduler(2) with pid 0 = this thread.
- */
-export function setThreadRealtime(realtime: boolean): boolean {
-  const policy = (realtime ? SCHED_FIFO : SCHED_OTHER) | SCHED_RESET_ON_FORK;
-  return lib.symbols.sched_setscheduler(0, policy, realtime ? fifoParam : otherParam) === 0;
-}
 
 /** This thread's id (gettid(2)). */
 export const threadId = (): number => lib.symbols.gettid();
 
 /**
- * Thread `tid` of this process to SCHED_IDLE (`idle`: runs only when nothing else wants the CPU, and
- * any other waking thread preempts it at once, sched(7)) or back to SCHED_OTHER; false on failure.
+ * Thread `tid` of this process keeps SCHED_OTHER and its nice value and asks for a `sliceNs` time
+ * slice (sched_setattr(2) sched_runtime for SCHED_OTHER: the EEVDF custom slice of Linux 6.12+,
+ * clamped there to 0.1–100 ms; older kernels ignore it). No privilege is needed: nothing is raised.
+ * False when the kernel refuses (e.g. the thread is gone).
  */
-export function setThreadIdle(tid: number, idle: boolean): boolean {
-  return lib.symbols.sched_setscheduler(tid | 0, idle ? SCHED_IDLE : SCHED_OTHER, otherParam) === 0;
+export function setThreadSlice(tid: number, sliceNs: number): boolean {
+  const nice = lib.symbols.getpriority(PRIO_PROCESS, tid >>> 0);
+  // struct sched_attr (SCHED_ATTR_SIZE_VER0 = 48 bytes): size, policy, flags, nice, priority,
+  // runtime, deadline, period.
+  const attr = new DataView(new ArrayBuffer(48));
+  attr.setUint32(0, 48, true);
+  attr.setUint32(4, SCHED_OTHER, true);
+  attr.setInt32(16, nice, true);
+  attr.setBigUint64(24, BigInt(sliceNs), true);
+  return Number(lib.symbols.syscall(SYS_SCHED_SETATTR, tid | 0, new Uint8Array(attr.buffer), 0)) === 0;
 }

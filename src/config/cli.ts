@@ -61,7 +61,7 @@ export const DEFAULTS: Readonly<Scalars> = Object.freeze({
   denyOnAlert: false,
   fid: true,
   processDetails: false,
-  permRealtime: true,
+  permLongSlice: true,
   burstScope: "process",
   detailsCheck: "pidfd",
   verbose: 0,
@@ -131,7 +131,7 @@ const SWITCH_OPTIONS: Readonly<Partial<Record<OptionName, readonly [BooleanSetti
   "deny-on-alert": ["denyOnAlert", true],
   "no-fid": ["fid", false],
   "process-details": ["processDetails", true],
-  "no-perm-realtime": ["permRealtime", false],
+  "no-perm-long-slice": ["permLongSlice", false],
 };
 
 /** Options with a value that set one scalar (validated); false when `name` is not one of them. */

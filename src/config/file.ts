@@ -23,7 +23,7 @@ export type NumberSetting =
   | "socketQueueBytes"
   | "outputQueueBytes"
   | "verbose";
-export type BooleanSetting = "foreground" | "perm" | "denyOnAlert" | "fid" | "processDetails" | "permRealtime";
+export type BooleanSetting = "foreground" | "perm" | "denyOnAlert" | "fid" | "processDetails" | "permLongSlice";
 export type ChoiceSetting = "burstScope" | "detailsCheck";
 export type ScalarSetting = StringSetting | NumberSetting | BooleanSetting | ChoiceSetting | "format";
 
@@ -126,7 +126,7 @@ export const CONFIG_KEYS: readonly ConfigKeyDef[] = [
   { key: "deny_on_alert", def: { kind: "boolean", setting: "denyOnAlert" } },
   { key: "fid", def: { kind: "boolean", setting: "fid" } },
   { key: "process_details", def: { kind: "boolean", setting: "processDetails" } },
-  { key: "perm_realtime", def: { kind: "boolean", setting: "permRealtime" } },
+  { key: "perm_long_slice", def: { kind: "boolean", setting: "permLongSlice" } },
   { key: "burst_scope", def: { kind: "choice", setting: "burstScope" } },
   { key: "process_details_check", def: { kind: "choice", setting: "detailsCheck" } },
   { key: "verbose", def: { kind: "number", setting: "verbose" } },

@@ -68,9 +68,9 @@ export const mainArgs = {
     valueHint: "X",
     description: "pidfd (default: race-free) or start-time (cheaper; see README)",
   },
-  "no-perm-realtime": {
+  "no-perm-long-slice": {
     type: "boolean",
-    description: "--perm: no real-time answering thread, no idle threads",
+    description: "--perm: keep the default scheduler time slice (see README)",
   },
   verbose: { type: "boolean", alias: "v", description: "increase log verbosity (debug)" },
   help: { type: "boolean", alias: "h", description: "show this help" },

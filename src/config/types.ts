@@ -64,10 +64,10 @@ export interface Config {
   /** `--process-details` / `process_details 1`: ppid, uid, cgroup, container_id, pod_uid in records (issue 12). */
   readonly processDetails: boolean;
   /**
-   * `--perm`: the reader waits for permission events at SCHED_FIFO and the daemon's other threads run
-   * at SCHED_IDLE while they keep up (default true; `--no-perm-realtime` / `perm_realtime 0`; issue 11).
+   * `--perm`: every daemon thread asks for a long scheduler time slice, so openers it shares a CPU
+   * with preempt its work between answers (default true; `--no-perm-long-slice` / `perm_long_slice 0`; issue 11).
    */
-  readonly permRealtime: boolean;
+  readonly permLongSlice: boolean;
   /** `--burst-scope` / `burst_scope`: one burst window per process (default) or per container. */
   readonly burstScope: BurstScope;
   /**

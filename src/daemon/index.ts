@@ -172,7 +172,7 @@ async function startReader(rt: DaemonRuntime, cleanups: CleanupStack): Promise<v
     notes = await reader.start({
       mode: config.fid ? "fid" : "fd",
       perm: config.perm,
-      permRealtime: config.permRealtime,
+      permLongSlice: config.permLongSlice,
       marks: readerMarks(config.marks),
       extraDirs: config.canaries.map((c) => dirname(c)),
       permission: policy.permissionRules(),

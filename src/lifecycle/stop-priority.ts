@@ -3,7 +3,7 @@
 // 100 openers on 2 vCPUs stretched a stop past 1 s). Every thread of the process gets the highest
 // priority for the few hundred milliseconds that are left (root only; otherwise nothing changes).
 import { readdirSync } from "node:fs";
-import { setThreadIdle, setThreadNice } from "../../ffi/process.ts";
+import { setThreadNice } from "../../ffi/process.ts";
 
 export function raiseStopPriority(): void {
   let tids: string[];
@@ -12,9 +12,5 @@ export function raiseStopPriority(): void {
   } catch {
     return;
   }
-  // SCHED_IDLE threads (permission mode, src/reader/bulk-threads.ts) ignore nice: back to SCHED_OTHER first.
-  for (const tid of tids) {
-    setThreadIdle(Number(tid), false);
-    setThreadNice(Number(tid), -20);
-  }
+  for (const tid of tids) setThreadNice(Number(tid), -20);
 }

@@ -2,52 +2,20 @@
 // the middle of notification work, and the yield that lets an answered opener run before it.
 import * as K from "../../ffi/constants.ts";
 import { sysPoll, sysSchedYield } from "../../ffi/libc.ts";
-import { setThreadRealtime } from "../../ffi/process.ts";
 
 export class ContentFirst {
   private readonly poll = new Uint8Array(8);
   private readonly view = new DataView(this.poll.buffer);
   private active = false;
-  /** Real-time waits allowed (permission mode, the kernel took SCHED_FIFO once). */
-  private realtime = false;
-  /** The thread is SCHED_FIFO now. */
-  private isRealtime = false;
 
   /** `drainContent` reads and answers the content group until it is empty. */
   constructor(private readonly drainContent: () => void) {}
 
-  /**
-   * The content group's fd, once it exists (permission mode). `realtime`: wait at SCHED_FIFO when
-   * the kernel allows it (false when it refuses: no CAP_SYS_NICE).
-   */
-  setGroup(fd: number, realtime: boolean): boolean {
+  /** The content group's fd, once it exists (permission mode). */
+  setGroup(fd: number): void {
     this.view.setInt32(0, fd, true);
     this.view.setInt16(4, K.POLLIN, true);
     this.active = true;
-    this.realtime = realtime && setThreadRealtime(true);
-    this.isRealtime = this.realtime;
-    return this.realtime || !realtime;
-  }
-
-  /** True when the thread waits at real-time priority (permission mode, CAP_SYS_NICE). */
-  get realtimeWaits(): boolean {
-    return this.realtime;
-  }
-
-  /**
-   * Before the thread waits in poll(): SCHED_FIFO, so the wake-up for a permission event runs the
-   * thread at once instead of after whatever else holds the CPU (sched(7)).
-   */
-  beforeWait(): void {
-    if (this.realtime && !this.isRealtime) this.isRealtime = setThreadRealtime(true);
-  }
-
-  /** Before batch work (notification reads, posting): back to SCHED_OTHER, so it never starves the openers. */
-  beforeBatchWork(): void {
-    if (this.isRealtime) {
-      setThreadRealtime(false);
-      this.isRealtime = false;
-    }
   }
 
   /** Drains the content group if a permission event is waiting (non-blocking check). */
@@ -66,7 +34,6 @@ export class ContentFirst {
    */
   answerFirst(): void {
     if (!this.active) return;
-    this.beforeBatchWork();
     sysSchedYield();
     this.service();
   }

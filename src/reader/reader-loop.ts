@@ -2,13 +2,13 @@
 // the groups (the content group first: permission events are answered before anything else), hands
 // each record to the EventRecorder (record-events.ts) and posts ONE message per batch to the main thread.
 import * as K from "../../ffi/constants.ts";
-import { errno, strerror, sysClose, sysGetpid, sysPoll, sysQueuedBytes, sysRead } from "../../ffi/libc.ts";
+import { errno, strerror, sysClose, sysGetpid, sysPoll, sysRead } from "../../ffi/libc.ts";
 import { NO_PIDFD_INFO, RecordCursor, RecordKind, eventPidfd, type ParsedEvent } from "../../ffi/records.ts";
 import { PermissionPolicy } from "../policy/permission.ts";
 import { BatchTimer } from "./batch-timer.ts";
 import { CloseQueue } from "./close-queue.ts";
-import { BulkThreads, maxQueuedEvents } from "./bulk-threads.ts";
 import { ContentFirst } from "./content-first.ts";
+import { ThreadSlices } from "./thread-slices.ts";
 import { contentMark, flushMarks, initGroup, markFailure, type Group, type GroupKind } from "./groups.ts";
 import { changeMarks, isDirectory } from "./mark-changes.ts";
 import { NotifyMarks } from "./notify-marks.ts";
@@ -126,11 +126,8 @@ export class Reader {
   private readonly answers: PermAnswerer;
   private readonly recorder: EventRecorder;
   private batchReadAt = 0;
-  private readonly maxQueued = maxQueuedEvents();
-  /** Batches posted so far (minus CTRL_INFLIGHT: those the main thread has processed). */
-  private posted = 0;
-  /** Permission mode: the daemon's other threads at SCHED_IDLE while the main thread keeps up. */
-  private bulk: BulkThreads | null = null;
+  /** Permission mode: long time slices for every thread of the daemon (thread-slices.ts). */
+  private slices: ThreadSlices | null = null;
 
   constructor(private readonly start: StartMessage) {
     this.control = new Int32Array(start.control);
@@ -198,17 +195,13 @@ export class Reader {
       // Names are copied as bytes (nameOffset/nameLen), never decoded to strings.
       cursor: new RecordCursor(false),
     };
-    // The content group first: its events are answered at the thread's real-time priority, before
-    // any notification work drops it (content-first.ts).
-    if (kind === "content") this.groups.unshift(group);
-    else this.groups.push(group);
+    this.groups.push(group);
     if (kind === "content") {
       this.content = group;
-      if (!this.contentFirst.setGroup(group.fd, this.start.permRealtime)) {
-        notes.push("permission events are answered at normal priority: the kernel refused SCHED_FIFO (no CAP_SYS_NICE)");
-      } else if (this.contentFirst.realtimeWaits) {
-        const bulk = new BulkThreads(() => this.notifyQueueFill());
-        if (bulk.start(performance.now())) this.bulk = bulk;
+      this.contentFirst.setGroup(group.fd);
+      if (this.start.permLongSlice) {
+        const slices = new ThreadSlices();
+        if (slices.start(performance.now())) this.slices = slices;
       }
     }
     return group;
@@ -223,17 +216,6 @@ export class Reader {
     post(await changeMarks(this.notify as NotifyMarks, this.content?.fd ?? null, msg));
   }
 
-  /** The fullest notification group's queue as a fraction of the kernel's limit (fanotify(7) max_queued_events). */
-  private notifyQueueFill(): number {
-    let fill = 0;
-    for (const g of this.groups) {
-      if (g.kind !== "notify") continue;
-      const bytes = sysQueuedBytes(g.fd);
-      if (bytes > 0) fill = Math.max(fill, bytes / K.FAN_EVENT_METADATA_LEN / this.maxQueued);
-    }
-    return fill;
-  }
-
   private stopRequested(): boolean {
     return Atomics.load(this.control, CTRL_STOP) !== 0;
   }
@@ -244,6 +226,8 @@ export class Reader {
 
   async run(): Promise<void> {
     const pv = this.pollView;
+    // Group order as set up (notification group first): draining the content group first measured
+    // ~2 µs worse at the pinned p50 and no better in the tail (issue 11).
     const groups = this.groups;
     while (!this.stopRequested()) {
       this.control[CTRL_BEAT]++;
@@ -270,11 +254,7 @@ export class Reader {
       // While opens and directory listings run on I/O threads (off-thread.ts), wake every
       // millisecond so their results are taken in.
       const scanning = io.pending > 0;
-      this.contentFirst.beforeWait();
-      // A poll() timeout costs a kernel timer set-up per call (~13 µs here, batch-timer.ts): in
-      // permission mode, where every open wakes this loop, the batch timer is the fallback instead.
-      if (this.bulk?.watching(Atomics.load(this.control, CTRL_INFLIGHT))) this.timer.arm();
-      const r = sysPoll(this.pollFds, n + 2, scanning ? 1 : behind && this.bulk === null ? 50 : -1);
+      const r = sysPoll(this.pollFds, n + 2, scanning ? 1 : behind ? 50 : -1);
       if (r < 0) {
         const e = errno();
         if (e === K.EINTR) continue;
@@ -317,17 +297,12 @@ export class Reader {
       } else if (this.batch.count >= BATCH_EVENTS) {
         this.flush();
       }
-      if (this.bulk !== null) {
-        const inflight = Atomics.load(this.control, CTRL_INFLIGHT);
-        this.bulk.update(performance.now(), inflight, this.posted - inflight, inflight >= MAX_INFLIGHT);
-      }
       if (scanning) await new Promise((resolve) => setImmediate(resolve));
     }
     this.finish();
   }
 
   private finish(): void {
-    this.bulk?.release();
     // Permission events first: no new ones (the marks go), the queued ones answered as usual.
     const c = this.content;
     if (c !== null) {
@@ -363,7 +338,6 @@ export class Reader {
   /** Reads one group until EAGAIN, a full batch, or a stop request. */
   private drain(g: Group): void {
     const isContent = g.kind === "content";
-    if (!isContent) this.contentFirst.beforeBatchWork();
     while (!this.stopRequested()) {
       if (!isContent && this.batch.count >= BATCH_EVENTS) break;
       // A content group is drained even past the batch size: its records are answered first.
@@ -402,8 +376,8 @@ export class Reader {
         // A short bounded read emptied the queue: no yield, no further read (the next poll sees new records).
         if (n + (g.mode === "fd" ? RECORD_MAX_FD : RECORD_MAX_FID) < want) break;
         // The yields let the openers add records as fast as these small reads take them: the batch
-        // goes out at its age, not only when full (4096 records were ~1.7 ms of main-thread work in
-        // one piece, on the openers' CPU: the pinned permission tail, issue 11).
+        // goes out at its age, not only when full (a perm-open stream kept batches growing to 4096
+        // records, ~70 ms old, and 1.3 ms of main-thread work in one piece; issue 11).
         if (sharedMonoNow() - this.batchReadAt >= MAX_BATCH_AGE_MS && this.batch.count > 0) break;
         this.contentFirst.answerFirst();
       }
@@ -460,12 +434,10 @@ export class Reader {
     this.publishCounters();
     if (this.batch.count === 0) return;
     if (!final && this.behind()) return;
-    this.contentFirst.beforeBatchWork();
-    this.bulk?.rescan(performance.now());
+    this.slices?.rescan(performance.now());
     const { count, ints, bytes } = this.batch.take();
     const msg: WorkerMessage = { type: "batch", count, ints, bytes, readAt: this.batchReadAt };
     Atomics.add(this.control, CTRL_INFLIGHT, 1);
-    this.posted++;
     post(msg, [ints.buffer as ArrayBuffer, bytes.buffer as ArrayBuffer]);
     this.coalesce = count >= COALESCE_MIN_EVENTS;
     // A stream: the next batch is collected when the timer fires, without a wake-up for its first

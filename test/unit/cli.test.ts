@@ -70,7 +70,7 @@ describe("defaults and basics", () => {
       denyOnAlert: false,
       fid: true,
       processDetails: false,
-      permRealtime: true,
+      permLongSlice: true,
       burstScope: "process",
       detailsCheck: "pidfd",
       verbose: 0,
@@ -202,11 +202,11 @@ describe("option syntax", () => {
 
 describe("choices", () => {
   test("--burst-scope and --process-details-check, and their config keys", () => {
-    const c = parse(["-w", "/a", "--burst-scope", "container", "--process-details-check", "start-time", "--no-perm-realtime"]);
-    expect({ scope: c.burstScope, check: c.detailsCheck, rt: c.permRealtime }).toEqual({ scope: "container", check: "start-time", rt: false });
-    const f = conf("choices.conf", "watch /w\nburst_scope container\nprocess_details_check start-time\nperm_realtime 0\n");
+    const c = parse(["-w", "/a", "--burst-scope", "container", "--process-details-check", "start-time", "--no-perm-long-slice"]);
+    expect({ scope: c.burstScope, check: c.detailsCheck, rt: c.permLongSlice }).toEqual({ scope: "container", check: "start-time", rt: false });
+    const f = conf("choices.conf", "watch /w\nburst_scope container\nprocess_details_check start-time\nperm_long_slice 0\n");
     const fc = parse(["-c", f]);
-    expect({ scope: fc.burstScope, check: fc.detailsCheck, rt: fc.permRealtime }).toEqual({ scope: "container", check: "start-time", rt: false });
+    expect({ scope: fc.burstScope, check: fc.detailsCheck, rt: fc.permLongSlice }).toEqual({ scope: "container", check: "start-time", rt: false });
     expect(parse(["-c", f, "--process-details-check", "pidfd"]).detailsCheck).toBe("pidfd");
   });
 
@@ -216,7 +216,7 @@ describe("choices", () => {
     expect(usageError(["-c", conf("badcheck.conf", "watch /w\nprocess_details_check fast\n")])).toContain(
       "invalid process_details_check value 'fast' (want pidfd or start-time)",
     );
-    expect(usageError(["-c", conf("badrt.conf", "watch /w\nperm_realtime yes\n")])).toContain("invalid perm_realtime value 'yes' (want 0 or 1)");
+    expect(usageError(["-c", conf("badrt.conf", "watch /w\nperm_long_slice yes\n")])).toContain("invalid perm_long_slice value 'yes' (want 0 or 1)");
   });
 });
 
@@ -307,7 +307,7 @@ describe("--help and --version", () => {
       "rootfs", "workspace", "export", "cache", "job_rootfs", "job_workspace", "job_export", "job_cache"]) {
       expect(flat).toMatch(new RegExp(` ${key}[,.] `));
     }
-    expect(flat).toContain("The boolean keys foreground, perm, deny_on_alert, fid, process_details and perm_realtime take only 0 or 1.");
+    expect(flat).toContain("The boolean keys foreground, perm, deny_on_alert, fid, process_details and perm_long_slice take only 0 or 1.");
     expect(flat).not.toContain(" out,");
     expect(flat).not.toContain("pidfile");
     for (const line of text.split("\n")) expect(line.length).toBeLessThanOrEqual(110);

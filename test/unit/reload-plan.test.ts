@@ -45,9 +45,9 @@ describe("planReload", () => {
     const next = config("-w", A, "--perm", "--no-fid", "--socket", join(dir, "s"), "--pid-file", join(dir, "pid"));
     const p = planReload(cur, next);
     expect(p.fixed).toEqual(["perm", "fid", "socket", "pid_file"]);
-    const details = planReload(cur, config("-w", A, "--process-details", "--process-details-check", "start-time", "--no-perm-realtime"));
-    expect(details.fixed).toEqual(["process_details", "process_details_check", "perm_realtime"]);
-    expect(details.config).toMatchObject({ processDetails: false, detailsCheck: "pidfd", permRealtime: true });
+    const details = planReload(cur, config("-w", A, "--process-details", "--process-details-check", "start-time", "--no-perm-long-slice"));
+    expect(details.fixed).toEqual(["process_details", "process_details_check", "perm_long_slice"]);
+    expect(details.config).toMatchObject({ processDetails: false, detailsCheck: "pidfd", permLongSlice: true });
     expect({ perm: p.config.perm, fid: p.config.fid, socket: p.config.socket, pidFile: p.config.pidFile }).toEqual({
       perm: cur.perm,
       fid: cur.fid,
