@@ -16,7 +16,7 @@ import {
   runTimed,
   startDaemon,
   statsFromLog,
-  track,
+  held,
   waitFor,
   waitForRecord,
   type Daemon,
@@ -45,18 +45,6 @@ function parseEnv(text: string): Map<string, string> {
     if (eq > 0) m.set(line.slice(0, eq), line.slice(eq + 1));
   }
   return m;
-}
-
-/** A command that stays alive (attributable: comm/exe readable) until released. */
-function held(cmd: string[]) {
-  const p = track(Bun.spawn(cmd, { stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
-  return {
-    pid: p.pid,
-    release: async () => {
-      p.stdin.end();
-      await p.exited;
-    },
-  };
 }
 
 const isCanaryAlert = (pid: number) => (r: JsonRecord) => r.type === "alert" && r.kind === "canary" && r.pid === pid;

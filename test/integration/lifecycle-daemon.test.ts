@@ -227,7 +227,7 @@ describe.skipIf(!RUN)("signals", () => {
     const w = { daemon: d };
     const reloads = () => count(d.stderr(), "configuration reloaded");
     const hup = async (what: string, done: () => boolean) => {
-      assertSafeMarks(["--config", conf]);
+      assertSafeMarks(["--config", conf], d.cwd);
       d.signal("SIGHUP");
       await waitFor(done, 5000, what, d);
     };
@@ -300,7 +300,7 @@ describe.skipIf(!RUN)("signals", () => {
     const d = await startDaemon(["--config", conf]);
     const w = { daemon: d };
     writeFileSync(conf, [`watch ${fs.dir}`, `watch ${fs2.dir}`, `output ${badOut}`, ""].join("\n"));
-    assertSafeMarks(["--config", conf]);
+    assertSafeMarks(["--config", conf], d.cwd);
     d.signal("SIGHUP");
     await waitFor(() => d.stderr().includes("reload failed, keeping the running configuration"), 5000, "the failed reload", d);
     expect(d.stderr()).toContain(`reload failed, keeping the running configuration: failed to open output '${badOut}'`);

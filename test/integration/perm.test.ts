@@ -21,7 +21,6 @@ import {
   runDaemon,
   runTimed,
   startDaemon,
-  startDaemonUnreadStdout,
   waitForRecord,
   type Daemon,
   type JsonRecord,
@@ -245,7 +244,7 @@ describe.skipIf(!RUN)("--perm never blocks on itself or its output (B4, B5, B10)
     const fs = makeTmpfs();
     const FILE = join(fs.dir, "file");
     writeFileSync(FILE, "x\n");
-    const d = await startDaemonUnreadStdout(["--perm", "--filesystem", fs.dir, "-o", "-"]);
+    const d = await startDaemon(["--perm", "--filesystem", fs.dir, "-o", "-"], { stdout: "unread" });
     const r = await runTimed(["sh", "-c", 'for i in $(seq 1000); do cat "$1" >/dev/null || exit 1; done', "sh", FILE], 10_000);
     if (r.timedOut || r.code !== 0) {
       throw new Error(`open loop: code=${r.code} timedOut=${r.timedOut} ${Math.round(r.elapsedMs)} ms ${r.stderr}\ndaemon stderr:\n${d.stderr()}`);

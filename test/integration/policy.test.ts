@@ -16,7 +16,7 @@ import {
   requireIntegration,
   run,
   startDaemon,
-  track,
+  held,
   waitForRecord,
   type Daemon,
   type JsonRecord,
@@ -54,18 +54,6 @@ function expectedReason(r: JsonRecord): string | null {
 }
 
 const isAlert = (kind: string) => (r: JsonRecord) => r.type === "alert" && r.kind === kind;
-
-/** A command run under a shell that then blocks on stdin until released: alive (attributable) meanwhile. */
-function held(cmd: string[]) {
-  const p = track(Bun.spawn(cmd, { stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
-  return {
-    pid: p.pid,
-    release: async () => {
-      p.stdin.end();
-      await p.exited;
-    },
-  };
-}
 
 describe.skipIf(!RUN)("quick start (seed README) on a tmpfs dir", () => {
   afterEach(cleanupAll);

@@ -410,7 +410,7 @@ describe.skipIf(!RUN)("fanotifyd tail", () => {
     const cat2 = await run(["cat", CANARY]);
     await waitForRecord(out, (r) => r.type === "alert" && r.pid === cat2.pid, 5000, { daemon: d });
     await waitForRecord(out, (r) => r.path === join(fs.dir, "n5") && hasEvent(r, "CLOSE_WRITE"), 5000, { daemon: d });
-    await tail.waitStdout((t) => t.includes(`"pid":${cat2.pid},`), 5000, "the second alert on tail's stdout");
+    await tail.waitFor("stdout", (t) => t.includes(`"pid":${cat2.pid},`), 5000, "the second alert on tail's stdout");
     await stopClean(d);
     const res = await tail.wait(5000);
     expect({ code: res.code, timedOut: res.timedOut }).toEqual({ code: 0, timedOut: false });

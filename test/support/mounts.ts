@@ -105,8 +105,11 @@ function assertSafeMarkPath(p: string, flag: string, cwd: string): void {
 const MARK_LONG = ["--watch", "--mount", "--filesystem"];
 const CONFIG_MARK_KEYS = new Set(["watch", "mount", "filesystem"]);
 
-/** Checks every mark given on the command line or in a config file named on it. */
-export function assertSafeMarks(args: readonly string[], cwd: string = process.cwd()): void {
+/**
+ * Checks every mark given on the command line or in a config file named on it. `cwd` is the directory
+ * the daemon runs in (relative paths resolve there, not in the runner's cwd).
+ */
+export function assertSafeMarks(args: readonly string[], cwd: string): void {
   const configs: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
