@@ -5,7 +5,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { field, helper, runHelper, start, stop } from "../chaos/chaos.ts";
-import { cleanupAll, makeTmpDir, makeTmpfs, READY, requireIntegration, runDaemon, spawnDaemon, statsFromLog } from "./harness.ts";
+import { cleanupAll, hasEvent, makeTmpDir, makeTmpfs, READY, requireIntegration, runDaemon, spawnDaemon, statsFromLog, waitForRecord } from "./harness.ts";
 
 const RUN = requireIntegration();
 
@@ -55,9 +55,12 @@ describe.skipIf(!RUN)("hardening (issue 14)", () => {
     const fs = makeTmpfs();
     const out = makeTmpfs();
     seed(fs.dir);
-    const d = await start(["--perm", "--filesystem", fs.dir, "-o", join(out.dir, "o.jsonl")]);
+    const o = join(out.dir, "o.jsonl");
+    const d = await start(["--perm", "--filesystem", fs.dir, "-o", o]);
     const openers = runHelper(["open", fs.dir, "100", "3000"], 30_000);
-    await Bun.sleep(500);
+    // the openers are under way: their permission events reach the output
+    let seen = 0;
+    await waitForRecord(o, (r) => hasEvent(r, "OPEN_PERM") && ++seen >= 200, 10_000, { daemon: d });
     const ms = await stop(d);
     console.log(`stop with 100 permission openers: ${ms?.toFixed(0)} ms`);
     expect(ms).not.toBeNull();
@@ -94,8 +97,7 @@ describe.skipIf(!RUN)("hardening (issue 14)", () => {
     const small = makeTmpfs(1);
     const d = await start(["--filesystem", fs.dir, "-o", join(small.dir, "o.jsonl")]);
     const load = runHelper(["load", fs.dir, "2500"], 10_000);
-    await Bun.sleep(1500);
-    expect(d.stderr()).toContain("(ENOSPC)");
+    await d.waitFor("stderr", "(ENOSPC)", 10_000);
     expect(await stop(d)).not.toBeNull();
     await load;
     const log = d.stderr();

@@ -255,18 +255,24 @@ describe("HookRunner with /bin/sh", () => {
 
   test("background children holding the pipes: reading stops at the hook's deadline", async () => {
     const c = collector();
+    const wrote = join(dir, "late-written");
+    // canary: a background child writes "late" after the deadline, then the marker (SIGPIPE ignored,
+    // so it gets there whether or not the pipe is still read); burst: a later hook, read normally.
     const r = new HookRunner({
-      command: "echo $$; (sleep 0.6; echo late) & echo now",
+      command: `if [ "$FAN_KIND" = burst ]; then echo after; else echo $$; (trap '' PIPE; sleep 0.6; echo late; : > ${wrote}) & echo now; fi`,
       timeoutMs: 300,
       log: c.log,
       baseEnv: BASE_ENV,
     });
+    const info = (): string[] => c.lines.filter((l) => l.level === "info").map((l) => l.msg.slice(l.msg.indexOf(": ") + 2));
     r.run(alert({ kind: "canary" }), "{}");
     await waitFor(() => r.running === 0);
-    await Bun.sleep(900);
-    const info = c.lines.filter((l) => l.level === "info").map((l) => l.msg.slice(l.msg.indexOf(": ") + 2));
-    expect(info).toContain("now");
-    expect(info).not.toContain("late");
+    await waitFor(() => existsSync(wrote));
+    // "late" is in the pipe (or refused) by now; a later hook's line is read after anything it held.
+    r.run(alert({ kind: "burst" }), "{}");
+    await waitFor(() => info().includes("after"));
+    expect(info()).toContain("now");
+    expect(info()).not.toContain("late");
     expect(r.counters.killed).toBe(0); // the shell itself exited in time
   });
 
@@ -386,7 +392,7 @@ describe("HookRunner logic (fake spawner)", () => {
     expect(r.counters).toEqual({ run: 2, skipped: 48, killed: 0, failed: 0 });
     expect(c.lines.filter((l) => l.msg.startsWith("hook skipped")).length).toBe(1);
     f.procs[0].exit(0);
-    await Bun.sleep(0);
+    await f.procs[0].exited;
     expect(r.running).toBe(1);
     r.run(alert({ kind: "canary" }), "{}");
     expect(r.counters.run).toBe(3);
@@ -419,9 +425,12 @@ describe("HookRunner logic (fake spawner)", () => {
     const r = new HookRunner({ command: "x", timeoutMs: 50, log: () => {}, spawn: f.spawn });
     r.run(alert({ kind: "canary" }), "{}");
     f.procs[0].exit(3);
-    await Bun.sleep(100);
+    // A second hook that never exits: its timeout fires after the first one's would have.
+    r.run(alert({ kind: "canary" }), "{}");
+    await waitFor(() => f.procs[1].signals.length > 0, 1000);
+    expect(f.procs[1].signals).toEqual(["SIGKILL"]);
     expect(f.procs[0].signals).toEqual([]);
-    expect(r.counters.killed).toBe(0);
+    expect(r.counters.killed).toBe(1);
   });
 
   test("spawn failure is logged and counted; run() never throws", () => {

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { OutputWriter, type OutputLogFn } from "../../src/sinks/output.ts";
+import { waitFor } from "../support/jsonl.ts";
 import { writeLines } from "../support/output.ts";
 
 let dir = "";
@@ -112,10 +113,10 @@ describe("OutputWriter on a file", () => {
     const { log, lines } = logger();
     const w = OutputWriter.open(p, { log });
     writeLines(w, ["before-1", "before-2"]);
-    await Bun.sleep(50);
+    await waitFor(() => w.writtenRecords === 2, 3000, "the first two lines written");
     fs.renameSync(p, p + ".1");
     writeLines(w, ["still-old"]); // written before reopen: goes to the renamed file
-    await Bun.sleep(50);
+    await waitFor(() => w.writtenRecords === 3, 3000, "still-old written");
     expect(w.reopen()).toBe(true);
     writeLines(w, ["after-1", "after-2"]);
     await w.close(1000);
@@ -148,7 +149,7 @@ describe("OutputWriter on a file", () => {
     const { log, lines } = logger();
     const w = OutputWriter.open(p, { log });
     writeLines(w, ["one"]);
-    await Bun.sleep(30);
+    await waitFor(() => w.writtenRecords === 1, 3000, "the first line written");
     fs.renameSync(sub, sub + ".moved");
     expect(w.reopen()).toBe(false);
     writeLines(w, ["two"]);
@@ -268,9 +269,9 @@ describe("OutputWriter on a pipe nobody reads", () => {
     expect(w.writeErrors).toBe(1);
     expect(w.droppedRecords).toBe(2);
     writeLines(w, ["c"]); // queued behind the retry timer
-    await Bun.sleep(40);
+    await waitFor(() => w.droppedRecords === 3, 3000, "c dropped on the retry");
     writeLines(w, ["d"]);
-    await Bun.sleep(40);
+    await waitFor(() => w.droppedRecords === 4, 3000, "d dropped on the retry");
     expect(w.writeErrors).toBeGreaterThanOrEqual(2);
     expect(w.droppedRecords).toBe(4);
     expect(w.writtenRecords).toBe(0);
