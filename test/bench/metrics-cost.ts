@@ -5,9 +5,10 @@
 //   sudo bun test/bench/metrics-cost.ts [--seconds 20] [--rate 1000] [--rounds 2]
 //
 // Prints one line per run and the added CPU as a percentage of one CPU.
-import { mkdtempSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { cpuSeconds } from "../support/procfs.ts";
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -17,13 +18,6 @@ const SECONDS = arg("seconds", 20);
 const RATE = arg("rate", 1000);
 const ROUNDS = arg("rounds", 2);
 const BIN = resolve(import.meta.dir, "../../fanotifyd");
-const USER_HZ = 100; // clock ticks per second in /proc/PID/stat on Linux
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / USER_HZ; // utime + stime
-}
 
 async function runOnce(metrics: boolean, load: boolean): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "fanotifyd-mbench-"));

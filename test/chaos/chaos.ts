@@ -277,8 +277,8 @@ async function fullDisk(t: Tally, opts: ChaosOptions): Promise<void> {
   // Space comes back (logrotate moved the file away): the daemon must write valid records again.
   const before = readFileSync(out, "latin1");
   rmSync(out);
-  d.proc.kill("SIGUSR1");
-  await Bun.sleep(100);
+  d.signal("SIGUSR1");
+  await d.waitFor("stderr", "SIGUSR1 received: reopening the output", 5000); // logged, then reopened at once
   await runHelper(["load", fs.dir, "200"], 5000);
   await Bun.sleep(300);
   await t.stopped("full disk", d);

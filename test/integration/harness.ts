@@ -23,6 +23,7 @@ import { join, resolve } from "node:path";
 import { atExit } from "../support/exit.ts";
 import { assertSafeMarks, makeTmpDir, releaseMounts } from "../support/mounts.ts";
 import { readJsonl, waitFor, waitForRecord, type JsonRecord } from "../support/jsonl.ts";
+import { countFds } from "../support/procfs.ts";
 import { killAll, runToExit, spawnChild, track, type Child, type ExitResult, type RunResult, type Sink } from "../support/process.ts";
 
 export const REPO = resolve(import.meta.dir, "../..");
@@ -373,10 +374,7 @@ export function formatEvents(mask: number | bigint): string {
 // ---------------------------------------------------------------------------------------------------
 // helpers for the permission-mode tests (policy.test.ts, perm.test.ts)
 
-/** Number of open file descriptors of `pid` (entries of /proc/PID/fd). */
-export function countFds(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
-}
+export { countFds } from "../support/procfs.ts";
 
 /**
  * The daemon's fd count once it is back within `slack` of `before` (fds of the last read may still
