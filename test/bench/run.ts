@@ -27,7 +27,6 @@ import {
   openSync,
   readFileSync,
   readSync,
-  readdirSync,
   realpathSync,
   renameSync,
   rmSync,
@@ -38,7 +37,7 @@ import { cpus, release, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { waitQuiet as waitQuietFile } from "../support/jsonl.ts";
 import { makeTmpDir, makeTmpfs, mountInfoFsType, releaseMounts } from "../support/mounts.ts";
-import { CLK_TCK, countFds, cpuSeconds as readCpuSec, fanotifyMarks, median } from "../support/procfs.ts";
+import { countFds, cpuSeconds as readCpuSec, ctxSwitches as readCtxSwitches, fanotifyMarks, median, statusKiB as readStatusKiB, threadCpuSeconds as readThreadCpu } from "../support/procfs.ts";
 import { killAllNow, runToExit, spawnChild, type Child } from "../support/process.ts";
 import { runPermTail } from "./perm-tail.ts";
 
@@ -358,37 +357,6 @@ function log(msg: string): void {
 // ---------------------------------------------------------------------------------------------------
 // /proc sampling
 
-function readStatusKiB(pid: number, key: string): number {
-  try {
-    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "latin1"));
-    return m ? Number(m[1]) : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU seconds per thread name (Bun: the process name for the main thread, "Worker", "JITWorker", …). */
-function readThreadCpu(pid: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    try {
-      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, "latin1");
-      const name = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
-      const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-      out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / CLK_TCK;
-    } catch {
-      // thread gone
-    }
-  }
-  return out;
-}
-
 function diffThreadCpu(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(b)) {
@@ -396,25 +364,6 @@ function diffThreadCpu(a: Record<string, number>, b: Record<string, number>): Re
     if (d > 0) out[k] = d;
   }
   return out;
-}
-
-/** Voluntary + involuntary context switches over all threads. */
-function readCtxSwitches(pid: number): number {
-  let n = 0;
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return NaN;
-  }
-  for (const tid of tids) {
-    try {
-      for (const m of readFileSync(`/proc/${pid}/task/${tid}/status`, "latin1").matchAll(/ctxt_switches:\s+(\d+)/g)) n += Number(m[1]);
-    } catch {
-      // thread gone
-    }
-  }
-  return n;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ import {
   startDaemon,
   waitFor,
   waitForRecord,
-  type Daemon,
   type JsonRecord,
+  stopClean,
 } from "./harness.ts";
 
 const RUN = requireIntegration();
@@ -28,13 +28,6 @@ const RUN = requireIntegration();
 /** Backtracks without bound in a RegExp translation (issue 14 item 1). */
 const HOSTILE = "*a*a*a*a*a*a*a*a*a*a*a*b";
 const LONG_NAME = "a".repeat(255);
-
-async function stopWithin(d: Daemon, ms: number): Promise<void> {
-  const st = await d.stop("SIGTERM", 5000);
-  if (st.code !== 0 || st.timedOut || st.elapsedMs > ms) {
-    throw new Error(`SIGTERM: exit ${st.code}/${st.signal} after ${Math.round(st.elapsedMs)} ms (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
-  }
-}
 
 /**
  * The lines of a JSONL file, parsed from its bytes as byte strings (paths may hold any byte, A7).
@@ -95,7 +88,7 @@ describe.skipIf(!RUN)("hostile canary patterns (issue 14 item 1)", () => {
     expect(denied.stderr).toContain("Operation not permitted");
     expect(denied.elapsedMs).toBeLessThan(2000);
     await waitForRecord(out, (r) => r.pid === denied.pid && hasEvent(r, "OPEN_PERM") && r.decision === "deny", 5000, { daemon: d });
-    await stopWithin(d, 1500);
+    await stopClean(d, 1500);
   }, 30_000);
 
   test("observe mode: the record of a 255-byte name is written and SIGTERM stops the daemon", async () => {
@@ -110,7 +103,7 @@ describe.skipIf(!RUN)("hostile canary patterns (issue 14 item 1)", () => {
     const HIT = join(fs.dir, `${"a".repeat(11)}b`);
     writeFileSync(HIT, "");
     await waitFor(() => readFileSync(out, "utf8").includes('"kind":"canary"'), 5000, "no canary alert for the matching name", d);
-    await stopWithin(d, 1500);
+    await stopClean(d, 1500);
   }, 30_000);
 
   test("a pattern too costly to compile is refused at start-up with one line naming it (exit 2)", async () => {
@@ -165,7 +158,7 @@ describe.skipIf(!RUN)("canaries are bytes (issue 14 item 9)", () => {
     const pid = await expectDenied(latin);
     await expectAllowed(utf8, "utf8\n");
     await waitFor(() => readByteRecords(out, false).some((r) => r.type === "alert" && r.pid === pid), 5000, "the canary alert", d);
-    await stopWithin(d, 1500);
+    await stopClean(d, 1500);
     const recs = readByteRecords(out);
     const deny = recs.find((r) => r.pid === pid && r.type === "event" && r.decision === "deny");
     expect(deny?.path).toBe(latin); // the raw byte 0xe9, not U+FFFD (A7)
@@ -181,7 +174,7 @@ describe.skipIf(!RUN)("canaries are bytes (issue 14 item 9)", () => {
     const d = await startDaemon(["--perm", "--deny-on-alert", "--filesystem", fs.dir, "-o", out], { prefix: rawCanary(`${fs.dir}/*\xe9`) });
     await expectDenied(latin);
     await expectAllowed(utf8, "utf8\n");
-    await stopWithin(d, 1500);
+    await stopClean(d, 1500);
   }, 30_000);
 
   test("argv in daemon mode: the detached child gets the same raw bytes", async () => {
@@ -259,6 +252,6 @@ describe.skipIf(!RUN)("burst deny with 10,000 canaries (issue 14 item 10)", () =
     expect({ code: cat.code, out: cat.stdout, timedOut: cat.timedOut }).toEqual({ code: 0, out: "ok\n", timedOut: false });
     const decoy = await runTimed(["cat", CANARY], 5000);
     expect(decoy.stderr).toContain("Operation not permitted");
-    await stopWithin(d, 1500);
+    await stopClean(d, 1500);
   }, 30_000);
 });

@@ -26,7 +26,7 @@ import {
   waitFor,
   waitForRecord,
   waitSubscribers,
-  type Daemon,
+  stopClean,
 } from "./harness.ts";
 
 const RUN = requireIntegration();
@@ -35,11 +35,6 @@ const EXAMPLES = join(REPO, "examples");
 async function cleanup(): Promise<void> {
   closeNotifyListeners();
   await cleanupAll();
-}
-
-async function stopClean(d: Daemon): Promise<void> {
-  const st = await d.stop("SIGTERM");
-  if (st.code !== 0) throw new Error(`daemon exit ${st.code}/${st.signal} (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
 }
 
 /** Config lines as [key, value] (comments and blank lines skipped). */

@@ -154,6 +154,15 @@ export async function startDaemon(args: readonly string[], opts: StartOptions = 
   return d;
 }
 
+/** SIGTERM; throws (with its stderr) unless the daemon exits 0, and within `withinMs` when given. */
+export async function stopClean(d: Child, withinMs?: number): Promise<ExitResult> {
+  const st = await d.stop("SIGTERM", 5000);
+  if (st.code !== 0 || (withinMs !== undefined && st.elapsedMs > withinMs)) {
+    throw new Error(`SIGTERM: exit ${st.code}/${st.signal} after ${Math.round(st.elapsedMs)} ms (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
+  }
+  return st;
+}
+
 /** Runs `fanotifyd ARGS` (no -f added) to completion; SIGKILL after timeoutMs. */
 export async function runDaemon(args: readonly string[], timeoutMs = 5000, opts: StartOptions = {}): Promise<RunResult> {
   const t0 = performance.now();

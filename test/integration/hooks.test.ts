@@ -21,14 +21,10 @@ import {
   waitForRecord,
   type Daemon,
   type JsonRecord,
+  stopClean,
 } from "./harness.ts";
 
 const RUN = requireIntegration();
-
-async function stopClean(d: Daemon): Promise<void> {
-  const st = await d.stop("SIGTERM");
-  if (st.code !== 0) throw new Error(`daemon exit ${st.code}/${st.signal} (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
-}
 
 /** The stats record the daemon logged at exit. */
 function exitStats(d: Daemon): JsonRecord {

@@ -28,8 +28,8 @@ import {
   waitFor,
   waitForRecord,
   waitPidGone,
-  type Daemon,
   type JsonRecord,
+  stopClean,
 } from "./harness.ts";
 
 const RUN = requireIntegration();
@@ -96,11 +96,6 @@ async function deadPid(): Promise<number> {
   const p = Bun.spawn(["true"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
   await p.exited;
   return p.pid;
-}
-
-async function stopClean(d: Daemon): Promise<void> {
-  const st = await d.stop("SIGTERM");
-  if (st.code !== 0) throw new Error(`daemon exit ${st.code}/${st.signal} (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
 }
 
 function count(haystack: string, needle: string): number {

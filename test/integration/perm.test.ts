@@ -24,16 +24,12 @@ import {
   waitForRecord,
   type Daemon,
   type JsonRecord,
+  stopClean,
 } from "./harness.ts";
 
 const RUN = requireIntegration();
 
 const BURST_REASON = "mutating-event burst exceeded threshold";
-
-async function stopClean(d: Daemon): Promise<void> {
-  const st = await d.stop("SIGTERM");
-  if (st.code !== 0) throw new Error(`daemon exit ${st.code}/${st.signal} (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
-}
 
 const isAlert = (kind: string) => (r: JsonRecord) => r.type === "alert" && r.kind === kind;
 

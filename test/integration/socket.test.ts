@@ -27,6 +27,7 @@ import {
   waitForRecord,
   waitSubscribers,
   type Daemon,
+  stopClean,
 } from "./harness.ts";
 
 const RUN = requireIntegration();
@@ -141,11 +142,6 @@ async function rawConnectAndRead(path: string, timeoutMs: number): Promise<{ byt
 async function cleanup(): Promise<void> {
   for (const c of [...liveClients]) c.end();
   await cleanupAll();
-}
-
-async function stopClean(d: Daemon): Promise<void> {
-  const st = await d.stop("SIGTERM");
-  if (st.code !== 0) throw new Error(`daemon exit ${st.code}/${st.signal} (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
 }
 
 /** `sub` (what a subscriber received) is exactly the output file's text from some line start to its end. */
