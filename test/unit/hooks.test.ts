@@ -13,6 +13,7 @@ import { HOOK_LINE_MAX } from "../../src/limits.ts";
 import type { AlertRecord } from "../../src/output-records.ts";
 import { fromByteString, toByteString } from "../../src/bytes.ts";
 import { encodeAlert } from "../../src/output-encode.ts";
+import { runToExit } from "../support/process.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "fanotifyd-hooks-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -323,13 +324,9 @@ console.log(JSON.stringify({ selfIgn: f(self, "SigIgn"), blk: f(st, "SigBlk"), i
 await r.close(100);
 `,
     );
-    const proc = Bun.spawn(["/bin/sh", "-c", `trap '' INT PIPE HUP QUIT; exec "$0" "$1"`, process.execPath, script], {
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
-    expect(code).toBe(0);
-    const res = JSON.parse(out.trim()) as { selfIgn: string; blk: string; ign: string };
+    const r = await runToExit(["/bin/sh", "-c", `trap '' INT PIPE HUP QUIT; exec "$0" "$1"`, process.execPath, script], 10_000);
+    expect(r.code).toBe(0);
+    const res = JSON.parse(r.stdout.trim()) as { selfIgn: string; blk: string; ign: string };
     expect(res.selfIgn).not.toBe("0000000000000000"); // the "daemon" does ignore signals
     expect(res.blk).toBe("0000000000000000");
     expect(res.ign).toBe("0000000000000000");

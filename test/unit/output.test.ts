@@ -5,6 +5,7 @@ import path from "node:path";
 import { OutputWriter, type OutputLogFn } from "../../src/sinks/output.ts";
 import { waitFor } from "../support/jsonl.ts";
 import { writeLines } from "../support/output.ts";
+import { runToExit } from "../support/process.ts";
 
 let dir = "";
 beforeAll(() => {
@@ -326,13 +327,9 @@ process.exit(0);
   async function runChild(script: string, stdoutFd: number): Promise<ChildStats> {
     const file = path.join(dir, `child-${Math.random().toString(36).slice(2)}.ts`);
     fs.writeFileSync(file, script);
-    const proc = Bun.spawn([bun, file], { stdin: "ignore", stdout: stdoutFd, stderr: "pipe" });
-    const killer = setTimeout(() => proc.kill("SIGKILL"), 4000);
-    const code = await proc.exited;
-    clearTimeout(killer);
-    const err = await new Response(proc.stderr).text();
-    expect(code).toBe(0);
-    return JSON.parse(err.trim().split("\n").pop() ?? "") as ChildStats;
+    const r = await runToExit([bun, file], 4000, { stdout: { fd: stdoutFd } });
+    expect(r.code).toBe(0);
+    return JSON.parse(r.stderr.trim().split("\n").pop() ?? "") as ChildStats;
   }
 
   test("stdout pipe nobody reads: private non-blocking description, bounded, fd 1 untouched", async () => {
