@@ -38,7 +38,8 @@ export interface Child {
   readonly pid: number;
   readonly cmd: readonly string[];
   readonly cwd: string | undefined;
-  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
+  /** The process itself (its stdio fields are what SpawnOptions chose; use stdout()/stderr() for text). */
+  readonly proc: Subprocess;
   stdout(): string;
   stderr(): string;
   exited(): boolean;
@@ -167,9 +168,10 @@ export function spawnChild(cmd: readonly string[], opts: SpawnOptions = {}): Chi
       cwd: opts.cwd,
       env: { ...(opts.cleanEnv === true ? {} : process.env), ...(opts.env ?? {}) },
     }),
-  ) as unknown as Subprocess<"ignore", "pipe", "pipe">;
-  const collect = (s: Sink | undefined, stream: ReadableStream<Uint8Array>): Collector =>
-    new Collector(s === undefined || s === "pipe" ? stream : null, cap);
+  );
+  // "unread" is a pipe too, but nobody reads it; "ignore", files and fds give no stream.
+  const collect = (s: Sink | undefined, stream: unknown): Collector =>
+    new Collector((s === undefined || s === "pipe") && stream instanceof ReadableStream ? (stream as ReadableStream<Uint8Array>) : null, cap);
   const out = collect(opts.stdout, p.stdout);
   const err = collect(opts.stderr, p.stderr);
   let exited = false;
