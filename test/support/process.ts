@@ -132,7 +132,10 @@ function stdio(s: Sink | undefined): "pipe" | "ignore" | number | ReturnType<typ
 
 function matches(text: string, m: Match): boolean {
   if (typeof m === "string") return text.includes(m);
-  if (m instanceof RegExp) return m.test(text);
+  if (m instanceof RegExp) {
+    m.lastIndex = 0; // a /g or /y pattern would otherwise resume where the last test stopped
+    return m.test(text);
+  }
   return m(text);
 }
 
