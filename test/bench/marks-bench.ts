@@ -6,16 +6,17 @@
 //
 //   sudo bun test/bench/marks-bench.ts [--rounds 5] [--ops 100000] [--dirs 10000] [--base-bin PATH]
 //
-// SAFETY: every mark is placed on a tmpfs or an overlayfs this script mounts inside its own private
-// tmpfs, and everything is unmounted on exit.
-import type { Subprocess } from "bun";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+// SAFETY: every mark is placed on a tmpfs or an overlayfs this script mounts inside a private tmpfs
+// of its own (checked before each start, test/support/mounts.ts), and everything is unmounted on exit.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { waitQuiet } from "../support/jsonl.ts";
+import { assertSafeMarks, makeTmpDir, makeTmpfs, trackInnerMount } from "../support/mounts.ts";
+import { cpuSeconds as cpuSec, fanotifyMarks, median } from "../support/procfs.ts";
+import { spawnChild, type Child } from "../support/process.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 const READY = "fanotifyd started (pid=";
-const CLK_TCK = 100;
 
 interface Options {
   rounds: number;
@@ -49,9 +50,7 @@ function parseOptions(argv: string[]): Options {
   return o;
 }
 
-const mounts: string[] = [];
-const children = new Set<Subprocess>();
-const work = realpathSync(mkdtempSync(join(tmpdir(), "fanotifyd-marks-bench-")));
+const work = makeTmpDir("fanotifyd-marks-bench-");
 
 function sh(cmd: string[]): string {
   const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
@@ -59,101 +58,52 @@ function sh(cmd: string[]): string {
   return r.stdout.toString();
 }
 
-function mount(args: string[], dir: string): void {
-  mkdirSync(dir, { recursive: true });
-  sh(["mount", ...args, dir]);
-  mounts.push(dir);
-}
-
-function cleanup(): void {
-  for (const c of children) c.kill(9);
-  for (const m of mounts.reverse()) Bun.spawnSync(["umount", "-l", m]);
-  mounts.length = 0;
-  rmSync(work, { recursive: true, force: true });
-}
-process.on("exit", cleanup);
+// Children and mounts are released at exit (test/support/exit.ts), also after SIGINT/SIGTERM.
 for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => process.exit(130));
 
 /** A fresh filesystem to mark, inside the private tmpfs `work/base`. */
 function makeMarkFs(kind: "tmpfs" | "overlay", n: number): string {
   const base = join(work, `fs${n}`);
-  mount(["-t", "tmpfs", "-o", "size=1g", "tmpfs"], base);
+  makeTmpfs(1024, { at: base });
   const mnt = join(base, "m");
   if (kind === "tmpfs") {
-    mount(["-t", "tmpfs", "-o", "size=512m", "tmpfs"], mnt);
+    makeTmpfs(512, { at: mnt });
   } else {
-    for (const d of ["l", "u", "w"]) mkdirSync(join(base, d));
-    mount(["-t", "overlay", "-o", `lowerdir=${base}/l,upperdir=${base}/u,workdir=${base}/w`, "overlay"], mnt);
+    for (const d of ["l", "u", "w", "m"]) mkdirSync(join(base, d));
+    sh(["mount", "-t", "overlay", "-o", `lowerdir=${base}/l,upperdir=${base}/u,workdir=${base}/w`, "overlay", mnt]);
+    trackInnerMount(mnt);
   }
   return mnt;
 }
 
-function cpuSec(pid: number): number {
-  const s = readFileSync(`/proc/${pid}/stat`, "latin1");
-  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-}
-
 /** fanotify marks the process holds, from /proc/PID/fdinfo. */
 function markCount(pid: number): number {
-  let n = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== "anon_inode:[fanotify]") continue;
-      for (const line of readFileSync(`/proc/${pid}/fdinfo/${fd}`, "latin1").split("\n")) if (/^fanotify (ino|mnt_id|sdev):/.test(line)) n++;
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return n;
+  return fanotifyMarks(pid).filter((l) => /^(ino|mnt_id|sdev):/.test(l)).length;
 }
 
-interface Daemon {
-  proc: Subprocess<"ignore", "ignore", "pipe">;
+interface Daemon extends Child {
   readyMs: number;
-  stderr(): string;
 }
 
 async function startDaemon(bin: string, args: string[]): Promise<Daemon> {
+  assertSafeMarks(args, work);
   const t0 = performance.now();
-  const proc = Bun.spawn([bin, "-f", ...args], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
-  children.add(proc);
-  let text = "";
-  const ready = Promise.withResolvers<number>();
-  void (async () => {
-    const dec = new TextDecoder();
-    for await (const chunk of proc.stderr) {
-      text += dec.decode(chunk, { stream: true });
-      if (text.includes(READY)) ready.resolve(performance.now() - t0);
-    }
-  })();
-  const r = await Promise.race([ready.promise, proc.exited.then(() => -1), Bun.sleep(120_000).then(() => -2)]);
-  if (r < 0) throw new Error(`${bin} ${args.join(" ")} did not start:\n${text}`);
-  return { proc, readyMs: r, stderr: () => text };
+  const c = spawnChild([bin, "-f", ...args], { cwd: work, stdout: "ignore" });
+  try {
+    await c.waitFor("stderr", READY, 120_000, "ready");
+  } catch (e) {
+    throw new Error(`${bin} ${args.join(" ")} did not start:\n${c.stderr()}`, { cause: e });
+  }
+  return { ...c, readyMs: performance.now() - t0 };
 }
 
 async function stop(d: Daemon): Promise<void> {
-  d.proc.kill("SIGTERM");
-  await d.proc.exited;
-  children.delete(d.proc);
+  await d.stop("SIGTERM", 60_000);
 }
 
-async function waitQuiet(file: string): Promise<void> {
-  let last = -1;
-  let stableSince = performance.now();
-  for (;;) {
-    let size = 0;
-    try {
-      size = statSync(file).size;
-    } catch {
-      // not yet
-    }
-    if (size !== last) {
-      last = size;
-      stableSince = performance.now();
-    } else if (performance.now() - stableSince > 300) return;
-    await Bun.sleep(5);
-  }
+/** Until the output has not grown for 300 ms. */
+async function quiet(file: string): Promise<void> {
+  await waitQuiet(file, { quietMs: 300, maxMs: Infinity });
 }
 
 function countRecords(file: string): { events: number; overflows: number } {
@@ -175,28 +125,23 @@ interface Row {
   events: number;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
 async function flood(id: string, bin: string, kind: "tmpfs" | "overlay", markFlag: string, ops: number, loadgen: string, n: number): Promise<Row> {
   const mnt = makeMarkFs(kind, n);
   const dir = join(mnt, "w");
   mkdirSync(dir);
-  const outDir = join(work, `out${n}`);
-  mount(["-t", "tmpfs", "-o", "size=2g", "tmpfs"], outDir);
+  const outFs = makeTmpfs(2048, { at: join(work, `out${n}`) });
+  const outDir = outFs.dir;
   const out = join(outDir, "out.jsonl");
   const d = await startDaemon(bin, [markFlag, mnt, "-o", out]);
-  const c0 = cpuSec(d.proc.pid);
+  const c0 = cpuSec(d.pid);
   const t0 = performance.now();
   sh([loadgen, dir, "cwcru", String(ops), "0"]);
-  await waitQuiet(out);
+  await quiet(out);
   const secs = (performance.now() - t0 - 300) / 1000;
-  const c1 = cpuSec(d.proc.pid);
+  const c1 = cpuSec(d.pid);
   await stop(d);
   const { events, overflows } = countRecords(out);
-  Bun.spawnSync(["umount", outDir]);
+  outFs.cleanup();
   return { id, eventsPerSec: events / secs, cpuPer100k: ((c1 - c0) * 100_000) / Math.max(events, 1), overflows, events };
 }
 
@@ -209,7 +154,7 @@ async function treeStart(bin: string, kind: "tmpfs" | "overlay", dirs: number, n
   }
   writeFileSync(join(mnt, "a0", "file"), "x");
   const d = await startDaemon(bin, ["--mount", mnt, "-o", "/dev/null"]);
-  const marks = markCount(d.proc.pid);
+  const marks = markCount(d.pid);
   await stop(d);
   return { readyMs: d.readyMs, marks };
 }

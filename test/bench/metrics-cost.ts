@@ -1,13 +1,16 @@
 // What the metrics endpoint costs: the daemon's CPU (all threads, /proc/PID/stat utime+stime) over the
 // same run with and without `--metrics` scraped once a second (GET /metrics + GET /healthz, as Prometheus
-// and a kubelet probe would), idle and under a steady file-write load. Runs on a private tmpfs.
+// and a kubelet probe would), idle and under a steady file-write load. Runs on a private tmpfs
+// (test/support/mounts.ts: checked before each start, unmounted after each run and at exit).
 //
 //   sudo bun test/bench/metrics-cost.ts [--seconds 20] [--rate 1000] [--rounds 2]
 //
 // Prints one line per run and the added CPU as a percentage of one CPU.
-import { mkdtempSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { assertSafeMarks, makeTmpfs } from "../support/mounts.ts";
+import { cpuSeconds } from "../support/procfs.ts";
+import { spawnChild } from "../support/process.ts";
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -17,26 +20,15 @@ const SECONDS = arg("seconds", 20);
 const RATE = arg("rate", 1000);
 const ROUNDS = arg("rounds", 2);
 const BIN = resolve(import.meta.dir, "../../fanotifyd");
-const USER_HZ = 100; // clock ticks per second in /proc/PID/stat on Linux
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / USER_HZ; // utime + stime
-}
 
 async function runOnce(metrics: boolean, load: boolean): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), "fanotifyd-mbench-"));
-  if (Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", dir]).exitCode !== 0) throw new Error("mount failed");
+  const fs = makeTmpfs(64);
+  const dir = fs.dir;
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const args = [BIN, "-f", "-w", dir, "-o", "/dev/null", ...(metrics ? ["--metrics", `127.0.0.1:${port}`] : [])];
-  const d = Bun.spawn(args, { stdout: "ignore", stderr: "pipe" });
-  const dec = new TextDecoder();
-  let err = "";
-  for await (const chunk of d.stderr) {
-    err += dec.decode(chunk);
-    if (err.includes("fanotifyd started")) break;
-  }
+  const args = ["-f", "-w", dir, "-o", "/dev/null", ...(metrics ? ["--metrics", `127.0.0.1:${port}`] : [])];
+  assertSafeMarks(args, dir);
+  const d = spawnChild([BIN, ...args], { cwd: dir, stdout: "ignore" });
+  await d.waitFor("stderr", "fanotifyd started", 30_000, "ready");
   await Bun.sleep(1000); // start-up (JIT) is not what we measure
   const c0 = cpuSeconds(d.pid);
   const t0 = performance.now();
@@ -58,10 +50,8 @@ async function runOnce(metrics: boolean, load: boolean): Promise<number> {
   }
   const wall = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(d.pid) - c0;
-  d.kill("SIGTERM");
-  await d.exited;
-  Bun.spawnSync(["umount", "-l", dir]);
-  rmdirSync(dir);
+  await d.stop("SIGTERM", 10_000);
+  fs.cleanup();
   return (cpu / wall) * 100;
 }
 

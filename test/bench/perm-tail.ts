@@ -17,14 +17,16 @@
 //
 // SAFETY: marks only on the private tmpfs this script mounts (checked: it is a mount point of type
 // tmpfs that we made); both mounts are lazily unmounted on every exit path; every child is killed at exit.
-import type { Subprocess } from "bun";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join, resolve } from "node:path";
+import { waitQuiet } from "../support/jsonl.ts";
+import { assertSafeMarkPath, makeTmpDir, makeTmpfs, mountInfoFsType, releaseMounts, type Tmpfs } from "../support/mounts.ts";
+import { cpuSeconds as cpuSec, median } from "../support/procfs.ts";
+import { killAllNow, spawnChild, type Child } from "../support/process.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 const BENCH = join(REPO, "test/bench");
-const CLK_TCK = 100;
 const PERM_FILES = 1000;
 const WARM_OPENS = 20_000;
 const CANARIES = 100;
@@ -57,81 +59,51 @@ function parseOpts(argv: string[]): Opts {
   return o;
 }
 
-const children = new Set<Subprocess>();
-let mounts: string[] = [];
+const children = new Set<Child>();
+let mounts: Tmpfs[] = [];
 let tmpRoot = "";
 
+/** Kills this script's children, unmounts its tmpfs mounts, removes its temp dir (not run.ts's). */
 function cleanup(): void {
-  for (const c of children) c.kill("SIGKILL");
-  for (const m of mounts.reverse()) Bun.spawnSync(["umount", "-l", m]);
+  for (const c of children) c.signal("SIGKILL");
+  for (const m of mounts.reverse()) m.cleanup();
   mounts = [];
   if (tmpRoot) rmSync(tmpRoot, { recursive: true, force: true });
   tmpRoot = "";
 }
 
 function mountTmpfs(dir: string): void {
-  mkdirSync(dir, { recursive: true });
-  const r = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", dir]);
-  if (r.exitCode !== 0) throw new Error(`mount tmpfs on ${dir} failed: ${r.stderr.toString()}`);
-  mounts.push(dir);
+  mounts.push(makeTmpfs(512, { at: dir }));
 }
 
 /** SAFETY: a mark path must be on a tmpfs that this script mounted. */
 function assertOurTmpfs(path: string, mount: string): void {
-  if (!mounts.includes(mount) || !path.startsWith(mount)) throw new Error(`refusing to mark ${path}: not under our tmpfs`);
-  const info = readFileSync("/proc/self/mountinfo", "utf8").split("\n").find((l) => l.split(" ")[4] === mount);
-  if (!info || !/ - tmpfs /.test(info)) throw new Error(`refusing to mark ${path}: ${mount} is not our tmpfs mount`);
-}
-
-function cpuSec(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const p = f.slice(f.lastIndexOf(")") + 2).split(" ");
-  return (Number(p[11]) + Number(p[12])) / CLK_TCK;
-}
-
-function median(xs: number[]): number {
-  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+  if (!mounts.some((m) => m.dir === mount) || mountInfoFsType(mount) !== "tmpfs") throw new Error(`refusing to mark ${path}: ${mount} is not our tmpfs mount`);
+  assertSafeMarkPath(path, "perm-tail", mount);
 }
 
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : "–");
 const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : "–");
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
-interface Running {
-  proc: Subprocess;
-  stderr: () => string;
-}
+type Running = Child;
 
 /** Starts a subject and waits until its stderr shows `ready` (a substring); throws after 10 s. */
 async function start(cmd: string[], ready: string): Promise<Running> {
-  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
-  children.add(proc);
-  let err = "";
-  const reader = (async () => {
-    const dec = new TextDecoder();
-    for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += dec.decode(chunk);
-  })();
-  void reader;
-  const t0 = performance.now();
-  while (!err.includes(ready)) {
-    if (proc.exitCode !== null || performance.now() - t0 > 10_000) {
-      proc.kill("SIGKILL");
-      throw new Error(`${cmd[0]} did not become ready: ${err.trim().slice(-400)}`);
-    }
-    await Bun.sleep(5);
+  const c = spawnChild(cmd, { stdout: "ignore" });
+  children.add(c);
+  try {
+    await c.waitFor("stderr", ready, 10_000, "ready");
+  } catch (e) {
+    await stop(c, "SIGKILL");
+    throw new Error(`${cmd[0]} did not become ready: ${c.stderr().trim().slice(-400)}`, { cause: e });
   }
-  return { proc, stderr: () => err };
+  return c;
 }
 
-async function stop(r: Running): Promise<void> {
-  r.proc.kill("SIGTERM");
-  const t = setTimeout(() => r.proc.kill("SIGKILL"), 5000);
-  await r.proc.exited;
-  clearTimeout(t);
-  children.delete(r.proc);
+async function stop(r: Running, sig: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  await r.stop(sig, 5000);
+  children.delete(r);
 }
 
 interface OpenStats {
@@ -208,11 +180,11 @@ async function permRuns(o: Opts, bin: string, mnt: string, floodMnt: string, out
       const order = subjects.map((_, i) => subjects[(i + round) % subjects.length]);
       for (const s of order) {
         const running: Running[] = [];
-        let load: Subprocess | null = null;
+        let load: Child | null = null;
         try {
           for (const cmd of s.cmds?.(dir, flood ? floodMnt : null) ?? []) running.push(await start([...pin, ...cmd], s.ready));
           if (flood) {
-            load = Bun.spawn(["taskset", "-c", "0", join(bin, "loadgen"), floodMnt, "cwcru", String(FLOOD_RATE * 120), String(FLOOD_RATE)], { stdout: "ignore", stderr: "ignore" });
+            load = spawnChild(["taskset", "-c", "0", join(bin, "loadgen"), floodMnt, "cwcru", String(FLOOD_RATE * 120), String(FLOOD_RATE)], { stdout: "ignore", stderr: "ignore" });
             children.add(load);
           }
           runPermOpen(join(bin, "perm-open"), dir, WARM_OPENS, pin);
@@ -220,11 +192,7 @@ async function permRuns(o: Opts, bin: string, mnt: string, floodMnt: string, out
           results.push({ variant, subject: s.id, round, ...st });
           log(`perm ${variant} round ${round + 1} ${s.id}: p50 ${st.p50} p99 ${st.p99} p99.9 ${st.p999} µs`);
         } finally {
-          if (load !== null) {
-            load.kill("SIGKILL");
-            await load.exited;
-            children.delete(load);
-          }
+          if (load !== null) await stop(load, "SIGKILL");
           for (const r of running) await stop(r);
           rmSync(join(out, `${s.id}.jsonl`), { force: true });
         }
@@ -274,18 +242,9 @@ function countLines(file: string): { records: number; overflows: number } {
   return { records, overflows };
 }
 
-async function waitQuiet(file: string): Promise<void> {
-  let last = -1;
-  let still = performance.now();
-  const t0 = performance.now();
-  while (performance.now() - t0 < 30_000) {
-    const size = existsSync(file) ? statSync(file).size : 0;
-    if (size !== last) {
-      last = size;
-      still = performance.now();
-    } else if (performance.now() - still > 300) return;
-    await Bun.sleep(5);
-  }
+/** Until the output has not grown for 300 ms (30 s at most). */
+async function quiet(file: string): Promise<void> {
+  await waitQuiet(file, { quietMs: 300, maxMs: 30_000 });
 }
 
 async function floodRuns(o: Opts, bin: string, mnt: string, out: string): Promise<FloodResult[]> {
@@ -308,12 +267,12 @@ async function floodRuns(o: Opts, bin: string, mnt: string, out: string): Promis
       const r = await start(s.cmd(file), s.ready);
       try {
         Bun.spawnSync([join(bin, "loadgen"), join(mark, "warm"), "oc", "80000", "0"]);
-        await waitQuiet(file);
+        await quiet(file);
         const before = countLines(file);
-        const cpu0 = cpuSec(r.proc.pid);
+        const cpu0 = cpuSec(r.pid);
         const lg = Bun.spawnSync([join(bin, "loadgen"), join(mark, "flood"), "oc", String(o.floodOps), "0"]).stdout.toString();
-        await waitQuiet(file);
-        const cpu1 = cpuSec(r.proc.pid);
+        await quiet(file);
+        const cpu1 = cpuSec(r.pid);
         const after = countLines(file);
         const res = {
           subject: s.id,
@@ -377,7 +336,7 @@ function buildHelpers(bin: string): void {
 export async function runPermTail(argv: string[]): Promise<string> {
   const o = parseOpts(argv);
   if (process.getuid?.() !== 0) throw new Error("perm-tail needs root (fanotify, tmpfs mounts)");
-  tmpRoot = mkdtempSync(join(tmpdir(), "fanotifyd-permtail-"));
+  tmpRoot = makeTmpDir("fanotifyd-permtail-");
   const bin = join(tmpRoot, "bin");
   mkdirSync(bin);
   try {
@@ -411,7 +370,8 @@ export async function runPermTail(argv: string[]): Promise<string> {
 if (import.meta.main) {
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(sig, () => {
-      cleanup();
+      killAllNow();
+      releaseMounts();
       process.exit(130);
     });
   }

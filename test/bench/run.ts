@@ -18,32 +18,31 @@
 // stopped with SIGTERM and SIGKILLed after 5 s; the kernel releases any pending permission event
 // when the group fd closes. perm-warm keeps a nice-19 busy loop running so idle vCPUs do not halt.
 
-import type { Subprocess } from "bun";
 import {
   chmodSync,
   closeSync,
   copyFileSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readFileSync,
   readSync,
-  readdirSync,
-  readlinkSync,
   realpathSync,
   renameSync,
   rmSync,
   statSync,
   writeFileSync,
 } from "node:fs";
-import { cpus, release, tmpdir, totalmem } from "node:os";
+import { cpus, release, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { waitQuiet as waitQuietFile } from "../support/jsonl.ts";
+import { makeTmpDir, makeTmpfs, mountInfoFsType, releaseMounts } from "../support/mounts.ts";
+import { countFds, cpuSeconds as readCpuSec, ctxSwitches as readCtxSwitches, fanotifyMarks, median, statusKiB as readStatusKiB, threadCpuSeconds as readThreadCpu } from "../support/procfs.ts";
+import { killAllNow, runToExit, spawnChild, type Child } from "../support/process.ts";
 import { runPermTail } from "./perm-tail.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 const BENCH = join(REPO, "test/bench");
-const CLK_TCK = 100; // getconf CLK_TCK on Linux x86-64/arm64
 const READY_FANOTIFYD = "fanotifyd started (pid=";
 
 // ---------------------------------------------------------------------------------------------------
@@ -340,13 +339,6 @@ const ALL_SCENARIOS: Scenario[] = [
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
 
-function median(xs: number[]): number {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
@@ -375,47 +367,6 @@ function log(msg: string): void {
 // ---------------------------------------------------------------------------------------------------
 // /proc sampling
 
-function readCpuSec(pid: number): number {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, "latin1");
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime + stime (fields 14, 15)
-  } catch {
-    return NaN;
-  }
-}
-
-function readStatusKiB(pid: number, key: string): number {
-  try {
-    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "latin1"));
-    return m ? Number(m[1]) : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU seconds per thread name (Bun: the process name for the main thread, "Worker", "JITWorker", …). */
-function readThreadCpu(pid: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    try {
-      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, "latin1");
-      const name = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
-      const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-      out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / CLK_TCK;
-    } catch {
-      // thread gone
-    }
-  }
-  return out;
-}
-
 function diffThreadCpu(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(b)) {
@@ -423,33 +374,6 @@ function diffThreadCpu(a: Record<string, number>, b: Record<string, number>): Re
     if (d > 0) out[k] = d;
   }
   return out;
-}
-
-/** Voluntary + involuntary context switches over all threads. */
-function readCtxSwitches(pid: number): number {
-  let n = 0;
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return NaN;
-  }
-  for (const tid of tids) {
-    try {
-      for (const m of readFileSync(`/proc/${pid}/task/${tid}/status`, "latin1").matchAll(/ctxt_switches:\s+(\d+)/g)) n += Number(m[1]);
-    } catch {
-      // thread gone
-    }
-  }
-  return n;
-}
-
-function countFds(pid: number): number {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).length;
-  } catch {
-    return NaN;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -463,25 +387,9 @@ interface Mounts {
   markSdev: number; // kernel-internal s_dev of markMnt, as /proc/PID/fdinfo prints it
 }
 
-const liveMounts: string[] = [];
-const liveChildren = new Set<Subprocess>();
-let workDir: string | null = null;
-
-function mountinfoFsType(dir: string): string | null {
-  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
-    const f = line.split(" ");
-    const sep = f.indexOf("-");
-    if (sep > 0 && f[4] === dir) return f[sep + 1] ?? null;
-  }
-  return null;
-}
-
-function mountTmpfs(dir: string, size: string): void {
-  mkdirSync(dir, { recursive: true });
-  const r = sh(["mount", "-t", "tmpfs", "-o", `size=${size},mode=0755`, "tmpfs", dir]);
-  if (r.code !== 0) throw new Error(`mount tmpfs on ${dir} failed: ${r.err.trim()}`);
-  liveMounts.push(dir);
-  if (mountinfoFsType(dir) !== "tmpfs") throw new Error(`SAFETY: ${dir} is not a tmpfs mount point after mounting`);
+/** A private tmpfs at `dir` (mode 0755), unmounted by cleanup() and at exit (test/support/mounts.ts). */
+function mountTmpfs(dir: string, sizeMb: number): void {
+  makeTmpfs(sizeMb, { at: dir, options: "mode=0755" });
 }
 
 /** st_dev (userspace encoding) → the kernel's internal dev_t that fdinfo prints as sdev:%x. */
@@ -492,12 +400,11 @@ function kernelDev(stDev: number): number {
 }
 
 function setUpMounts(): Mounts {
-  const work = realpathSync(mkdtempSync(join(tmpdir(), "fanotifyd-bench-")));
-  workDir = work;
+  const work = makeTmpDir("fanotifyd-bench-");
   const markMnt = join(work, "mark");
   const outMnt = join(work, "out");
-  mountTmpfs(markMnt, "512m");
-  mountTmpfs(outMnt, "6g");
+  mountTmpfs(markMnt, 512);
+  mountTmpfs(outMnt, 6 * 1024);
   const markDir = join(markMnt, "w");
   mkdirSync(markDir);
   const st = statSync(markMnt);
@@ -509,39 +416,8 @@ function setUpMounts(): Mounts {
 function assertSafeMarkPath(m: Mounts, p: string): void {
   const real = realpathSync(p);
   if (!(real === m.markMnt || real.startsWith(m.markMnt + "/"))) throw new Error(`SAFETY: mark path ${p} is not on the bench tmpfs`);
-  if (mountinfoFsType(m.markMnt) !== "tmpfs") throw new Error(`SAFETY: ${m.markMnt} is no longer a tmpfs mount`);
+  if (mountInfoFsType(m.markMnt) !== "tmpfs") throw new Error(`SAFETY: ${m.markMnt} is no longer a tmpfs mount`);
   if (statSync(real).dev !== statSync(m.markMnt).dev) throw new Error(`SAFETY: ${p} is not on the ${m.markMnt} file system`);
-}
-
-/** Marks of every fanotify fd of pid, from fdinfo: "sdev:X" for filesystem marks, else the raw line. */
-function fanotifyMarks(pid: number): string[] {
-  const marks: string[] = [];
-  let fds: string[];
-  try {
-    fds = readdirSync(`/proc/${pid}/fd`);
-  } catch {
-    return marks;
-  }
-  for (const fd of fds) {
-    let target = "";
-    try {
-      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-    } catch {
-      continue;
-    }
-    if (target !== "anon_inode:[fanotify]") continue;
-    let info = "";
-    try {
-      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "latin1");
-    } catch {
-      continue;
-    }
-    for (const line of info.split("\n")) {
-      if (!line.startsWith("fanotify ") || line.startsWith("fanotify flags:")) continue;
-      marks.push(line.slice("fanotify ".length));
-    }
-  }
-  return marks;
 }
 
 function assertMarksSafe(m: Mounts, pid: number, who: string): void {
@@ -559,31 +435,13 @@ function assertMarksSafe(m: Mounts, pid: number, who: string): void {
   }
 }
 
-let cleanedUp = false;
+/** Kills every subject and helper, unmounts the bench tmpfs mounts (newest first), removes the work dir. */
 function cleanup(): void {
-  if (cleanedUp) return;
-  cleanedUp = true;
-  for (const c of liveChildren) {
-    try {
-      c.kill(9);
-    } catch {
-      // gone
-    }
-  }
-  // Give killed children a moment to release the mounts, then lazily unmount (newest first).
-  for (const dir of liveMounts.reverse()) sh(["umount", "-l", dir]);
-  liveMounts.length = 0;
-  if (workDir !== null) {
-    try {
-      rmSync(workDir, { recursive: true, force: true });
-    } catch {
-      // left for the OS temp cleaner
-    }
-  }
+  killAllNow();
+  releaseMounts();
 }
 
 function installCleanupHooks(): void {
-  process.on("exit", cleanup);
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(sig, () => {
       log(`${sig}: cleaning up (killing subjects, unmounting the bench tmpfs)`);
@@ -646,7 +504,7 @@ function buildHelpers(m: Mounts, opts: Options): Bins {
 // running a subject
 
 interface Running {
-  proc: Subprocess<"ignore", "ignore", "pipe">;
+  proc: Child["proc"];
   stderr(): string;
   stop(): Promise<{ code: number | null; signal: string | number | null; killed: boolean }>;
 }
@@ -680,70 +538,32 @@ async function startSubject(s: Subject, b: Bins, m: Mounts, out: string, extraAr
     if (!cmd.includes("-c")) throw new Error("SAFETY: fatrace without -c");
     assertSafeMarkPath(m, cwd!);
   }
-  const proc = Bun.spawn(cmd, {
-    cwd,
-    stdin: "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...env },
-  });
-  liveChildren.add(proc);
-  let text = "";
+  const child = spawnChild(cmd, { cwd, cleanEnv: true, env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...env }, stdout: "ignore", cap: 1_000_000 });
+  const proc = child.proc;
   const marker = s.kind === "floor" || s.kind === "responder" ? "ready\n" : s.kind === "fanotifyd" ? READY_FANOTIFYD : null;
-  const ready = Promise.withResolvers<void>();
-  const readyP = ready.promise;
-  void (async () => {
-    const dec = new TextDecoder();
-    for await (const chunk of proc.stderr) {
-      if (text.length < 1_000_000) text += dec.decode(chunk, { stream: true });
-      if (marker !== null && text.includes(marker)) ready.resolve();
-    }
-  })();
-  const deadline = nowMs() + 15_000;
+  const fail = async (why: string): Promise<never> => {
+    await child.stop("SIGKILL");
+    throw new Error(`${s.id} ${why}; stderr:\n${child.stderr().slice(-2000)}`);
+  };
   if (marker === null) {
     // fatrace prints nothing when ready: wait for its mark to show up in fdinfo.
+    const deadline = nowMs() + 15_000;
     for (let i = 0; i < 3000 && nowMs() < deadline; i++) {
       if (fanotifyMarks(proc.pid).length > 0) break;
-      if (proc.exitCode !== null) break;
+      if (child.exited()) break;
       await Bun.sleep(5);
     }
   } else {
-    const exited = proc.exited.then(() => "exited" as const);
-    const to = Bun.sleep(15_000).then(() => "timeout" as const);
-    const r = await Promise.race([readyP.then(() => "ready" as const), exited, to]);
-    if (r !== "ready") {
-      proc.kill(9);
-      liveChildren.delete(proc);
-      await proc.exited;
-      throw new Error(`${s.id} did not become ready (${r}); stderr:\n${text.slice(-2000)}`);
-    }
+    await child.waitFor("stderr", marker, 15_000, "ready").catch(() => fail(`did not become ready (${child.exited() ? "exited" : "timeout"})`));
   }
-  if (proc.exitCode !== null || fanotifyMarks(proc.pid).length === 0) {
-    proc.kill(9);
-    liveChildren.delete(proc);
-    await proc.exited;
-    throw new Error(`${s.id} has no fanotify mark in place; stderr:\n${text.slice(-2000)}`);
-  }
+  if (child.exited() || fanotifyMarks(proc.pid).length === 0) await fail("has no fanotify mark in place");
   assertMarksSafe(m, proc.pid, s.id);
   return {
     proc,
-    stderr: () => text,
+    stderr: child.stderr,
     stop: async () => {
-      let killed = false;
-      try {
-        proc.kill("SIGTERM");
-      } catch {
-        // gone
-      }
-      const r = await Promise.race([proc.exited.then(() => true), Bun.sleep(5000).then(() => false)]);
-      if (!r) {
-        killed = true;
-        proc.kill(9);
-        await proc.exited;
-      }
-      liveChildren.delete(proc);
-      await Bun.sleep(1); // let the stderr reader take the last bytes
-      return { code: proc.exitCode, signal: proc.signalCode, killed };
+      const r = await child.stop("SIGTERM", 5000);
+      return { code: r.code, signal: r.signal, killed: r.timedOut };
     },
   };
 }
@@ -762,15 +582,9 @@ interface LoadResult {
 async function runLoadgen(b: Bins, dir: string, load: Load, ops: number, rate: number, timesFile: string | null): Promise<LoadResult> {
   const args = [b.loadgen, dir, load, String(ops), String(rate)];
   if (timesFile !== null) args.push(timesFile);
-  const p = Bun.spawn(args, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  liveChildren.add(p);
-  const timeout = setTimeout(() => p.kill(9), 120_000);
-  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-  await p.exited;
-  clearTimeout(timeout);
-  liveChildren.delete(p);
+  const { code, stdout: out, stderr: err } = await runToExit(args, 120_000);
   const mm = /ops=(\d+) secs=([\d.]+) rate=(\d+) end_ns=(\d+) start_ns=(\d+)/.exec(out);
-  if (p.exitCode !== 0 || !mm) throw new Error(`loadgen failed (${p.exitCode}): ${out}${err}`);
+  if (code !== 0 || !mm) throw new Error(`loadgen failed (${code}): ${out}${err}`);
   return {
     ops: Number(mm[1]),
     secs: Number(mm[2]),
@@ -962,27 +776,8 @@ function scanOutput(file: string, kind: Kind, times: Float64Array | null, sinceM
 }
 
 /** Polls the file size every ~1 ms until it has not grown for quietMs; returns the time of the last growth. */
-async function waitQuiet(file: string, sinceMs: number, quietMs: number, maxMs: number): Promise<{ lastGrowthMs: number; timedOut: boolean }> {
-  let size = -1;
-  let last = sinceMs;
-  const t0 = nowMs();
-  for (let i = 0; i < 1_000_000; i++) {
-    let s = 0;
-    try {
-      s = statSync(file).size;
-    } catch {
-      s = 0;
-    }
-    const t = nowMs();
-    if (s !== size) {
-      if (size >= 0) last = t;
-      size = s;
-    }
-    if (t - last >= quietMs && t - t0 >= quietMs) return { lastGrowthMs: last, timedOut: false };
-    if (t - t0 > maxMs) return { lastGrowthMs: last, timedOut: true };
-    await Bun.sleep(1);
-  }
-  return { lastGrowthMs: last, timedOut: true };
+function waitQuiet(file: string, sinceMs: number, quietMs: number, maxMs: number): Promise<{ lastGrowthMs: number; timedOut: boolean }> {
+  return waitQuietFile(file, { sinceMs, quietMs, maxMs, intervalMs: 1 });
 }
 
 /** "0.21 s (fanotifyd-fid), 0.18 s (fanotifyd-fd)": median warm-up CPU per fanotifyd subject. */
@@ -1058,33 +853,19 @@ interface PermOpenResult {
 }
 
 async function runPermOpen(b: Bins, dir: string, n: number): Promise<PermOpenResult> {
-  const p = Bun.spawn([b.permOpen, dir, String(n), String(PERM_FILES)], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  liveChildren.add(p);
-  const timeout = setTimeout(() => p.kill(9), 120_000);
-  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-  await p.exited;
-  clearTimeout(timeout);
-  liveChildren.delete(p);
+  const { code, signal, stdout: out, stderr: err } = await runToExit([b.permOpen, dir, String(n), String(PERM_FILES)], 120_000);
   const mm = /opens=(\d+) secs=([\d.]+) rate=(\d+) p50_us=([\d.]+) p90_us=[\d.]+ p99_us=([\d.]+) p999_us=[\d.]+ max_us=([\d.]+)/.exec(out);
-  if (p.exitCode !== 0 || !mm) throw new Error(`perm-open failed (${p.exitCode ?? p.signalCode}): ${out}${err}`);
+  if (code !== 0 || !mm) throw new Error(`perm-open failed (${code ?? signal}): ${out}${err}`);
   return { opens: Number(mm[1]), secs: Number(mm[2]), rate: Number(mm[3]), p50: Number(mm[4]), p99: Number(mm[5]), max: Number(mm[6]) };
 }
 
 /** perm-warm: a nice-19 busy loop (killed by the caller) so the vCPUs never go idle during the measurement. */
-function startWarmLoop(): Subprocess {
-  const p = Bun.spawn(WARM_CMD, { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
-  liveChildren.add(p);
-  return p;
+function startWarmLoop(): Child {
+  return spawnChild(WARM_CMD, { stdout: "ignore", stderr: "ignore" });
 }
 
-async function killProc(p: Subprocess): Promise<void> {
-  try {
-    p.kill(9);
-  } catch {
-    // gone
-  }
-  await Promise.race([p.exited, Bun.sleep(5000)]);
-  liveChildren.delete(p);
+async function killProc(p: Child): Promise<void> {
+  await p.stop("SIGKILL", 5000);
 }
 
 async function measure(sc: Scenario, s: Subject, round: number, b: Bins, m: Mounts, opts: Options): Promise<Measurement | null> {
@@ -1230,7 +1011,7 @@ async function measurePerm(sc: Scenario, s: Subject, _round: number, b: Bins, m:
   for (let i = 0; i < PERM_FILES; i++) writeFileSync(join(runDir, `p${i}`), "data\n");
   const out = join(m.outMnt, `${s.id}.${sc.id}.${mm.round}.out`);
   let running: Running | null = null;
-  let warm: Subprocess | null = null;
+  let warm: Child | null = null;
   try {
     if (sc.perm!.warm) {
       warm = startWarmLoop();

@@ -15,8 +15,7 @@
 // is bounded in time and killed at the end.
 import { chmodSync, closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { assertSafeMarks, BIN, cleanupAll, makeTmpDir, makeTmpfs, READY, statsFromLog, track, type JsonRecord } from "../integration/harness.ts";
+import { cleanupAll, makeTmpDir, makeTmpfs, runTimed, startDaemon, statsFromLog, track, type Daemon, type JsonRecord } from "../integration/harness.ts";
 
 export interface ChaosOptions {
   /** start/load/stop cycles per mode (fid, fd, perm). */
@@ -62,72 +61,24 @@ export function helper(): string {
   return out;
 }
 
-export interface Running {
-  proc: Subprocess<"ignore", number | "pipe" | "ignore", "pipe">;
-  stderr: () => string;
-  exited: boolean;
-}
-
-async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
-  const dec = new TextDecoder("latin1");
-  for await (const chunk of stream) sink.text += dec.decode(chunk);
-}
+export type Running = Daemon;
 
 /** Starts the daemon (foreground) and waits for its readiness line. */
-export async function start(
-  args: string[],
-  opts: { prefix?: string[]; stdout?: number | "ignore"; env?: Record<string, string> } = {},
-): Promise<Running> {
-  assertSafeMarks(args);
-  const proc = track(
-    Bun.spawn([...(opts.prefix ?? []), BIN, "-f", ...args], {
-      stdin: "ignore",
-      stdout: opts.stdout ?? "ignore",
-      stderr: "pipe",
-      env: { ...process.env, ...(opts.env ?? {}) },
-    }),
-  );
-  const err = { text: "" };
-  const done = collect(proc.stderr, err);
-  const r: Running = { proc, stderr: () => err.text, exited: false };
-  void proc.exited.then(() => (r.exited = true));
-  const deadline = performance.now() + 15_000;
-  while (!err.text.includes(READY)) {
-    if (r.exited) {
-      await done;
-      throw new Error(`fanotifyd ${args.join(" ")} exited before ready:\n${err.text}`);
-    }
-    if (performance.now() > deadline) throw new Error(`fanotifyd ${args.join(" ")} not ready:\n${err.text}`);
-    await Bun.sleep(5);
-  }
-  return r;
+export function start(args: string[], opts: { prefix?: string[]; stdout?: number; env?: Record<string, string> } = {}): Promise<Running> {
+  const stdout = opts.stdout === undefined ? "ignore" : { fd: opts.stdout };
+  return startDaemon(args, { prefix: opts.prefix, stdout, env: opts.env, readyTimeoutMs: 15_000 });
 }
 
 /** SIGTERM; ms until exit, or null (a hang: SIGKILLed). */
 export async function stop(r: Running, sig: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
-  const t0 = performance.now();
-  r.proc.kill(sig);
-  const inTime = await Promise.race([r.proc.exited.then(() => true), Bun.sleep(HANG_MS).then(() => false)]);
-  if (!inTime) {
-    r.proc.kill("SIGKILL");
-    await r.proc.exited;
-    return null;
-  }
-  await Bun.sleep(0);
-  return performance.now() - t0;
+  const res = await r.stop(sig, HANG_MS);
+  return res.timedOut ? null : res.elapsedMs;
 }
 
 /** Runs the helper with a deadline; null when it had to be killed (stuck). */
 export async function runHelper(args: string[], timeoutMs: number): Promise<string | null> {
-  const p = track(Bun.spawn([helper(), ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
-  const out = new Response(p.stdout).text();
-  const inTime = await Promise.race([p.exited.then(() => true), Bun.sleep(timeoutMs).then(() => false)]);
-  if (!inTime) {
-    p.kill("SIGKILL");
-    await p.exited;
-    return null;
-  }
-  return out;
+  const r = await runTimed([helper(), ...args], timeoutMs);
+  return r.timedOut ? null : r.stdout;
 }
 
 export function field(text: string, name: string): number {
@@ -302,12 +253,12 @@ async function signalStorm(t: Tally, opts: ChaosOptions): Promise<void> {
   const sigs: NodeJS.Signals[] = ["SIGHUP", "SIGUSR1", "SIGUSR2"];
   let sent = 0;
   const end = performance.now() + opts.scenarioMs;
-  while (performance.now() < end && !d.exited) {
+  while (performance.now() < end && !d.exited()) {
     d.proc.kill(sigs[sent++ % 3]);
     await Bun.sleep(2 + (sent % 7) * 3);
   }
   await load;
-  if (d.exited) t.fail(`signal storm: the daemon died after ${sent} signals\n${d.stderr().slice(-1500)}`);
+  if (d.exited()) t.fail(`signal storm: the daemon died after ${sent} signals\n${d.stderr().slice(-1500)}`);
   const ms = await t.stopped("signal storm", d);
   t.report.notes.push(`signal storm: ${sent} signals in ${opts.scenarioMs} ms, exit in ${ms?.toFixed(0)} ms`);
   t.account("signal storm", d.stderr(), readFileSync(out, "latin1"), d.proc.exitCode);
@@ -326,8 +277,8 @@ async function fullDisk(t: Tally, opts: ChaosOptions): Promise<void> {
   // Space comes back (logrotate moved the file away): the daemon must write valid records again.
   const before = readFileSync(out, "latin1");
   rmSync(out);
-  d.proc.kill("SIGUSR1");
-  await Bun.sleep(100);
+  d.signal("SIGUSR1");
+  await d.waitFor("stderr", "SIGUSR1 received: reopening the output", 5000); // logged, then reopened at once
   await runHelper(["load", fs.dir, "200"], 5000);
   await Bun.sleep(300);
   await t.stopped("full disk", d);
@@ -439,7 +390,7 @@ async function reloadStorm(t: Tally, opts: ChaosOptions): Promise<void> {
   const d = await start(["-c", conf, "--filesystem", fs.dir, "-o", out]);
   const load = runHelper(["load", fs.dir, String(opts.scenarioMs)], opts.scenarioMs + 5000);
   const rounds = Math.max(20, Math.floor(opts.scenarioMs / 10));
-  for (let i = 0; i < rounds && !d.exited; i++) {
+  for (let i = 0; i < rounds && !d.exited(); i++) {
     write(1 + (i % 50));
     d.proc.kill("SIGHUP");
     await Bun.sleep(i % 3);

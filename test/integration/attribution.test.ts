@@ -19,6 +19,7 @@ import {
   readJsonl,
   requestStats,
   requireIntegration,
+  spawnChild,
   startDaemon,
   statsFromLog,
   track,
@@ -126,24 +127,10 @@ async function actor(opts: {
   const args: string[] = [opts.cgroupDir ?? ""];
   for (const w of opts.writes ?? []) args.push("w", w);
   for (const [a, b] of opts.renames ?? []) args.push("r", a, b);
-  const p = track(
-    Bun.spawn([...(opts.prefix ?? []), "perl", "-e", script, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }),
-  );
-  held.push(p);
-  const reader = p.stdout.getReader();
-  let text = "";
-  const timer = setTimeout(() => p.kill("SIGKILL"), 10_000);
-  while (!text.includes("done\n")) {
-    const { value, done } = await reader.read();
-    if (done) {
-      clearTimeout(timer);
-      throw new Error(`actor exited before "done": ${await new Response(p.stderr).text()}`);
-    }
-    text += Buffer.from(value).toString();
-  }
-  clearTimeout(timer);
-  reader.releaseLock();
-  return p;
+  const c = spawnChild([...(opts.prefix ?? []), "perl", "-e", script, ...args]);
+  held.push(c.proc);
+  await c.waitFor("stdout", "done\n", 10_000, 'the actor\'s "done"');
+  return c.proc;
 }
 
 async function releaseAll(): Promise<void> {

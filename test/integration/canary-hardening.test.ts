@@ -8,21 +8,19 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  assertSafeMarks,
-  BIN,
   cleanupAll,
   hasEvent,
   makeTmpDir,
   makeTmpfs,
-  READY,
   requireIntegration,
+  runDaemon,
+  runDaemonMode,
   runTimed,
   startDaemon,
-  track,
   waitFor,
   waitForRecord,
-  type Daemon,
   type JsonRecord,
+  stopClean,
 } from "./harness.ts";
 
 const RUN = requireIntegration();
@@ -30,13 +28,6 @@ const RUN = requireIntegration();
 /** Backtracks without bound in a RegExp translation (issue 14 item 1). */
 const HOSTILE = "*a*a*a*a*a*a*a*a*a*a*a*b";
 const LONG_NAME = "a".repeat(255);
-
-async function stopWithin(d: Daemon, ms: number): Promise<void> {
-  const st = await d.stop("SIGTERM", 5000);
-  if (st.code !== 0 || st.timedOut || st.elapsedMs > ms) {
-    throw new Error(`SIGTERM: exit ${st.code}/${st.signal} after ${Math.round(st.elapsedMs)} ms (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
-  }
-}
 
 /**
  * The lines of a JSONL file, parsed from its bytes as byte strings (paths may hold any byte, A7).
@@ -62,52 +53,12 @@ function printfFormat(s: string): string {
   return out;
 }
 
-interface RawStart {
-  /** Exit code of the shell's program; null while it runs (foreground). */
-  code: number | null;
-  stderr(): string;
-  /** SIGTERM, then SIGKILL after 5 s; throws unless it exits 0 within `ms`. */
-  stopWithin(ms: number): Promise<void>;
-}
-
 /**
  * Runs the daemon through `sh -c` so that `--canary` gets raw bytes (Bun.spawn would encode a string
- * argument as UTF-8). Foreground: resolves once it is ready. Otherwise: once the invoking process exits.
+ * argument as UTF-8): the prefix for StartOptions.prefix.
  */
-async function startWithRawCanary(args: readonly string[], canaryBytes: string, foreground = true): Promise<RawStart> {
-  const all = [...(foreground ? ["-f"] : []), ...args];
-  assertSafeMarks(all);
-  const script = `exec "$0" "$@" --canary "$(printf '${printfFormat(canaryBytes)}')"`;
-  const proc = track(Bun.spawn(["sh", "-c", script, BIN, ...all], { stdin: "ignore", stdout: "ignore", stderr: "pipe" }));
-  let err = "";
-  const dec = new TextDecoder();
-  void (async () => {
-    for await (const chunk of proc.stderr) err += dec.decode(chunk, { stream: true });
-  })();
-  let exited = false;
-  void proc.exited.then(() => (exited = true));
-  // Not the stderr pipe's end in daemon mode: the detached daemon keeps it open.
-  if (!foreground) await proc.exited;
-  const deadline = Date.now() + 10_000;
-  while (foreground && !err.includes(READY)) {
-    if (exited || Date.now() > deadline) throw new Error(`daemon not ready (exited=${exited}); stderr:\n${err}`);
-    await Bun.sleep(20);
-  }
-  return {
-    code: proc.exitCode,
-    stderr: () => err,
-    stopWithin: async (ms) => {
-      const t0 = performance.now();
-      proc.kill("SIGTERM");
-      const inTime = await Promise.race([proc.exited.then(() => true), Bun.sleep(5000).then(() => false)]);
-      if (!inTime) proc.kill("SIGKILL");
-      await proc.exited;
-      const elapsed = performance.now() - t0;
-      if (!inTime || proc.exitCode !== 0 || elapsed > ms) {
-        throw new Error(`SIGTERM: exit ${proc.exitCode} after ${Math.round(elapsed)} ms; stderr:\n${err}`);
-      }
-    },
-  };
+function rawCanary(canaryBytes: string): string[] {
+  return ["sh", "-c", `exec "$0" "$@" --canary "$(printf '${printfFormat(canaryBytes)}')"`];
 }
 
 describe.skipIf(!RUN)("hostile canary patterns (issue 14 item 1)", () => {
@@ -137,7 +88,7 @@ describe.skipIf(!RUN)("hostile canary patterns (issue 14 item 1)", () => {
     expect(denied.stderr).toContain("Operation not permitted");
     expect(denied.elapsedMs).toBeLessThan(2000);
     await waitForRecord(out, (r) => r.pid === denied.pid && hasEvent(r, "OPEN_PERM") && r.decision === "deny", 5000, { daemon: d });
-    await stopWithin(d, 1500);
+    await stopClean(d, 1500);
   }, 30_000);
 
   test("observe mode: the record of a 255-byte name is written and SIGTERM stops the daemon", async () => {
@@ -152,7 +103,7 @@ describe.skipIf(!RUN)("hostile canary patterns (issue 14 item 1)", () => {
     const HIT = join(fs.dir, `${"a".repeat(11)}b`);
     writeFileSync(HIT, "");
     await waitFor(() => readFileSync(out, "utf8").includes('"kind":"canary"'), 5000, "no canary alert for the matching name", d);
-    await stopWithin(d, 1500);
+    await stopClean(d, 1500);
   }, 30_000);
 
   test("a pattern too costly to compile is refused at start-up with one line naming it (exit 2)", async () => {
@@ -160,7 +111,7 @@ describe.skipIf(!RUN)("hostile canary patterns (issue 14 item 1)", () => {
     const pattern = join(fs.dir, "[".repeat(16000));
     const cfg = join(makeTmpDir(), "f.conf");
     writeFileSync(cfg, `watch ${fs.dir}\ncanary ${pattern}\n`);
-    const r = await runTimed([BIN, "-f", "-c", cfg, "-o", "/dev/null"], 10_000);
+    const r = await runDaemon(["-f", "-c", cfg, "-o", "/dev/null"], 10_000);
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split("\n");
     expect(lines.length).toBe(1);
@@ -207,7 +158,7 @@ describe.skipIf(!RUN)("canaries are bytes (issue 14 item 9)", () => {
     const pid = await expectDenied(latin);
     await expectAllowed(utf8, "utf8\n");
     await waitFor(() => readByteRecords(out, false).some((r) => r.type === "alert" && r.pid === pid), 5000, "the canary alert", d);
-    await stopWithin(d, 1500);
+    await stopClean(d, 1500);
     const recs = readByteRecords(out);
     const deny = recs.find((r) => r.pid === pid && r.type === "event" && r.decision === "deny");
     expect(deny?.path).toBe(latin); // the raw byte 0xe9, not U+FFFD (A7)
@@ -220,10 +171,10 @@ describe.skipIf(!RUN)("canaries are bytes (issue 14 item 9)", () => {
     const fs = makeTmpfs();
     const out = join(makeTmpDir(), "out.jsonl");
     const { latin, utf8 } = files(fs.dir);
-    const d = await startWithRawCanary(["--perm", "--deny-on-alert", "--filesystem", fs.dir, "-o", out], `${fs.dir}/*\xe9`);
+    const d = await startDaemon(["--perm", "--deny-on-alert", "--filesystem", fs.dir, "-o", out], { prefix: rawCanary(`${fs.dir}/*\xe9`) });
     await expectDenied(latin);
     await expectAllowed(utf8, "utf8\n");
-    await d.stopWithin(1500);
+    await stopClean(d, 1500);
   }, 30_000);
 
   test("argv in daemon mode: the detached child gets the same raw bytes", async () => {
@@ -232,7 +183,10 @@ describe.skipIf(!RUN)("canaries are bytes (issue 14 item 9)", () => {
     const out = join(aux, "out.jsonl");
     const pidFile = join(aux, "d.pid");
     const { latin, utf8 } = files(fs.dir);
-    const r = await startWithRawCanary(["--perm", "--deny-on-alert", "--filesystem", fs.dir, "-o", out, "--pid-file", pidFile], latin, false);
+    const r = await runDaemonMode(["--perm", "--deny-on-alert", "--filesystem", fs.dir, "-o", out, "--pid-file", pidFile], {
+      cwd: aux,
+      prefix: rawCanary(latin),
+    });
     expect(r.code).toBe(0);
     const pid = Number(readFileSync(pidFile, "utf8").trim());
     try {
@@ -298,6 +252,6 @@ describe.skipIf(!RUN)("burst deny with 10,000 canaries (issue 14 item 10)", () =
     expect({ code: cat.code, out: cat.stdout, timedOut: cat.timedOut }).toEqual({ code: 0, out: "ok\n", timedOut: false });
     const decoy = await runTimed(["cat", CANARY], 5000);
     expect(decoy.stderr).toContain("Operation not permitted");
-    await stopWithin(d, 1500);
+    await stopClean(d, 1500);
   }, 30_000);
 });

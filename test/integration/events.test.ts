@@ -17,8 +17,8 @@ import {
   startDaemon,
   track,
   waitForRecord,
-  type Daemon,
   type JsonRecord,
+  stopClean,
 } from "./harness.ts";
 
 const RUN = requireIntegration();
@@ -38,11 +38,6 @@ function expectEventShape(r: JsonRecord): void {
   expect(typeof r.pid).toBe("number");
   expect(typeof r.path).toBe("string");
   expect(typeof r.is_dir).toBe("boolean");
-}
-
-async function stopClean(d: Daemon): Promise<void> {
-  const st = await d.stop("SIGTERM");
-  if (st.code !== 0) throw new Error(`daemon exit ${st.code}/${st.signal} (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
 }
 
 /** A shell that performs `script` (args $1..) and then blocks on stdin until released, so it is alive

@@ -8,7 +8,6 @@ import { join } from "node:path";
 import {
   BIN,
   REPO,
-  assertSafeMarks,
   cleanupAll,
   closeNotifyListeners,
   hasEvent,
@@ -27,7 +26,7 @@ import {
   waitFor,
   waitForRecord,
   waitSubscribers,
-  type Daemon,
+  stopClean,
 } from "./harness.ts";
 
 const RUN = requireIntegration();
@@ -36,11 +35,6 @@ const EXAMPLES = join(REPO, "examples");
 async function cleanup(): Promise<void> {
   closeNotifyListeners();
   await cleanupAll();
-}
-
-async function stopClean(d: Daemon): Promise<void> {
-  const st = await d.stop("SIGTERM");
-  if (st.code !== 0) throw new Error(`daemon exit ${st.code}/${st.signal} (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
 }
 
 /** Config lines as [key, value] (comments and blank lines skipped). */
@@ -181,7 +175,7 @@ describe.skipIf(!RUN)("examples/cgroupd-landlockd.conf", () => {
     // the socket stream carries the same lines
     const lines = readLines(out);
     const wanted = [lines[wrec.index]!, lines[alert.index]!, lines[denied.index]!];
-    await tail.waitStdout((s) => wanted.every((l) => s.includes(l + "\n")), 5000, "the records on tail's stdout");
+    await tail.waitFor("stdout", (s) => wanted.every((l) => s.includes(l + "\n")), 5000, "the records on tail's stdout");
     await stopClean(d);
     const tr = await tail.wait(5000);
     expect({ code: tr.code, timedOut: tr.timedOut }).toEqual({ code: 0, timedOut: false });
@@ -245,7 +239,6 @@ describe.skipIf(!RUN)("examples/fanotifyd.service", () => {
     const ci = execStart.indexOf("--config");
     expect(ci).toBeGreaterThan(0);
     const argv = execStart.map((a, i) => (i === 0 ? BIN : i === ci + 1 ? conf : a));
-    assertSafeMarks(argv.slice(1));
     const notify = makeNotifyListener();
     const proc = spawnProcess(argv, { env: { NOTIFY_SOCKET: notify.path } });
     const ready = await notify.waitFor("READY=1", 10_000);
@@ -376,8 +369,8 @@ describe.skipIf(!RUN)("examples/sidecar.md", () => {
 
     const lines = readLines(out);
     const [alertTail, jobTail] = tailLines[0]!.includes("--type alert") ? [tails[0]!, tails[1]!] : [tails[1]!, tails[0]!];
-    await alertTail.waitStdout((s) => s.includes(`ALERT canary cat[${cat.pid}] ${secret}: canary opened`), 5000, "the pretty alert line");
-    await jobTail.waitStdout(
+    await alertTail.waitFor("stdout", (s) => s.includes(`ALERT canary cat[${cat.pid}] ${secret}: canary opened`), 5000, "the pretty alert line");
+    await jobTail.waitFor("stdout", 
       (s) => s.includes(lines[created.index]! + "\n") && s.includes(lines[deleted.index]! + "\n"),
       5000,
       "the CREATE and DELETE records of job1",

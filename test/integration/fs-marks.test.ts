@@ -170,7 +170,7 @@ describe.skipIf(!RUN)("inode-marked trees and scoped filesystem marks (B17)", ()
     const d = await startDaemon(["--config", conf]);
     const reloads = (): number => d.stderr().split("configuration reloaded").length - 1;
     writeFileSync(conf, `output ${out}\nmount ${b}\n`);
-    assertSafeMarks(["--config", conf]);
+    assertSafeMarks(["--config", conf], d.cwd);
     d.signal("SIGHUP");
     await waitFor(() => reloads() === 1, 5000, "the reload", d);
     expect(d.stderr()).toContain(`mount mark on ${b} (ramfs): FID inode marks on 3 directories`);
@@ -191,7 +191,7 @@ describe.skipIf(!RUN)("inode-marked trees and scoped filesystem marks (B17)", ()
     writeFileSync(conf, `output ${out}\nperm 1\nmount ${a}\nmount ${o}\n`);
     const d = await startDaemon(["--config", conf]);
     writeFileSync(conf, `output ${out}\nperm 1\nmount ${a}\nmount ${o}\nwatch ${a}/sub\nwatch ${o}\n`);
-    assertSafeMarks(["--config", conf]);
+    assertSafeMarks(["--config", conf], d.cwd);
     d.signal("SIGHUP");
     await waitFor(() => d.stderr().includes("configuration reloaded"), 5000, "the reload", d);
     const cat = Bun.spawnSync(["cat", join(a, "sub", "f")], { stderr: "pipe" });

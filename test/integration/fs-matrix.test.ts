@@ -15,8 +15,8 @@ import {
   run,
   startDaemon,
   waitForRecord,
-  type Daemon,
   type JsonRecord,
+  stopClean,
 } from "./harness.ts";
 
 const RUN = requireIntegration();
@@ -34,11 +34,6 @@ function expectedPlan(fs: FsKind, mark: MarkKind): string {
   if (mark === "watch") return "FID inode mark";
   if (TREE_FS.has(fs)) return "FID inode marks on";
   return mark === "mount" ? "FID filesystem mark kept to the mount's tree" : "FID filesystem mark;";
-}
-
-async function stopClean(d: Daemon): Promise<void> {
-  const st = await d.stop("SIGTERM");
-  if (st.code !== 0) throw new Error(`daemon exit ${st.code}/${st.signal}; stderr:\n${d.stderr()}`);
 }
 
 describe.skipIf(!RUN)("filesystem matrix (B17)", () => {

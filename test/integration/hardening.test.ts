@@ -5,7 +5,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { field, helper, runHelper, start, stop } from "../chaos/chaos.ts";
-import { BIN, cleanupAll, makeTmpDir, makeTmpfs, READY, requireIntegration, statsFromLog } from "./harness.ts";
+import { cleanupAll, hasEvent, makeTmpDir, makeTmpfs, READY, requireIntegration, runDaemon, spawnDaemon, statsFromLog, waitForRecord } from "./harness.ts";
 
 const RUN = requireIntegration();
 
@@ -33,27 +33,17 @@ describe.skipIf(!RUN)("hardening (issue 14)", () => {
     for (let trial = 0; trial < 8; trial++) {
       const sock = join(aux, `s${trial}.sock`);
       const pid = join(aux, `p${trial}.pid`);
-      const p = Bun.spawn([BIN, "-f", "--perm", "--filesystem", fs.dir, "-o", join(aux, "out.jsonl"), "--socket", sock, "--pid-file", pid], {
-        stdin: "ignore",
+      const p = spawnDaemon(["-f", "--perm", "--filesystem", fs.dir, "-o", join(aux, "out.jsonl"), "--socket", sock, "--pid-file", pid], {
         stdout: "ignore",
-        stderr: "pipe",
       });
-      let log = "";
-      const dec = new TextDecoder();
-      const reading = (async () => {
-        for await (const chunk of p.stderr) log += dec.decode(chunk);
-      })();
       // The earliest moment a handler exists (before that, no JavaScript runs at all).
       const until = performance.now() + 5000;
       while (!catchesSigterm(p.pid) && performance.now() < until) await Bun.sleep(0);
       // early: the signal comes before the daemon has said it is ready
-      if (!log.includes(READY)) early++;
-      p.kill("SIGTERM");
-      const code = await Promise.race([p.exited, Bun.sleep(5000).then(() => "hang")]);
-      if (code === "hang") p.kill("SIGKILL");
-      await reading;
-      expect({ trial, code, signal: p.signalCode }).toEqual({ trial, code: 0, signal: null });
-      expect(statsFromLog(log).length).toBe(1);
+      if (!p.stderr().includes(READY)) early++;
+      const st = await p.stop("SIGTERM", 5000);
+      expect({ trial, code: st.code, signal: st.signal }).toEqual({ trial, code: 0, signal: null });
+      expect(statsFromLog(p.stderr()).length).toBe(1);
       expect(existsSync(sock)).toBe(false);
       expect(existsSync(pid)).toBe(false);
     }
@@ -65,9 +55,12 @@ describe.skipIf(!RUN)("hardening (issue 14)", () => {
     const fs = makeTmpfs();
     const out = makeTmpfs();
     seed(fs.dir);
-    const d = await start(["--perm", "--filesystem", fs.dir, "-o", join(out.dir, "o.jsonl")]);
+    const o = join(out.dir, "o.jsonl");
+    const d = await start(["--perm", "--filesystem", fs.dir, "-o", o]);
     const openers = runHelper(["open", fs.dir, "100", "3000"], 30_000);
-    await Bun.sleep(500);
+    // the openers are under way: their permission events reach the output
+    let seen = 0;
+    await waitForRecord(o, (r) => hasEvent(r, "OPEN_PERM") && ++seen >= 200, 10_000, { daemon: d });
     const ms = await stop(d);
     console.log(`stop with 100 permission openers: ${ms?.toFixed(0)} ms`);
     expect(ms).not.toBeNull();
@@ -104,8 +97,7 @@ describe.skipIf(!RUN)("hardening (issue 14)", () => {
     const small = makeTmpfs(1);
     const d = await start(["--filesystem", fs.dir, "-o", join(small.dir, "o.jsonl")]);
     const load = runHelper(["load", fs.dir, "2500"], 10_000);
-    await Bun.sleep(1500);
-    expect(d.stderr()).toContain("(ENOSPC)");
+    await d.waitFor("stderr", "(ENOSPC)", 10_000);
     expect(await stop(d)).not.toBeNull();
     await load;
     const log = d.stderr();
@@ -126,15 +118,14 @@ describe.skipIf(!RUN)("hardening (issue 14)", () => {
     writeFileSync(conf, `canary ${fs.dir}/c1\ncanary ${fs.dir}/c2\n`);
     chmodSync(conf, 0o666);
     d.proc.kill("SIGHUP");
-    const until = performance.now() + 5000;
-    while (!d.stderr().includes("reload failed") && performance.now() < until) await Bun.sleep(10);
+    await d.waitFor("stderr", "reload failed", 5000);
     expect(d.stderr()).toContain(`reload failed, keeping the running configuration: config:${conf}: refusing '${conf}': file mode 0666 lets group or others write it`);
     expect(d.stderr()).not.toContain("configuration reloaded");
     expect(await stop(d)).not.toBeNull();
     // and at start
-    const r = Bun.spawnSync([BIN, "-f", "-c", conf, "--filesystem", fs.dir], { stderr: "pipe" });
-    expect(r.exitCode).toBe(2);
-    expect(r.stderr.toString()).toContain("mode 0666 lets group or others write it");
+    const r = await runDaemon(["-f", "-c", conf, "--filesystem", fs.dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("mode 0666 lets group or others write it");
   }, 30_000);
 
   test("item 2: an output path that is a planted symlink is refused at start", async () => {
@@ -144,9 +135,9 @@ describe.skipIf(!RUN)("hardening (issue 14)", () => {
     writeFileSync(victim, "root's\n");
     const link = join(aux, "out.jsonl");
     symlinkSync(victim, link);
-    const r = Bun.spawnSync([BIN, "-f", "--filesystem", fs.dir, "-o", link], { stderr: "pipe" });
-    expect(r.exitCode).toBe(1);
-    expect(r.stderr.toString()).toContain(`refusing output '${link}': it is a symbolic link (not followed; use '-' for stdout)`);
+    const r = await runDaemon(["-f", "--filesystem", fs.dir, "-o", link]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`refusing output '${link}': it is a symbolic link (not followed; use '-' for stdout)`);
     expect(readFileSync(victim, "utf8")).toBe("root's\n");
   });
 });

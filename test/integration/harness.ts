@@ -6,12 +6,12 @@
 // Every tmpfs is unmounted (umount -l) and every daemon killed in afterEach, and again at process exit.
 
 import { test } from "bun:test";
-import type { Subprocess } from "bun";
 import {
   accessSync,
   constants as fsConstants,
   existsSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   realpathSync,
   rmSync,
@@ -23,6 +23,8 @@ import { join, resolve } from "node:path";
 import { atExit } from "../support/exit.ts";
 import { assertSafeMarks, makeTmpDir, releaseMounts } from "../support/mounts.ts";
 import { readJsonl, waitFor, waitForRecord, type JsonRecord } from "../support/jsonl.ts";
+import { countFds } from "../support/procfs.ts";
+import { killAll, runToExit, spawnChild, track, type Child, type ExitResult, type RunResult, type Sink } from "../support/process.ts";
 
 export const REPO = resolve(import.meta.dir, "../..");
 export const BIN = process.env.FANOTIFYD_BIN ?? join(REPO, "fanotifyd");
@@ -103,67 +105,16 @@ export function requireIntegration(): boolean {
 export { assertSafeMarks, makeTmpDir, makeTmpfs, trackInnerMount, type Tmpfs } from "../support/mounts.ts";
 
 // ---------------------------------------------------------------------------------------------------
-// running the daemon
+// running the daemon and other processes: thin wrappers over test/support/process.ts
 
-export interface StopResult {
-  code: number | null;
-  signal: string | number | null;
-  /** ms from sending the signal to the process having exited. */
-  elapsedMs: number;
-  timedOut: boolean;
-}
+export { killAll as killAllDaemons, runToExit as runTimed, spawnChild, track, type Child as Proc, type RunResult, type RunResult as TimedRunResult } from "../support/process.ts";
+export type StopResult = ExitResult;
 
-export interface Daemon {
-  readonly pid: number;
+export interface Daemon extends Child {
+  /** The daemon's arguments (with the -f startDaemon adds). */
   readonly args: readonly string[];
-  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
-  stderr(): string;
-  stdout(): string;
-  exited(): boolean;
-  /** Send a signal without waiting. */
-  signal(sig: NodeJS.Signals): void;
-  /** Send `sig` (default SIGTERM) and wait for exit (SIGKILL after timeoutMs). */
-  stop(sig?: NodeJS.Signals, timeoutMs?: number): Promise<StopResult>;
-}
-
-const liveDaemons = new Set<Subprocess>();
-
-const STREAM_CAP = 8 * 1024 * 1024;
-
-class Collector {
-  text = "";
-  private dropped = false;
-  private waiters: Array<() => void> = [];
-  done: Promise<void>;
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.done = this.pump(stream);
-  }
-  private async pump(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const dec = new TextDecoder();
-    try {
-      for await (const chunk of stream) {
-        const s = dec.decode(chunk, { stream: true });
-        if (this.text.length < STREAM_CAP) this.text += s;
-        else if (!this.dropped) {
-          this.dropped = true;
-          this.text += "\n[... output capped by test harness ...]\n";
-        }
-        this.notify();
-      }
-    } catch {
-      // stream torn down with the process
-    }
-    this.text += dec.decode();
-    this.notify();
-  }
-  private notify(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-  changed(): Promise<void> {
-    return new Promise((r) => this.waiters.push(r));
-  }
+  /** The directory it runs in: relative mark paths resolve against it (REPO unless StartOptions.cwd). */
+  readonly cwd: string;
 }
 
 export interface StartOptions {
@@ -171,170 +122,88 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** Extra environment (merged over process.env). */
   env?: Record<string, string>;
+  /** Default REPO. */
   cwd?: string;
+  /** Default "pipe" (collected); "unread" keeps a pipe nobody reads (a stalled output). */
+  stdout?: Sink;
+  stderr?: Sink;
+  /** Commands run before the binary (e.g. ["taskset", "-c", "0"]). */
+  prefix?: readonly string[];
 }
 
-
-/** Waits up to timeoutMs for `p` to exit; SIGKILLs it (and waits) otherwise. True if it exited in time. */
-async function exitWithin(p: { exited: Promise<number>; kill(signal?: number | NodeJS.Signals): void }, timeoutMs: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const inTime = await Promise.race([
-    p.exited.then(() => true),
-    new Promise<boolean>((r) => {
-      timer = setTimeout(() => r(false), timeoutMs);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (!inTime) {
-    try {
-      p.kill("SIGKILL");
-    } catch {
-      // gone
-    }
-    await p.exited;
-  }
-  return inTime;
+/**
+ * Spawns BIN ARGS in opts.cwd (default REPO) after checking its marks against that same directory;
+ * does not wait for readiness (startDaemon does).
+ */
+export function spawnDaemon(args: readonly string[], opts: StartOptions): Daemon {
+  const cwd = opts.cwd ?? REPO;
+  assertSafeMarks(args, cwd);
+  const c = spawnChild([...(opts.prefix ?? []), BIN, ...args], { cwd, env: opts.env, stdout: opts.stdout, stderr: opts.stderr });
+  return { ...c, args, cwd };
 }
 
-function spawnDaemon(args: readonly string[], opts: StartOptions, readStdout = true) {
-  assertSafeMarks(args, opts.cwd ?? REPO);
-  installExitHook();
-  const proc = Bun.spawn([BIN, ...args], {
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    cwd: opts.cwd ?? REPO,
-    env: { ...process.env, ...(opts.env ?? {}) },
-  });
-  liveDaemons.add(proc);
-  void proc.exited.then(() => liveDaemons.delete(proc));
-  return { proc, out: readStdout ? new Collector(proc.stdout) : null, err: new Collector(proc.stderr) };
-}
-
-/** Waits for the readiness line on stderr; throws with the stderr text on exit or timeout. */
-async function waitReady(
-  proc: Subprocess<"ignore", "pipe", "pipe">,
-  err: Collector,
-  fullArgs: readonly string[],
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let exited = false;
-  void proc.exited.then(() => {
-    exited = true;
-  });
-  for (;;) {
-    if (err.text.includes(READY)) return;
-    if (exited) {
-      await err.done;
-      if (err.text.includes(READY)) return;
-      throw new Error(
-        `fanotifyd ${fullArgs.join(" ")} exited (code=${proc.exitCode}, signal=${proc.signalCode}) ` +
-          `before becoming ready; stderr:\n${err.text}`,
-      );
-    }
-    const left = deadline - Date.now();
-    if (left <= 0) {
-      proc.kill("SIGKILL");
-      await proc.exited;
-      throw new Error(`fanotifyd ${fullArgs.join(" ")} not ready after ${timeoutMs} ms; stderr:\n${err.text}`);
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      err.changed(),
-      proc.exited,
-      new Promise<void>((r) => {
-        timer = setTimeout(r, left);
-      }),
-    ]);
-    clearTimeout(timer);
-  }
-}
-
-/** Starts `fanotifyd -f ARGS` and resolves once it has logged the readiness line. */
+/** Starts `fanotifyd -f ARGS` and resolves once it has logged the readiness line (READY). */
 export async function startDaemon(args: readonly string[], opts: StartOptions = {}): Promise<Daemon> {
-  const fullArgs = ["-f", ...args];
-  const { proc, out, err } = spawnDaemon(fullArgs, opts);
-  let exited = false;
-  void proc.exited.then(() => {
-    exited = true;
-  });
-  await waitReady(proc, err, fullArgs, opts.readyTimeoutMs ?? 10_000);
-
-  const d: Daemon = {
-    pid: proc.pid,
-    args: fullArgs,
-    proc,
-    stderr: () => err.text,
-    stdout: () => out?.text ?? "",
-    exited: () => exited,
-    signal: (sig) => {
-      if (!exited) proc.kill(sig);
-    },
-    stop: async (sig = "SIGTERM", stopTimeoutMs = 5000) => {
-      const t0 = performance.now();
-      if (!exited) proc.kill(sig);
-      const inTime = await exitWithin(proc, stopTimeoutMs);
-      const elapsedMs = performance.now() - t0;
-      await Promise.all([err.done, out?.done]);
-      return { code: proc.exitCode, signal: proc.signalCode, elapsedMs, timedOut: !inTime };
-    },
-  };
+  const d = spawnDaemon(["-f", ...args], opts);
+  try {
+    await d.waitFor("stderr", READY, opts.readyTimeoutMs ?? 10_000, "becoming ready");
+  } catch (e) {
+    await d.stop("SIGKILL");
+    throw e;
+  }
   return d;
 }
 
-export interface RunResult {
-  code: number | null;
-  signal: string | number | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
+/** SIGTERM; throws (with its stderr) unless the daemon exits 0, and within `withinMs` when given. */
+export async function stopClean(d: Child, withinMs?: number): Promise<ExitResult> {
+  const st = await d.stop("SIGTERM", 5000);
+  if (st.code !== 0 || (withinMs !== undefined && st.elapsedMs > withinMs)) {
+    throw new Error(`SIGTERM: exit ${st.code}/${st.signal} after ${Math.round(st.elapsedMs)} ms (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
+  }
+  return st;
 }
 
 /** Runs `fanotifyd ARGS` (no -f added) to completion; SIGKILL after timeoutMs. */
 export async function runDaemon(args: readonly string[], timeoutMs = 5000, opts: StartOptions = {}): Promise<RunResult> {
-  const { proc, out, err } = spawnDaemon(args, opts);
-  const inTime = await exitWithin(proc, timeoutMs);
-  await Promise.all([out?.done, err.done]);
-  return { code: proc.exitCode, signal: proc.signalCode, stdout: out?.text ?? "", stderr: err.text, timedOut: !inTime };
+  const t0 = performance.now();
+  const d = spawnDaemon(args, opts);
+  const r = await d.wait(timeoutMs);
+  return { ...r, elapsedMs: performance.now() - t0, pid: d.pid, stdout: d.stdout(), stderr: d.stderr() };
 }
 
-// ---------------------------------------------------------------------------------------------------
-// cleanup
-
-/** Kills every daemon still running (SIGKILL) and waits for it. */
-export async function killAllDaemons(): Promise<void> {
-  const procs = [...liveDaemons];
-  for (const p of procs) {
-    try {
-      p.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  await Promise.all(procs.map((p) => p.exited));
+/**
+ * Spawns any command (a `fanotifyd tail`, a foreground daemon started exactly as written) in opts.cwd
+ * (default REPO), its stdout/stderr collected; killed by cleanupAll(). When cmd[0] is BIN its marks
+ * are checked against that directory first.
+ */
+export function spawnProcess(cmd: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Child {
+  const cwd = opts.cwd ?? REPO;
+  if (cmd[0] === BIN) assertSafeMarks(cmd.slice(1), cwd);
+  return spawnChild(cmd, { cwd, env: opts.env });
 }
 
-const liveChildren = new Set<Subprocess>();
+/** A command that stays alive (attributable: comm/exe readable) until released (its stdin closed). */
+export function held(cmd: string[]): { pid: number; release(): Promise<void> } {
+  const p = track(Bun.spawn(cmd, { stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
+  return {
+    pid: p.pid,
+    release: async () => {
+      p.stdin.end();
+      await p.exited;
+    },
+  };
+}
 
-/** Registers a helper process (writer loops etc.) to be killed by cleanupAll(). */
-export function track<T extends Subprocess>(p: T): T {
-  liveChildren.add(p);
-  void p.exited.then(() => liveChildren.delete(p));
-  return p;
+/** Runs a command to completion (60 s at most); throws with its stderr on a non-zero exit. */
+export async function run(cmd: string[], opts: { cwd?: string } = {}): Promise<{ pid: number; stdout: string }> {
+  const r = await runToExit(cmd, 60_000, opts);
+  if (r.code !== 0) throw new Error(`${cmd.join(" ")} exited ${r.code ?? r.signal}: ${r.stderr}`);
+  return { pid: r.pid, stdout: r.stdout };
 }
 
 /** afterEach: kill daemons and helpers, unmount every tmpfs, remove scratch dirs. */
 export async function cleanupAll(): Promise<void> {
-  const kids = [...liveChildren];
-  for (const p of kids) {
-    try {
-      p.kill("SIGKILL");
-    } catch {
-      // gone
-    }
-  }
-  await Promise.all([killAllDaemons(), ...kids.map((p) => p.exited)]);
+  await killAll();
   releaseMounts();
   if (helperDir !== undefined) {
     rmSync(helperDir, { recursive: true, force: true });
@@ -342,24 +211,6 @@ export async function cleanupAll(): Promise<void> {
     helperPath = undefined;
   }
 }
-
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // Processes first (phase 0), then the mounts under them (test/support/mounts.ts, phase 1).
-  atExit(0, () => {
-    for (const p of [...liveDaemons, ...liveChildren]) {
-      try {
-        p.kill("SIGKILL");
-      } catch {
-        // gone
-      }
-    }
-    if (helperDir !== undefined) rmSync(helperDir, { recursive: true, force: true });
-  });
-}
-
 // ---------------------------------------------------------------------------------------------------
 // reading the output: test/support/jsonl.ts
 
@@ -454,7 +305,9 @@ let helperPath: string | null | undefined;
 
 function churnBinary(): string | null {
   if (helperPath !== undefined) return helperPath;
-  installExitHook();
+  atExit(1, () => {
+    if (helperDir !== undefined) rmSync(helperDir, { recursive: true, force: true });
+  });
   helperDir = realpathSync(mkdtempSync(join(tmpdir(), "fanotifyd-it-bin-")));
   writeFileSync(join(helperDir, "churn.c"), HELPER_C);
   const out = join(helperDir, "churn");
@@ -475,14 +328,6 @@ export function churnLoopCommand(dir: string): string[] {
   const bin = churnBinary();
   if (bin) return [bin, "loop", dir];
   return ["sh", "-c", `cd "$1" && i=0; while :; do echo x > l$((i%64)); i=$((i+1)); done`, "sh", dir];
-}
-
-/** Runs a command to completion; throws with its stderr on failure. */
-export async function run(cmd: string[], opts: { cwd?: string } = {}): Promise<{ pid: number; stdout: string }> {
-  const p = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", cwd: opts.cwd });
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${stderr}`);
-  return { pid: p.pid, stdout };
 }
 
 export function maxQueuedEvents(): number {
@@ -538,75 +383,7 @@ export function formatEvents(mask: number | bigint): string {
 // ---------------------------------------------------------------------------------------------------
 // helpers for the permission-mode tests (policy.test.ts, perm.test.ts)
 
-import { readdirSync } from "node:fs";
-
-export interface TimedRunResult {
-  pid: number;
-  code: number | null;
-  signal: string | number | null;
-  stdout: string;
-  stderr: string;
-  /** ms from spawn to exit (or to the kill, when timed out). */
-  elapsedMs: number;
-  timedOut: boolean;
-}
-
-/**
- * Runs a command to completion with a hard deadline: SIGKILL after timeoutMs (a process blocked on a
- * permission event is killable). Never throws on a non-zero exit; the process is tracked, so
- * cleanupAll() kills it too. Use it for every file access on a permission-marked file system.
- */
-export async function runTimed(
-  cmd: string[],
-  timeoutMs: number,
-  opts: { cwd?: string; env?: Record<string, string> } = {},
-): Promise<TimedRunResult> {
-  installExitHook();
-  const t0 = performance.now();
-  const p = track(
-    Bun.spawn(cmd, {
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-      cwd: opts.cwd,
-      env: { ...process.env, ...(opts.env ?? {}) },
-    }),
-  );
-  const out = new Collector(p.stdout);
-  const err = new Collector(p.stderr);
-  const inTime = await exitWithin(p, timeoutMs);
-  const elapsedMs = performance.now() - t0;
-  await Promise.all([out.done, err.done]);
-  return { pid: p.pid, code: p.exitCode, signal: p.signalCode, stdout: out.text, stderr: err.text, elapsedMs, timedOut: !inTime };
-}
-
-export interface UnreadStdoutDaemon {
-  readonly pid: number;
-  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
-  stderr(): string;
-  exited(): boolean;
-}
-
-/**
- * Starts `fanotifyd -f ARGS` like startDaemon(), but its stdout is a pipe that nobody ever reads (to
- * test that a stalled output never blocks the reader or a permission answer). Resolves on the
- * readiness line; killed by cleanupAll().
- */
-export async function startDaemonUnreadStdout(args: readonly string[], opts: StartOptions = {}): Promise<UnreadStdoutDaemon> {
-  const fullArgs = ["-f", ...args];
-  const { proc, err } = spawnDaemon(fullArgs, opts, false);
-  let exited = false;
-  void proc.exited.then(() => {
-    exited = true;
-  });
-  await waitReady(proc, err, fullArgs, opts.readyTimeoutMs ?? 10_000);
-  return { pid: proc.pid, proc, stderr: () => err.text, exited: () => exited };
-}
-
-/** Number of open file descriptors of `pid` (entries of /proc/PID/fd). */
-export function countFds(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
-}
+export { countFds } from "../support/procfs.ts";
 
 /**
  * The daemon's fd count once it is back within `slack` of `before` (fds of the last read may still
@@ -643,76 +420,6 @@ import {
   sysSocket as ffiSocket,
 } from "../../ffi/socket.ts";
 
-export interface Proc {
-  readonly pid: number;
-  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
-  stdout(): string;
-  stderr(): string;
-  exited(): boolean;
-  /** Waits until `pred(stdout)` holds; throws (with both streams) after timeoutMs or when the process exits first. */
-  waitStdout(pred: (text: string) => boolean, timeoutMs: number, what: string): Promise<void>;
-  /** Waits for exit (SIGKILL after timeoutMs) and for both streams to end. */
-  wait(timeoutMs: number): Promise<{ code: number | null; signal: string | number | null; timedOut: boolean }>;
-}
-
-/**
- * Spawns any command (a `fanotifyd tail`, a foreground daemon started exactly as written) with piped
- * stdout/stderr that are collected; the process is tracked, so cleanupAll() kills it. Call
- * assertSafeMarks() first when the command places marks.
- */
-export function spawnProcess(cmd: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Proc {
-  installExitHook();
-  const p = track(
-    Bun.spawn(cmd, {
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-      cwd: opts.cwd ?? REPO,
-      env: { ...process.env, ...(opts.env ?? {}) },
-    }),
-  );
-  const out = new Collector(p.stdout);
-  const err = new Collector(p.stderr);
-  let exited = false;
-  void p.exited.then(() => {
-    exited = true;
-  });
-  return {
-    pid: p.pid,
-    proc: p,
-    stdout: () => out?.text ?? "",
-    stderr: () => err.text,
-    exited: () => exited,
-    waitStdout: async (pred, timeoutMs, what) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        if (pred(out.text)) return;
-        if (exited) {
-          await out.done;
-          if (pred(out.text)) return;
-          throw new Error(`${cmd.join(" ")} exited (code ${p.exitCode}) before ${what}; stdout:\n${out.text}\nstderr:\n${err.text}`);
-        }
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; stdout:\n${out.text}\nstderr:\n${err.text}`);
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          out.changed(),
-          p.exited,
-          new Promise<void>((r) => {
-            timer = setTimeout(r, Math.min(left, 200));
-          }),
-        ]);
-        clearTimeout(timer);
-      }
-    },
-    wait: async (timeoutMs) => {
-      const inTime = await exitWithin(p, timeoutMs);
-      await Promise.all([out.done, err.done]);
-      return { code: p.exitCode, signal: p.signalCode, timedOut: !inTime };
-    },
-  };
-}
-
 export interface DaemonModeResult {
   /** pid of the invoking (parent) process. */
   parentPid: number;
@@ -730,25 +437,13 @@ export interface DaemonModeResult {
  * timeoutMs). Its stdout and stderr go to files, not pipes: the detached daemon inherits stderr and
  * would hold a pipe open. The daemon itself keeps running: kill it in afterEach (killPid).
  */
-export async function runDaemonMode(args: readonly string[], opts: { cwd: string; timeoutMs?: number; env?: Record<string, string> }): Promise<DaemonModeResult> {
-  assertSafeMarks(args, opts.cwd);
-  installExitHook();
+export async function runDaemonMode(args: readonly string[], opts: StartOptions & { cwd: string; timeoutMs?: number }): Promise<DaemonModeResult> {
   const logDir = makeTmpDir("fanotifyd-it-log-");
   const logFile = join(logDir, "stderr.log");
-  const outFile = join(logDir, "stdout.log");
-  const p = track(
-    Bun.spawn([BIN, ...args], {
-      stdin: "ignore",
-      stdout: Bun.file(outFile),
-      stderr: Bun.file(logFile),
-      cwd: opts.cwd,
-      env: { ...process.env, ...(opts.env ?? {}) },
-    }),
-  );
-  const timeoutMs = opts.timeoutMs ?? 15_000;
-  const inTime = await exitWithin(p, timeoutMs);
+  const d = spawnDaemon(args, { ...opts, stdout: { file: join(logDir, "stdout.log") }, stderr: { file: logFile } });
+  const r = await d.wait(opts.timeoutMs ?? 15_000);
   const log = () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : "");
-  return { parentPid: p.pid, code: p.exitCode, signal: p.signalCode, timedOut: !inTime, logFile, log };
+  return { parentPid: d.pid, code: r.code, signal: r.signal, timedOut: r.timedOut, logFile, log };
 }
 
 /** Whether `pid` is gone (or a zombie: it has released its files and marks). */

@@ -16,19 +16,15 @@ import {
   runTimed,
   startDaemon,
   statsFromLog,
-  track,
+  held,
   waitFor,
   waitForRecord,
   type Daemon,
   type JsonRecord,
+  stopClean,
 } from "./harness.ts";
 
 const RUN = requireIntegration();
-
-async function stopClean(d: Daemon): Promise<void> {
-  const st = await d.stop("SIGTERM");
-  if (st.code !== 0) throw new Error(`daemon exit ${st.code}/${st.signal} (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
-}
 
 /** The stats record the daemon logged at exit. */
 function exitStats(d: Daemon): JsonRecord {
@@ -45,18 +41,6 @@ function parseEnv(text: string): Map<string, string> {
     if (eq > 0) m.set(line.slice(0, eq), line.slice(eq + 1));
   }
   return m;
-}
-
-/** A command that stays alive (attributable: comm/exe readable) until released. */
-function held(cmd: string[]) {
-  const p = track(Bun.spawn(cmd, { stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
-  return {
-    pid: p.pid,
-    release: async () => {
-      p.stdin.end();
-      await p.exited;
-    },
-  };
 }
 
 const isCanaryAlert = (pid: number) => (r: JsonRecord) => r.type === "alert" && r.kind === "canary" && r.pid === pid;

@@ -28,8 +28,8 @@ import {
   waitFor,
   waitForRecord,
   waitPidGone,
-  type Daemon,
   type JsonRecord,
+  stopClean,
 } from "./harness.ts";
 
 const RUN = requireIntegration();
@@ -96,11 +96,6 @@ async function deadPid(): Promise<number> {
   const p = Bun.spawn(["true"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
   await p.exited;
   return p.pid;
-}
-
-async function stopClean(d: Daemon): Promise<void> {
-  const st = await d.stop("SIGTERM");
-  if (st.code !== 0) throw new Error(`daemon exit ${st.code}/${st.signal} (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
 }
 
 function count(haystack: string, needle: string): number {
@@ -227,7 +222,7 @@ describe.skipIf(!RUN)("signals", () => {
     const w = { daemon: d };
     const reloads = () => count(d.stderr(), "configuration reloaded");
     const hup = async (what: string, done: () => boolean) => {
-      assertSafeMarks(["--config", conf]);
+      assertSafeMarks(["--config", conf], d.cwd);
       d.signal("SIGHUP");
       await waitFor(done, 5000, what, d);
     };
@@ -300,7 +295,7 @@ describe.skipIf(!RUN)("signals", () => {
     const d = await startDaemon(["--config", conf]);
     const w = { daemon: d };
     writeFileSync(conf, [`watch ${fs.dir}`, `watch ${fs2.dir}`, `output ${badOut}`, ""].join("\n"));
-    assertSafeMarks(["--config", conf]);
+    assertSafeMarks(["--config", conf], d.cwd);
     d.signal("SIGHUP");
     await waitFor(() => d.stderr().includes("reload failed, keeping the running configuration"), 5000, "the failed reload", d);
     expect(d.stderr()).toContain(`reload failed, keeping the running configuration: failed to open output '${badOut}'`);

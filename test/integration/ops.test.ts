@@ -21,8 +21,8 @@ import {
   track,
   waitFor,
   waitForRecord,
-  type Daemon,
   type JsonRecord,
+  stopClean,
 } from "./harness.ts";
 import { OVERFLOW_ALERT } from "../../src/pipeline.ts";
 import { encodeAlert } from "../../src/output-encode.ts";
@@ -48,11 +48,6 @@ function freePort(): number {
   const port = s.port;
   s.stop(true);
   return port;
-}
-
-async function stopClean(d: Daemon): Promise<void> {
-  const st = await d.stop("SIGTERM");
-  if (st.code !== 0) throw new Error(`daemon exit ${st.code}/${st.signal}; stderr:\n${d.stderr()}`);
 }
 
 async function get(url: string, init?: RequestInit & { unix?: string }): Promise<{ status: number; text: string; type: string }> {

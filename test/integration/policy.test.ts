@@ -16,10 +16,11 @@ import {
   requireIntegration,
   run,
   startDaemon,
-  track,
+  held,
   waitForRecord,
   type Daemon,
   type JsonRecord,
+  stopClean,
 } from "./harness.ts";
 
 const RUN = requireIntegration();
@@ -27,11 +28,6 @@ const RUN = requireIntegration();
 const ALERT_KEYS = ["type", "ts_ms", "kind", "pid", "comm", "exe", "path", "reason"];
 const BURST_KEYS = [...ALERT_KEYS, "count", "window_ms"];
 const BURST_REASON = "mutating-event burst exceeded threshold";
-
-async function stopClean(d: Daemon): Promise<void> {
-  const st = await d.stop("SIGTERM");
-  if (st.code !== 0) throw new Error(`daemon exit ${st.code}/${st.signal} (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
-}
 
 /** Alert keys are a subsequence of `order` (comm, exe, path, reason may be omitted), in that order. */
 function alertKeyProblem(r: JsonRecord, order: readonly string[]): string | null {
@@ -54,18 +50,6 @@ function expectedReason(r: JsonRecord): string | null {
 }
 
 const isAlert = (kind: string) => (r: JsonRecord) => r.type === "alert" && r.kind === kind;
-
-/** A command run under a shell that then blocks on stdin until released: alive (attributable) meanwhile. */
-function held(cmd: string[]) {
-  const p = track(Bun.spawn(cmd, { stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
-  return {
-    pid: p.pid,
-    release: async () => {
-      p.stdin.end();
-      await p.exited;
-    },
-  };
-}
 
 describe.skipIf(!RUN)("quick start (seed README) on a tmpfs dir", () => {
   afterEach(cleanupAll);

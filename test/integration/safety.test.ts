@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { assertSafeMarks, cleanupAll, makeTmpDir, makeTmpfs, requireIntegration } from "./harness.ts";
+import { assertSafeMarks, BIN, cleanupAll, makeTmpDir, makeTmpfs, requireIntegration, spawnDaemon, spawnProcess, startDaemon } from "./harness.ts";
 
 const RUN = requireIntegration();
 
@@ -19,5 +19,16 @@ describe.skipIf(!RUN)("assertSafeMarks", () => {
     expect(() => assertSafeMarks(["--config", "rel.conf"], plain)).toThrow(/SAFETY/);
     writeFileSync(join(fs.dir, "rel.conf"), "watch .\n");
     expect(() => assertSafeMarks(["--config", "rel.conf"], fs.dir)).not.toThrow();
+  });
+
+  test("the spawn helpers check marks against the cwd they start the daemon in", async () => {
+    const fs = makeTmpfs();
+    const plain = makeTmpDir();
+    expect(() => spawnDaemon(["-f", "-w", "."], { cwd: plain })).toThrow(/SAFETY/);
+    expect(() => spawnProcess([BIN, "-f", "--watch", "."], { cwd: plain })).toThrow(/SAFETY/);
+    const out = join(plain, "out.jsonl");
+    const d = await startDaemon(["-w", ".", "-o", out], { cwd: fs.dir });
+    expect(d.cwd).toBe(fs.dir);
+    expect((await d.stop()).code).toBe(0);
   });
 });

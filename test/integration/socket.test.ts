@@ -27,6 +27,7 @@ import {
   waitForRecord,
   waitSubscribers,
   type Daemon,
+  stopClean,
 } from "./harness.ts";
 
 const RUN = requireIntegration();
@@ -141,11 +142,6 @@ async function rawConnectAndRead(path: string, timeoutMs: number): Promise<{ byt
 async function cleanup(): Promise<void> {
   for (const c of [...liveClients]) c.end();
   await cleanupAll();
-}
-
-async function stopClean(d: Daemon): Promise<void> {
-  const st = await d.stop("SIGTERM");
-  if (st.code !== 0) throw new Error(`daemon exit ${st.code}/${st.signal} (timedOut=${st.timedOut}); stderr:\n${d.stderr()}`);
 }
 
 /** `sub` (what a subscriber received) is exactly the output file's text from some line start to its end. */
@@ -410,7 +406,7 @@ describe.skipIf(!RUN)("fanotifyd tail", () => {
     const cat2 = await run(["cat", CANARY]);
     await waitForRecord(out, (r) => r.type === "alert" && r.pid === cat2.pid, 5000, { daemon: d });
     await waitForRecord(out, (r) => r.path === join(fs.dir, "n5") && hasEvent(r, "CLOSE_WRITE"), 5000, { daemon: d });
-    await tail.waitStdout((t) => t.includes(`"pid":${cat2.pid},`), 5000, "the second alert on tail's stdout");
+    await tail.waitFor("stdout", (t) => t.includes(`"pid":${cat2.pid},`), 5000, "the second alert on tail's stdout");
     await stopClean(d);
     const res = await tail.wait(5000);
     expect({ code: res.code, timedOut: res.timedOut }).toEqual({ code: 0, timedOut: false });

@@ -130,3 +130,41 @@ export async function waitFor(cond: () => boolean, timeoutMs: number, what: stri
     await Bun.sleep(20);
   }
 }
+
+export interface QuietOptions {
+  /** How long the file must not grow (ms). */
+  quietMs: number;
+  /** Give up after this long (ms). */
+  maxMs: number;
+  /** Epoch ms to report as the last growth if the file never grows (default: now). */
+  sinceMs?: number;
+  /** Poll interval (ms, default 5). */
+  intervalMs?: number;
+}
+
+/**
+ * Polls the size of `file` (a daemon's output being written) until it has not grown for quietMs.
+ * Returns the epoch ms of its last growth, and whether maxMs passed first.
+ */
+export async function waitQuiet(file: string, opts: QuietOptions): Promise<{ lastGrowthMs: number; timedOut: boolean }> {
+  const now = (): number => performance.timeOrigin + performance.now();
+  let size = -1;
+  const t0 = now();
+  let last = opts.sinceMs ?? t0;
+  for (;;) {
+    let s = 0;
+    try {
+      s = statSync(file).size;
+    } catch {
+      s = 0;
+    }
+    const t = now();
+    if (s !== size) {
+      if (size >= 0) last = t;
+      size = s;
+    }
+    if (t - last >= opts.quietMs && t - t0 >= opts.quietMs) return { lastGrowthMs: last, timedOut: false };
+    if (t - t0 > opts.maxMs) return { lastGrowthMs: last, timedOut: true };
+    await Bun.sleep(opts.intervalMs ?? 5);
+  }
+}

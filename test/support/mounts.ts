@@ -5,7 +5,7 @@
 // config files they name) and refuses anything else, so a typo can never mark `/`, /tmp or a
 // filesystem the machine runs from. releaseMounts() (afterEach) and the exit hook unmount them all.
 
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, rmdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, rmdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { atExit } from "./exit.ts";
@@ -36,7 +36,8 @@ function unmountInner(): void {
   }
 }
 
-function mountInfoFsType(dir: string): string | null {
+/** File system type of the mount point `dir` (from /proc/self/mountinfo), or null if it is none. */
+export function mountInfoFsType(dir: string): string | null {
   for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
     const f = line.split(" ");
     const sep = f.indexOf("-");
@@ -47,17 +48,27 @@ function mountInfoFsType(dir: string): string | null {
   return null;
 }
 
-export function makeTmpfs(sizeMb = 64): Tmpfs {
+export interface TmpfsOptions {
+  /** Mount point to create and use (default: a fresh directory under the OS temp dir). */
+  at?: string;
+  /** More mount options after size=, e.g. "mode=0755". */
+  options?: string;
+}
+
+/** Mounts a private tmpfs of `sizeMb` MiB; unmounted by cleanup(), releaseMounts() or at exit. */
+export function makeTmpfs(sizeMb = 64, opts: TmpfsOptions = {}): Tmpfs {
   installMountExitHook();
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), "fanotifyd-it-")));
-  const r = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", `size=${sizeMb}m`, "tmpfs", dir], { stderr: "pipe" });
+  if (opts.at !== undefined) mkdirSync(opts.at, { recursive: true });
+  const dir = realpathSync(opts.at ?? mkdtempSync(join(tmpdir(), "fanotifyd-it-")));
+  const o = `size=${sizeMb}m${opts.options !== undefined ? `,${opts.options}` : ""}`;
+  const r = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", o, "tmpfs", dir], { stderr: "pipe" });
   if (r.exitCode !== 0) {
     rmdirSync(dir);
-    throw new Error(`mount tmpfs on ${dir} failed: ${r.stderr.toString()}`);
+    throw new Error(`mount tmpfs on ${dir} failed: ${r.stderr.toString().trim()}`);
   }
   if (mountInfoFsType(dir) !== "tmpfs") {
     Bun.spawnSync(["umount", "-l", dir]);
-    throw new Error(`${dir} is not a tmpfs mount point after mounting`);
+    throw new Error(`SAFETY: ${dir} is not a tmpfs mount point after mounting`);
   }
   liveMounts.add(dir);
   return { dir, cleanup: () => unmount(dir) };
@@ -90,7 +101,7 @@ function isUnder(path: string, root: string): boolean {
  * Throws unless `p` is on one of our live tmpfs mounts or does not exist at all. A relative `p` is
  * taken against `cwd`, the directory the daemon starts in (as the daemon itself resolves it).
  */
-function assertSafeMarkPath(p: string, flag: string, cwd: string): void {
+export function assertSafeMarkPath(p: string, flag: string, cwd: string): void {
   const abs = resolve(cwd, p);
   if (!existsSync(abs)) {
     // Nothing exists at the path: the daemon cannot place a mark on it. Its nearest existing ancestor
@@ -105,8 +116,11 @@ function assertSafeMarkPath(p: string, flag: string, cwd: string): void {
 const MARK_LONG = ["--watch", "--mount", "--filesystem"];
 const CONFIG_MARK_KEYS = new Set(["watch", "mount", "filesystem"]);
 
-/** Checks every mark given on the command line or in a config file named on it. */
-export function assertSafeMarks(args: readonly string[], cwd: string = process.cwd()): void {
+/**
+ * Checks every mark given on the command line or in a config file named on it. `cwd` is the directory
+ * the daemon runs in (relative paths resolve there, not in the runner's cwd).
+ */
+export function assertSafeMarks(args: readonly string[], cwd: string): void {
   const configs: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -152,7 +166,7 @@ export function assertSafeMarks(args: readonly string[], cwd: string = process.c
 /** Unmounts every mount and removes every scratch dir made so far (afterEach). */
 export function releaseMounts(): void {
   unmountInner();
-  for (const m of [...liveMounts]) unmount(m);
+  for (const m of [...liveMounts].reverse()) unmount(m); // newest first: a mount made inside another goes first
   for (const d of [...tmpDirs]) {
     tmpDirs.delete(d);
     rmSync(d, { recursive: true, force: true });
@@ -165,7 +179,7 @@ function installMountExitHook(): void {
   exitHookInstalled = true;
   atExit(1, () => {
     unmountInner();
-    for (const m of liveMounts) Bun.spawnSync(["umount", "-l", m]);
+    for (const m of [...liveMounts].reverse()) Bun.spawnSync(["umount", "-l", m]);
     for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
   });
 }

@@ -13,6 +13,7 @@ import { HOOK_LINE_MAX } from "../../src/limits.ts";
 import type { AlertRecord } from "../../src/output-records.ts";
 import { fromByteString, toByteString } from "../../src/bytes.ts";
 import { encodeAlert } from "../../src/output-encode.ts";
+import { runToExit } from "../support/process.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "fanotifyd-hooks-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -255,18 +256,24 @@ describe("HookRunner with /bin/sh", () => {
 
   test("background children holding the pipes: reading stops at the hook's deadline", async () => {
     const c = collector();
+    const wrote = join(dir, "late-written");
+    // canary: a background child writes "late" after the deadline, then the marker (SIGPIPE ignored,
+    // so it gets there whether or not the pipe is still read); burst: a later hook, read normally.
     const r = new HookRunner({
-      command: "echo $$; (sleep 0.6; echo late) & echo now",
+      command: `if [ "$FAN_KIND" = burst ]; then echo after; else echo $$; (trap '' PIPE; sleep 0.6; echo late; : > ${wrote}) & echo now; fi`,
       timeoutMs: 300,
       log: c.log,
       baseEnv: BASE_ENV,
     });
+    const info = (): string[] => c.lines.filter((l) => l.level === "info").map((l) => l.msg.slice(l.msg.indexOf(": ") + 2));
     r.run(alert({ kind: "canary" }), "{}");
     await waitFor(() => r.running === 0);
-    await Bun.sleep(900);
-    const info = c.lines.filter((l) => l.level === "info").map((l) => l.msg.slice(l.msg.indexOf(": ") + 2));
-    expect(info).toContain("now");
-    expect(info).not.toContain("late");
+    await waitFor(() => existsSync(wrote));
+    // "late" is in the pipe (or refused) by now; a later hook's line is read after anything it held.
+    r.run(alert({ kind: "burst" }), "{}");
+    await waitFor(() => info().includes("after"));
+    expect(info()).toContain("now");
+    expect(info()).not.toContain("late");
     expect(r.counters.killed).toBe(0); // the shell itself exited in time
   });
 
@@ -317,13 +324,9 @@ console.log(JSON.stringify({ selfIgn: f(self, "SigIgn"), blk: f(st, "SigBlk"), i
 await r.close(100);
 `,
     );
-    const proc = Bun.spawn(["/bin/sh", "-c", `trap '' INT PIPE HUP QUIT; exec "$0" "$1"`, process.execPath, script], {
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
-    expect(code).toBe(0);
-    const res = JSON.parse(out.trim()) as { selfIgn: string; blk: string; ign: string };
+    const r = await runToExit(["/bin/sh", "-c", `trap '' INT PIPE HUP QUIT; exec "$0" "$1"`, process.execPath, script], 10_000);
+    expect(r.code).toBe(0);
+    const res = JSON.parse(r.stdout.trim()) as { selfIgn: string; blk: string; ign: string };
     expect(res.selfIgn).not.toBe("0000000000000000"); // the "daemon" does ignore signals
     expect(res.blk).toBe("0000000000000000");
     expect(res.ign).toBe("0000000000000000");
@@ -386,7 +389,7 @@ describe("HookRunner logic (fake spawner)", () => {
     expect(r.counters).toEqual({ run: 2, skipped: 48, killed: 0, failed: 0 });
     expect(c.lines.filter((l) => l.msg.startsWith("hook skipped")).length).toBe(1);
     f.procs[0].exit(0);
-    await Bun.sleep(0);
+    await f.procs[0].exited;
     expect(r.running).toBe(1);
     r.run(alert({ kind: "canary" }), "{}");
     expect(r.counters.run).toBe(3);
@@ -419,9 +422,12 @@ describe("HookRunner logic (fake spawner)", () => {
     const r = new HookRunner({ command: "x", timeoutMs: 50, log: () => {}, spawn: f.spawn });
     r.run(alert({ kind: "canary" }), "{}");
     f.procs[0].exit(3);
-    await Bun.sleep(100);
+    // A second hook that never exits: its timeout fires after the first one's would have.
+    r.run(alert({ kind: "canary" }), "{}");
+    await waitFor(() => f.procs[1].signals.length > 0, 1000);
+    expect(f.procs[1].signals).toEqual(["SIGKILL"]);
     expect(f.procs[0].signals).toEqual([]);
-    expect(r.counters.killed).toBe(0);
+    expect(r.counters.killed).toBe(1);
   });
 
   test("spawn failure is logged and counted; run() never throws", () => {

@@ -3,7 +3,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { OutputWriter, type OutputLogFn } from "../../src/sinks/output.ts";
+import { waitFor } from "../support/jsonl.ts";
 import { writeLines } from "../support/output.ts";
+import { runToExit } from "../support/process.ts";
 
 let dir = "";
 beforeAll(() => {
@@ -112,10 +114,10 @@ describe("OutputWriter on a file", () => {
     const { log, lines } = logger();
     const w = OutputWriter.open(p, { log });
     writeLines(w, ["before-1", "before-2"]);
-    await Bun.sleep(50);
+    await waitFor(() => w.writtenRecords === 2, 3000, "the first two lines written");
     fs.renameSync(p, p + ".1");
     writeLines(w, ["still-old"]); // written before reopen: goes to the renamed file
-    await Bun.sleep(50);
+    await waitFor(() => w.writtenRecords === 3, 3000, "still-old written");
     expect(w.reopen()).toBe(true);
     writeLines(w, ["after-1", "after-2"]);
     await w.close(1000);
@@ -148,7 +150,7 @@ describe("OutputWriter on a file", () => {
     const { log, lines } = logger();
     const w = OutputWriter.open(p, { log });
     writeLines(w, ["one"]);
-    await Bun.sleep(30);
+    await waitFor(() => w.writtenRecords === 1, 3000, "the first line written");
     fs.renameSync(sub, sub + ".moved");
     expect(w.reopen()).toBe(false);
     writeLines(w, ["two"]);
@@ -268,9 +270,9 @@ describe("OutputWriter on a pipe nobody reads", () => {
     expect(w.writeErrors).toBe(1);
     expect(w.droppedRecords).toBe(2);
     writeLines(w, ["c"]); // queued behind the retry timer
-    await Bun.sleep(40);
+    await waitFor(() => w.droppedRecords === 3, 3000, "c dropped on the retry");
     writeLines(w, ["d"]);
-    await Bun.sleep(40);
+    await waitFor(() => w.droppedRecords === 4, 3000, "d dropped on the retry");
     expect(w.writeErrors).toBeGreaterThanOrEqual(2);
     expect(w.droppedRecords).toBe(4);
     expect(w.writtenRecords).toBe(0);
@@ -325,13 +327,9 @@ process.exit(0);
   async function runChild(script: string, stdoutFd: number): Promise<ChildStats> {
     const file = path.join(dir, `child-${Math.random().toString(36).slice(2)}.ts`);
     fs.writeFileSync(file, script);
-    const proc = Bun.spawn([bun, file], { stdin: "ignore", stdout: stdoutFd, stderr: "pipe" });
-    const killer = setTimeout(() => proc.kill("SIGKILL"), 4000);
-    const code = await proc.exited;
-    clearTimeout(killer);
-    const err = await new Response(proc.stderr).text();
-    expect(code).toBe(0);
-    return JSON.parse(err.trim().split("\n").pop() ?? "") as ChildStats;
+    const r = await runToExit([bun, file], 4000, { stdout: { fd: stdoutFd } });
+    expect(r.code).toBe(0);
+    return JSON.parse(r.stderr.trim().split("\n").pop() ?? "") as ChildStats;
   }
 
   test("stdout pipe nobody reads: private non-blocking description, bounded, fd 1 untouched", async () => {

@@ -9,6 +9,7 @@ import { parseTailArgs, renderTailHelp, tailArgs, tailCommand } from "../../src/
 import { runTail, runTailCommand, type TailIO } from "../../src/tail/client.ts";
 import { makeRecordFilter, parseRecordLine } from "../../src/tail/filter.ts";
 import { clockTime, formatPretty } from "../../src/tail/format.ts";
+import { spawnChild } from "../support/process.ts";
 
 let dir = "";
 let seq = 0;
@@ -359,23 +360,18 @@ describe("runTail stream handling", () => {
       script,
       `import { runTailCommand } from ${JSON.stringify(tailModule)};\nprocess.exit(await runTailCommand(process.argv.slice(2)));\n`,
     );
-    const child = Bun.spawn(
-      ["bash", "-c", `"$0" "$1" --socket "$2" | head -n 1; echo "status=\${PIPESTATUS[0]}" >&2`, process.execPath, script, p],
-      { stdout: "pipe", stderr: "pipe" },
-    );
+    const child = spawnChild(["bash", "-c", `"$0" "$1" --socket "$2" | head -n 1; echo "status=\${PIPESTATUS[0]}" >&2`, process.execPath, script, p]);
     await waitFor(() => hub.subscriberCount === 1, "child tail to connect", 10000);
     const line = `${EV_OPEN}`.repeat(200);
-    let exited = false;
-    void child.exited.then(() => (exited = true));
     const deadline = Date.now() + 10000;
-    while (!exited && Date.now() < deadline) {
+    while (!child.exited() && Date.now() < deadline) {
       hub.write(line, 200);
       await Bun.sleep(5);
     }
-    await child.exited;
+    await child.wait(5000);
     await hub.close();
-    expect(await new Response(child.stdout).text()).toBe(EV_OPEN);
-    expect((await new Response(child.stderr).text()).trim()).toBe("status=0");
+    expect(child.stdout()).toBe(EV_OPEN);
+    expect(child.stderr().trim()).toBe("status=0");
   });
 });
 
