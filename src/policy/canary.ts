@@ -71,6 +71,8 @@ export interface CanaryMatcher {
    * without it (design.md: strip it for matching, keep it in the record).
    */
   matchesEvent(path: string): boolean;
+  /** matchesEvent() over the bytes buf[0..len) — no string is made (the permission verdict). */
+  matchesEventBytes(buf: Uint8Array, len: number): boolean;
 }
 
 const DELETED_SUFFIX = " (deleted)";
@@ -97,6 +99,11 @@ export function compileCanaries(patterns: readonly string[]): CanaryMatcher {
     if (hasExact && exact.has(path)) return true;
     return automaton !== null && automaton.test(path);
   };
+  const exactBytes = new ExactBytes([...exact]);
+  const matchesBytes = (buf: Uint8Array, len: number): boolean => {
+    if (hasExact && exactBytes.has(buf, len)) return true;
+    return automaton !== null && automaton.testBytes(buf, len);
+  };
   return {
     patterns: bytes,
     globCount: globs.size,
@@ -109,5 +116,51 @@ export function compileCanaries(patterns: readonly string[]): CanaryMatcher {
         path.endsWith(DELETED_SUFFIX) && matches(path.slice(0, path.length - DELETED_SUFFIX.length))
       );
     },
+    matchesEventBytes(buf: Uint8Array, len: number): boolean {
+      if (len <= 0 || buf[0] !== 0x2f) return false;
+      if (matchesBytes(buf, len)) return true;
+      return endsWithDeleted(buf, len) && matchesBytes(buf, len - DELETED_BYTES.length);
+    },
   };
+}
+
+const DELETED_BYTES = Buffer.from(DELETED_SUFFIX, "latin1");
+
+function endsWithDeleted(buf: Uint8Array, len: number): boolean {
+  const n = DELETED_BYTES.length;
+  if (len < n) return false;
+  for (let i = 0; i < n; i++) if (buf[len - n + i] !== DELETED_BYTES[i]) return false;
+  return true;
+}
+
+/** A set of byte strings, looked up by bytes without making a string (FNV-1a buckets). */
+class ExactBytes {
+  private readonly buckets = new Map<number, Uint8Array[]>();
+
+  constructor(byteStrings: readonly string[]) {
+    for (const s of byteStrings) {
+      const b = Buffer.from(s, "latin1");
+      const h = fnv1a(b, b.length);
+      const list = this.buckets.get(h);
+      if (list === undefined) this.buckets.set(h, [b]);
+      else list.push(b);
+    }
+  }
+
+  has(buf: Uint8Array, len: number): boolean {
+    const list = this.buckets.get(fnv1a(buf, len));
+    if (list === undefined) return false;
+    outer: for (const b of list) {
+      if (b.length !== len) continue;
+      for (let i = 0; i < len; i++) if (b[i] !== buf[i]) continue outer;
+      return true;
+    }
+    return false;
+  }
+}
+
+function fnv1a(buf: Uint8Array, len: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < len; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  return h >>> 0;
 }

@@ -210,6 +210,19 @@ export class GlobAutomaton {
     return this.accepting[d] !== 0;
   }
 
+  /** test() over the bytes buf[0..len), without a string (the permission verdict's path). */
+  testBytes(buf: Uint8Array, len: number): boolean {
+    let d = this.startState;
+    for (let i = 0; i < len; i++) {
+      const c = buf[i];
+      let t = this.trans[(d << 8) | c];
+      if (t === UNKNOWN) t = this.step(d, c);
+      if (t === DEAD) return false;
+      d = t;
+    }
+    return this.accepting[d] !== 0;
+  }
+
   /** Computes (and caches) the transition of DFA state d on byte c. */
   private step(d: number, c: number): number {
     const from = this.sets[d];

@@ -98,10 +98,11 @@ export class PermissionPolicy {
   }
 
   /**
-   * The verdict for an event (`path` a byte string, " (deleted)" handled by the matcher). `keyOf`
-   * gives the process key of `pid`'s current process; it is called only for a pid under a deny.
+   * The verdict for an event whose path is the bytes path[0..pathLen) (readlink's buffer; none when
+   * pathLen ≤ 0; " (deleted)" handled by the matcher; no string is made). `keyOf` gives the process
+   * key of `pid`'s current process; it is called only for a pid under a deny.
    */
-  decide(maskLo: number, pid: number, path: string, nowMono: number, keyOf?: (pid: number) => number): Verdict {
+  decide(maskLo: number, pid: number, path: Uint8Array, pathLen: number, nowMono: number, keyOf?: (pid: number) => number): Verdict {
     if (!this.deny || (maskLo & FAN_PERM_EVENTS) === 0) return "allow";
     if (this.heldPids.has(pid)) {
       const key = keyOf === undefined ? pid : keyOf(pid);
@@ -111,7 +112,7 @@ export class PermissionPolicy {
         this.release(this.denyUntil.get(key) === held ? key : pid, held);
       }
     }
-    return this.canaries.matchesEvent(path) ? "deny" : "allow";
+    return this.canaries.matchesEventBytes(path, pathLen) ? "deny" : "allow";
   }
 
   private compile(rules: PermissionRules): CanaryMatcher {

@@ -119,8 +119,7 @@ export class EventRecorder {
       let deny = false;
       if (policy.denyOnAlert) {
         pathLen = resolver.fdPathLength(fd);
-        const path = pathLen > 0 ? resolver.linkBuf.toString("latin1", 0, pathLen) : `<fd:${fd}>`;
-        deny = policy.decide(lo, ev.pid, stripDeleted(path), sharedMonoNow(), this.keyOf) === "deny";
+        deny = policy.decide(lo, ev.pid, resolver.linkBuf, pathLen, sharedMonoNow(), this.keyOf) === "deny";
         this.p.answers.respond(g.fd, fd, deny ? K.FAN_DENY : K.FAN_ALLOW);
       } else {
         this.p.answers.respond(g.fd, fd, K.FAN_ALLOW);
@@ -231,9 +230,4 @@ export class EventRecorder {
     }
     return true;
   }
-}
-
-/** readlink shows unlinked files as "<path> (deleted)"; policy matches the path itself. */
-function stripDeleted(path: string): string {
-  return path.endsWith(" (deleted)") ? path.slice(0, -10) : path;
 }

@@ -383,6 +383,22 @@ describe("compileCanaries", () => {
     expect(m.matchesEvent("/x/other (deleted)")).toBe(false);
     expect(m.matches("/x/canary (deleted)")).toBe(false);
   });
+
+  test("matchesEventBytes (the permission verdict, no string made) agrees with matchesEvent", () => {
+    const patterns = ["/x/canary", "/x/*.key", "/x/[ab]c", "/x/lit[", "/srv/données/*", "/y/?/z", "/x/same", "/x/emas"];
+    const m = compileCanaries(patterns);
+    const paths = ["/x/canary", "/x/canary (deleted)", "/x/canary2", "/x/a.key", "/x/a.key (deleted)", "/x/sub/a.key",
+      "/x/ac", "/x/cc", "/x/lit[", "/x/lit", b("/srv/données/f"), "/srv/données/f", "/y/1/z", "/y/12/z", "/x/same",
+      "/x/emas", "/x/smae", "<fd:7>", "<overflow>", "", "x/canary", " (deleted)", "/x/other (deleted)"];
+    for (const p of paths) {
+      const bytes = Buffer.from(p, "latin1");
+      // a tail of other bytes after len must not matter (readlink's buffer is reused)
+      const buf = Buffer.concat([bytes, Buffer.from("/trailing-junk")]);
+      expect({ p, got: m.matchesEventBytes(buf, bytes.length) }).toEqual({ p, got: m.matchesEvent(p) });
+    }
+    expect(m.matchesEventBytes(Buffer.from("/x/canary"), 0)).toBe(false);
+    expect(m.matchesEventBytes(Buffer.from("/x/canary"), -1)).toBe(false);
+  });
 });
 
 describe("canaryReason (A10 precedence on merged masks)", () => {

@@ -13,6 +13,12 @@ import { PolicyEngine, type PolicyOptions } from "../../src/policy/engine.ts";
 import { PermissionPolicy } from "../../src/policy/permission.ts";
 import type { FsEvent } from "../../src/output-records.ts";
 
+/** The reader's call, with the path as readlink's bytes. */
+function verdict(p: PermissionPolicy, mask: number, pid: number, path: string, now: number, keyOf?: (pid: number) => number) {
+  const b = Buffer.from(path, "latin1");
+  return p.decide(mask, pid, b, path.startsWith("<") ? -1 : b.length, now, keyOf);
+}
+
 const opts: PolicyOptions = {
   canaries: ["/c/canary", "/c/*.key"],
   jobs: [],
@@ -42,35 +48,35 @@ function pair(o: PolicyOptions = opts): { engine: PolicyEngine; policy: Permissi
 describe("B3 verdicts", () => {
   test("a canary is denied every time (no cooldown bypass); every permission kind; other paths allowed", () => {
     const { policy } = pair();
-    expect([0, 1, 2].map((t) => policy.decide(FAN_OPEN_PERM, 1, "/c/canary", t))).toEqual(["deny", "deny", "deny"]);
-    expect(policy.decide(FAN_ACCESS_PERM, 1, "/c/a.key", 0)).toBe("deny");
-    expect(policy.decide(FAN_OPEN_EXEC_PERM, 1, "/c/a.key", 0)).toBe("deny");
-    expect(policy.decide(FAN_OPEN_PERM, 1, "/c/canary (deleted)", 0)).toBe("deny");
-    expect(policy.decide(FAN_OPEN_PERM, 1, "/c/other", 0)).toBe("allow");
-    expect(policy.decide(FAN_OPEN_PERM, 1, "<fd:3>", 0)).toBe("allow");
-    expect(policy.decide(FAN_OPEN, 1, "/c/canary", 0)).toBe("allow"); // not a permission event
+    expect([0, 1, 2].map((t) => verdict(policy, FAN_OPEN_PERM, 1, "/c/canary", t))).toEqual(["deny", "deny", "deny"]);
+    expect(verdict(policy, FAN_ACCESS_PERM, 1, "/c/a.key", 0)).toBe("deny");
+    expect(verdict(policy, FAN_OPEN_EXEC_PERM, 1, "/c/a.key", 0)).toBe("deny");
+    expect(verdict(policy, FAN_OPEN_PERM, 1, "/c/canary (deleted)", 0)).toBe("deny");
+    expect(verdict(policy, FAN_OPEN_PERM, 1, "/c/other", 0)).toBe("allow");
+    expect(verdict(policy, FAN_OPEN_PERM, 1, "<fd:3>", 0)).toBe("allow");
+    expect(verdict(policy, FAN_OPEN, 1, "/c/canary", 0)).toBe("allow"); // not a permission event
   });
 
   test("without deny_on_alert nothing is denied, not even after a burst", () => {
     const { policy, feed } = pair({ ...opts, denyOnAlert: false });
-    expect(policy.decide(FAN_OPEN_PERM, 9, "/c/canary", 0)).toBe("allow");
+    expect(verdict(policy, FAN_OPEN_PERM, 9, "/c/canary", 0)).toBe("allow");
     feed(ev(FAN_MODIFY, "/d/x", 9), 0);
     feed(ev(FAN_MODIFY, "/d/x", 9), 1);
-    expect(policy.decide(FAN_OPEN_PERM, 9, "/d/y", 2)).toBe("allow");
+    expect(verdict(policy, FAN_OPEN_PERM, 9, "/d/y", 2)).toBe("allow");
     policy.addBurstDenies([{ pid: 9, untilMono: 1e9 }], 3);
-    expect(policy.decide(FAN_OPEN_PERM, 9, "/d/y", 4)).toBe("allow");
+    expect(verdict(policy, FAN_OPEN_PERM, 9, "/d/y", 4)).toBe("allow");
   });
 
   test("a burst-alerting pid is denied until window + cooldown after the alert, then allowed", () => {
     const { policy, feed } = pair();
-    expect(policy.decide(FAN_OPEN_PERM, 9, "/d/y", 0)).toBe("allow");
+    expect(verdict(policy, FAN_OPEN_PERM, 9, "/d/y", 0)).toBe("allow");
     feed(ev(FAN_MODIFY, "/d/x", 9), 1000);
     feed(ev(FAN_MODIFY, "/d/x", 9), 1010);
     expect(policy.burstDenied).toBe(1);
-    expect(policy.decide(FAN_OPEN_PERM, 9, "/d/y", 1011)).toBe("deny");
-    expect(policy.decide(FAN_ACCESS_PERM, 9, "/d/y", 1609)).toBe("deny");
-    expect(policy.decide(FAN_OPEN_PERM, 10, "/d/y", 1011)).toBe("allow"); // other pid
-    expect(policy.decide(FAN_OPEN_PERM, 9, "/d/y", 1610)).toBe("allow");
+    expect(verdict(policy, FAN_OPEN_PERM, 9, "/d/y", 1011)).toBe("deny");
+    expect(verdict(policy, FAN_ACCESS_PERM, 9, "/d/y", 1609)).toBe("deny");
+    expect(verdict(policy, FAN_OPEN_PERM, 10, "/d/y", 1011)).toBe("allow"); // other pid
+    expect(verdict(policy, FAN_OPEN_PERM, 9, "/d/y", 1610)).toBe("allow");
     expect(policy.burstDenied).toBe(0); // expired entries go
   });
 
@@ -81,26 +87,26 @@ describe("B3 verdicts", () => {
     expect(policy.burstDenied).toBe(1);
     policy.addBurstDenies([5, 6, 7, 8, 9].map((pid) => ({ pid, untilMono: 400 })), 210);
     expect(policy.burstDenied).toBe(4);
-    expect(policy.decide(FAN_OPEN_PERM, 9, "/a", 250)).toBe("deny");
-    expect(policy.decide(FAN_OPEN_PERM, 4, "/a", 250)).toBe("allow"); // evicted, oldest first
+    expect(verdict(policy, FAN_OPEN_PERM, 9, "/a", 250)).toBe("deny");
+    expect(verdict(policy, FAN_OPEN_PERM, 4, "/a", 250)).toBe("allow"); // evicted, oldest first
   });
 
   test("new rules (reload) replace the canaries; turning deny_on_alert off clears burst denies", () => {
     const policy = new PermissionPolicy({ canaries: ["/c/canary"], denyOnAlert: true });
     policy.addBurstDenies([{ pid: 9, untilMono: 1e9 }], 0);
     policy.setRules({ canaries: ["/n/*"], denyOnAlert: true });
-    expect(policy.decide(FAN_OPEN_PERM, 1, "/c/canary", 0)).toBe("allow");
-    expect(policy.decide(FAN_OPEN_PERM, 1, "/n/a", 0)).toBe("deny");
-    expect(policy.decide(FAN_OPEN_PERM, 9, "/x", 0)).toBe("deny");
+    expect(verdict(policy, FAN_OPEN_PERM, 1, "/c/canary", 0)).toBe("allow");
+    expect(verdict(policy, FAN_OPEN_PERM, 1, "/n/a", 0)).toBe("deny");
+    expect(verdict(policy, FAN_OPEN_PERM, 9, "/x", 0)).toBe("deny");
     policy.setRules({ canaries: ["/n/*"], denyOnAlert: false });
     policy.setRules({ canaries: ["/n/*"], denyOnAlert: true });
-    expect(policy.decide(FAN_OPEN_PERM, 9, "/x", 0)).toBe("allow");
+    expect(verdict(policy, FAN_OPEN_PERM, 9, "/x", 0)).toBe("allow");
   });
 
   test("a pattern that cannot be compiled leaves the old rules in place", () => {
     const policy = new PermissionPolicy({ canaries: ["/c/canary"], denyOnAlert: true });
     expect(() => policy.setRules({ canaries: ["/x/" + "[".repeat(20000)], denyOnAlert: true })).toThrow(/too complex/);
-    expect(policy.decide(FAN_OPEN_PERM, 1, "/c/canary", 0)).toBe("deny");
+    expect(verdict(policy, FAN_OPEN_PERM, 1, "/c/canary", 0)).toBe("deny");
   });
 });
 
@@ -116,10 +122,10 @@ describe("burst denies never recompile canaries (issue 14 item 10)", () => {
     const ms = performance.now() - t0;
     expect(policy.compilations).toBe(1);
     expect(policy.burstDenied).toBe(1000);
-    expect(policy.decide(FAN_OPEN_PERM, 500, "/d/y", 600)).toBe("deny");
-    expect(policy.decide(FAN_OPEN_PERM, 5000, "/home/u42/.ssh/id_rsa", 600)).toBe("deny");
-    expect(policy.decide(FAN_OPEN_PERM, 5000, "/srv/c4999/decoy.docx", 600)).toBe("deny");
-    expect(policy.decide(FAN_OPEN_PERM, 5000, "/home/u42/.ssh/known_hosts", 600)).toBe("allow");
+    expect(verdict(policy, FAN_OPEN_PERM, 500, "/d/y", 600)).toBe("deny");
+    expect(verdict(policy, FAN_OPEN_PERM, 5000, "/home/u42/.ssh/id_rsa", 600)).toBe("deny");
+    expect(verdict(policy, FAN_OPEN_PERM, 5000, "/srv/c4999/decoy.docx", 600)).toBe("deny");
+    expect(verdict(policy, FAN_OPEN_PERM, 5000, "/home/u42/.ssh/known_hosts", 600)).toBe("allow");
     // 1,000 bursts cost what 1,000 map insertions cost, not 1,000 compilations of 10k patterns.
     expect(ms).toBeLessThan(500);
   });
