@@ -70,7 +70,7 @@ export const mainArgs = {
   },
   "no-perm-long-slice": {
     type: "boolean",
-    description: "--perm: keep the default scheduler time slice (see README)",
+    description: "--perm: leave thread scheduling as it is (see README)",
   },
   verbose: { type: "boolean", alias: "v", description: "increase log verbosity (debug)" },
   help: { type: "boolean", alias: "h", description: "show this help" },

@@ -65,7 +65,8 @@ export interface Config {
   readonly processDetails: boolean;
   /**
    * `--perm`: every daemon thread asks for a long scheduler time slice, so openers it shares a CPU
-   * with preempt its work between answers (default true; `--no-perm-long-slice` / `perm_long_slice 0`; issue 11).
+   * with preempt its work between answers, and JSC's compiler threads run at SCHED_IDLE (default
+   * true; `--no-perm-long-slice` / `perm_long_slice 0`; issue 11).
    */
   readonly permLongSlice: boolean;
   /** `--burst-scope` / `burst_scope`: one burst window per process (default) or per container. */
