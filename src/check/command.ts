@@ -6,7 +6,7 @@ import { defineCommand } from "citty";
 import { checkCombination } from "../config/combination.ts";
 import { parseCommandLine } from "../config/cli.ts";
 import { mainArgs } from "../config/help.ts";
-import { UsageError, type Config } from "../config/types.ts";
+import { detailsOn, UsageError, type Config } from "../config/types.ts";
 import { plainError } from "../log.ts";
 import { USAGE_HINT } from "../config/help.ts";
 import { compileExcludes } from "../policy/exclude.ts";
@@ -46,6 +46,9 @@ export function renderReport(config: Config, plans: readonly PlanLine[]): string
   out.push(`hook: ${show(config.hook)} (max ${config.hookMaxConcurrent} at once, timeout ${config.hookTimeoutMs} ms)`);
   out.push(`burst: threshold ${config.burstThreshold} window ${config.burstWindowMs} ms; cooldown ${config.hookCooldownMs} ms`);
   out.push(`deny_on_alert: ${config.denyOnAlert ? 1 : 0}`);
+  if (config.perm) out.push(`perm_long_slice: ${config.permLongSlice ? 1 : 0}`);
+  out.push(`burst_scope: ${config.burstScope}`);
+  out.push(`process_details: ${detailsOn(config) ? `1 (check ${config.detailsCheck})` : 0}`);
   out.push(`queues: output ${config.outputQueueBytes} bytes, socket ${config.socketQueueBytes} bytes per subscriber`);
   for (const c of config.canaries) out.push(`canary: ${c}`);
   for (const e of config.exclude) out.push(`exclude: ${e}`);

@@ -97,3 +97,8 @@ export type CliRequest =
   | { readonly kind: "run"; readonly config: Config }
   | { readonly kind: "help"; readonly text: string }
   | { readonly kind: "version"; readonly text: string };
+
+/** --process-details, which burst_scope container implies (it needs each process's container). */
+export function detailsOn(config: Config): boolean {
+  return config.processDetails || config.burstScope === "container";
+}

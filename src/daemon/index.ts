@@ -6,7 +6,7 @@
 //   stats.ts        the stats record;  signals.ts  the handlers;  shutdown.ts  the bounded stop
 import { dirname } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
-import type { Config } from "../config/types.ts";
+import { detailsOn, type Config } from "../config/types.ts";
 import { errText } from "../errors.ts";
 import { notifyParent } from "../lifecycle/daemonize.ts";
 import { acquirePidFile, type PidFile } from "../lifecycle/pidfile.ts";
@@ -25,7 +25,7 @@ import { SocketHub } from "../sinks/socket-hub.ts";
 import { CleanupStack, StartFailure } from "./cleanup.ts";
 import { applyReload } from "./reload.ts";
 import { readerMarks } from "./reload-plan.ts";
-import { DaemonRuntime, detailsOn, openOutput } from "./runtime.ts";
+import { DaemonRuntime, openOutput } from "./runtime.ts";
 import { installSignals, replayEarlySignals, stopAndExit } from "./signals.ts";
 
 const SWEEP_INTERVAL_MS = 1000;

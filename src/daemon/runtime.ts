@@ -2,7 +2,7 @@
 // the output and the hook runner; shutdown sets its promise once). One object instead of closures
 // over loose variables: start-up fills it, signals, reload, stats and shutdown read it.
 import { describePlans, type PlanLine } from "../check/plan.ts";
-import type { Config } from "../config/types.ts";
+import { detailsOn, type Config } from "../config/types.ts";
 import type { PidFile } from "../lifecycle/pidfile.ts";
 import { logger } from "../log.ts";
 import type { MetricsEndpoint } from "../metrics/endpoint.ts";
@@ -17,11 +17,6 @@ import { OutputWriter } from "../sinks/output.ts";
 import type { SocketHub } from "../sinks/socket-hub.ts";
 import { TextLineSink } from "../sinks/text-sink.ts";
 import { collectStats } from "./stats.ts";
-
-/** --process-details, which burst_scope container implies (it needs each process's container). */
-export function detailsOn(config: Config): boolean {
-  return config.processDetails || config.burstScope === "container";
-}
 
 export function makeHooks(config: Config): HookRunner | null {
   if (config.hook === null) return null;

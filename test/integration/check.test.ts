@@ -39,6 +39,11 @@ describe.skipIf(!RUN)("fanotifyd check", () => {
     expect(r.stdout).toContain("exclude: **/node_modules/**");
     expect(r.stdout).toContain(`job: J rootfs=${fs.dir}/sub`);
     expect(r.stdout).toContain("marks: 3");
+    expect(r.stdout).toContain("perm_long_slice: 1\nburst_scope: process\nprocess_details: 0\n");
+    const details = check(["-w", fs.dir, "-o", join(dir, "o.jsonl"), "--burst-scope", "container", "--process-details-check", "start-time"]);
+    expect(details.code).toBe(0);
+    // burst_scope container implies the details; no perm_long_slice line without --perm
+    expect(details.stdout).toContain("deny_on_alert: 0\nburst_scope: container\nprocess_details: 1 (check start-time)\n");
     // perm: a content and a notification line per mark
     expect(r.stdout).toContain(`  filesystem ${fs.dir}: content group, fd-filesystem-mark: FD permission events; delivers OPEN_PERM,ACCESS_PERM`);
     expect(r.stdout).toContain(`  filesystem ${fs.dir}: notify group, fid-filesystem: (tmpfs) FID filesystem mark; delivers every event kind`);
