@@ -24,7 +24,6 @@ const lib = dlopen("libc.so.6", {
   fstatfs: { args: [i32, ptr], returns: i32 },
   getpid: { args: [], returns: i32 },
   sched_yield: { args: [], returns: i32 },
-  ioctl: { args: [i32, u64, ptr], returns: i32 },
   syscall: { args: [FFIType.i64, i32, i32, ptr, u32], returns: FFIType.i64 },
 
   strerror: { args: [i32], returns: FFIType.cstring },
@@ -72,15 +71,6 @@ export const sysWrite = (fd: number, buf: Uint8Array, len: number): number => sy
 export const sysClose = (fd: number): number => sym.close(fd);
 /** Gives the CPU to another runnable thread, if any (sched_yield(2)). */
 export const sysSchedYield = (): number => sym.sched_yield();
-const FIONREAD = 0x541b;
-const queuedBuf = new Int32Array(1);
-/**
- * Bytes a read() of a fanotify group would find (ioctl FIONREAD; fanotify(7) counts every queued
- * event's metadata, so ÷ 24 is the queue depth); -1 on failure.
- */
-export function sysQueuedBytes(fd: number): number {
-  return sym.ioctl(fd, FIONREAD, queuedBuf) === 0 ? queuedBuf[0] : -1;
-}
 export const sysPoll = (fds: Uint8Array, nfds: number, timeoutMs: number): number => sym.poll(fds, nfds, timeoutMs);
 export const sysEventfd = (initval: number, flags: number): number => sym.eventfd(initval >>> 0, flags);
 export const sysTimerfdCreate = (clockId: number, flags: number): number => sym.timerfd_create(clockId, flags);

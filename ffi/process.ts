@@ -13,7 +13,6 @@ const lib = dlopen("libc.so.6", {
   setpriority: { args: [i32, u32, i32], returns: i32 },
   getpriority: { args: [i32, u32], returns: i32 },
   sched_setscheduler: { args: [i32, i32, ptr], returns: i32 },
-  gettid: { args: [], returns: i32 },
   syscall: { args: [FFIType.i64, i32, ptr, u32], returns: FFIType.i64 },
 });
 
@@ -65,9 +64,6 @@ export function setThreadNice(tid: number, nice: number): boolean {
 const SYS_SCHED_SETATTR = process.arch === "arm64" ? 274 : 314;
 const PRIO_PROCESS = 0;
 const SCHED_OTHER = 0;
-
-/** This thread's id (gettid(2)). */
-export const threadId = (): number => lib.symbols.gettid();
 
 /**
  * Thread `tid` of this process keeps SCHED_OTHER and its nice value and asks for a `sliceNs` time

@@ -376,8 +376,9 @@ export class Reader {
         // A short bounded read emptied the queue: no yield, no further read (the next poll sees new records).
         if (n + (g.mode === "fd" ? RECORD_MAX_FD : RECORD_MAX_FID) < want) break;
         // The yields let the openers add records as fast as these small reads take them: the batch
-        // goes out at its age, not only when full (a perm-open stream kept batches growing to 4096
-        // records, ~70 ms old, and 1.3 ms of main-thread work in one piece; issue 11).
+        // goes out at its age, not only when full (issue 11). The content drain is not cut so: a
+        // steady opener keeps it busy until the batch is full (README "Known limits": cutting it at
+        // the age measured a worse permission tail).
         if (sharedMonoNow() - this.batchReadAt >= MAX_BATCH_AGE_MS && this.batch.count > 0) break;
         this.contentFirst.answerFirst();
       }

@@ -12,12 +12,7 @@ import {
 import { PolicyEngine, type PolicyOptions } from "../../src/policy/engine.ts";
 import { PermissionPolicy } from "../../src/policy/permission.ts";
 import type { FsEvent } from "../../src/output-records.ts";
-
-/** The reader's call, with the path as readlink's bytes. */
-function verdict(p: PermissionPolicy, mask: number, pid: number, path: string, now: number, keyOf?: (pid: number) => number) {
-  const b = Buffer.from(path, "latin1");
-  return p.decide(mask, pid, b, path.startsWith("<") ? -1 : b.length, now, keyOf);
-}
+import { verdict } from "../support/permission.ts";
 
 const opts: PolicyOptions = {
   canaries: ["/c/canary", "/c/*.key"],

@@ -10,12 +10,7 @@ import { keyPid, processKey } from "../../src/policy/process-key.ts";
 import type { FsEvent, ProcessDetailsRecord } from "../../src/output-records.ts";
 import { encodeAlert } from "../../src/output-encode.ts";
 import { encodeAlertConcat } from "../support/reference-encoders.ts";
-
-/** The reader's call, with the path as readlink's bytes. */
-function verdict(p: PermissionPolicy, mask: number, pid: number, path: string, now: number, keyOf?: (pid: number) => number) {
-  const b = Buffer.from(path, "latin1");
-  return p.decide(mask, pid, b, path.startsWith("<") ? -1 : b.length, now, keyOf);
-}
+import { verdict } from "../support/permission.ts";
 
 const CID = "ab".repeat(32);
 
