@@ -13,6 +13,7 @@ import { acquirePidFile, type PidFile } from "../lifecycle/pidfile.ts";
 import { ReloadGate } from "../lifecycle/reload-gate.ts";
 import { sdNotify } from "../lifecycle/sd-notify.ts";
 import { installTestHooks } from "../lifecycle/test-hooks.ts";
+import { keepThreadSlices } from "../lifecycle/thread-slices.ts";
 import { MAX_SUBSCRIBERS, OUTPUT_HOLD_BYTES } from "../limits.ts";
 import { logger, setVerbosity } from "../log.ts";
 import { MetricsEndpoint } from "../metrics/endpoint.ts";
@@ -172,7 +173,6 @@ async function startReader(rt: DaemonRuntime, cleanups: CleanupStack): Promise<v
     notes = await reader.start({
       mode: config.fid ? "fid" : "fd",
       perm: config.perm,
-      permLongSlice: config.permLongSlice,
       marks: readerMarks(config.marks),
       extraDirs: config.canaries.map((c) => dirname(c)),
       permission: policy.permissionRules(),
@@ -185,5 +185,6 @@ async function startReader(rt: DaemonRuntime, cleanups: CleanupStack): Promise<v
     throw new StartFailure(`the reader worker could not start: ${errText(err)}`, 1);
   }
   for (const note of notes) logger.info(note);
+  if (config.perm && config.permLongSlice) cleanups.push(keepThreadSlices());
   installTestHooks(reader, (msg) => logger.warn(msg));
 }

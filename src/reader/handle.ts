@@ -82,8 +82,6 @@ export class ReaderHandle {
     details?: boolean;
     /** With details: ask the kernel for a pidfd per event (default true); see StartMessage.detailsPidfd. */
     detailsPidfd?: boolean;
-    /** Permission mode: long thread time slices (default true); see StartMessage.permLongSlice. */
-    permLongSlice?: boolean;
   }): Promise<readonly string[]> {
     return new Promise((resolve, reject) => {
       let started = false;
@@ -128,7 +126,6 @@ export class ReaderHandle {
         permHistogram: opts.permHistogram ?? null,
         details: opts.details ?? false,
         detailsPidfd: opts.detailsPidfd ?? true,
-        permLongSlice: opts.permLongSlice ?? true,
         wakeFd: this.wakeFd,
         control: this.control.buffer as SharedArrayBuffer,
         counters: this.sharedCounters.buffer as SharedArrayBuffer,

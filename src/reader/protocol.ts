@@ -19,8 +19,6 @@ export interface StartMessage {
    * answered by the Worker from its PermissionPolicy (design.md "Permission events").
    */
   readonly perm: boolean;
-  /** Permission mode: long time slices for every daemon thread (src/reader/thread-slices.ts). */
-  readonly permLongSlice: boolean;
   readonly permission: PermissionRules;
   /**
    * `--process-details` (or burst_scope container): ppid, uid, cgroup, container id and pod uid are

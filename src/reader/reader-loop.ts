@@ -8,7 +8,6 @@ import { PermissionPolicy } from "../policy/permission.ts";
 import { BatchTimer } from "./batch-timer.ts";
 import { CloseQueue } from "./close-queue.ts";
 import { ContentFirst } from "./content-first.ts";
-import { ThreadSlices } from "./thread-slices.ts";
 import { contentMark, flushMarks, initGroup, markFailure, type Group, type GroupKind } from "./groups.ts";
 import { changeMarks, isDirectory } from "./mark-changes.ts";
 import { NotifyMarks } from "./notify-marks.ts";
@@ -126,8 +125,6 @@ export class Reader {
   private readonly answers: PermAnswerer;
   private readonly recorder: EventRecorder;
   private batchReadAt = 0;
-  /** Permission mode: long time slices for every thread of the daemon (thread-slices.ts). */
-  private slices: ThreadSlices | null = null;
 
   constructor(private readonly start: StartMessage) {
     this.control = new Int32Array(start.control);
@@ -199,10 +196,6 @@ export class Reader {
     if (kind === "content") {
       this.content = group;
       this.contentFirst.setGroup(group.fd);
-      if (this.start.permLongSlice) {
-        const slices = new ThreadSlices();
-        if (slices.start(performance.now())) this.slices = slices;
-      }
     }
     return group;
   }
@@ -435,7 +428,6 @@ export class Reader {
     this.publishCounters();
     if (this.batch.count === 0) return;
     if (!final && this.behind()) return;
-    this.slices?.rescan(performance.now());
     const { count, ints, bytes } = this.batch.take();
     const msg: WorkerMessage = { type: "batch", count, ints, bytes, readAt: this.batchReadAt };
     Atomics.add(this.control, CTRL_INFLIGHT, 1);

@@ -1,23 +1,31 @@
-// ThreadSlices (src/reader/thread-slices.ts): every thread gets the long slice, background threads
-// (JIT compilers, the allocator's scavenger) SCHED_IDLE; new threads at the next rescan (at most once
-// a second), ended ones forgotten — with a fake thread list and setter (no real thread changes).
+// ThreadSlices (src/lifecycle/thread-slices.ts): every thread gets the long slice, background threads
+// (JIT compilers, the allocator's scavenger) nice 19 and the short slice; a look lists the threads
+// only when their number changed (or every 10 s); new threads are treated, ended ones forgotten, a
+// refused one tried again — with a fake thread source and setter (no real thread changes).
 import { describe, expect, test } from "bun:test";
-import { SLICE_NS, ThreadSlices, type ThreadTreatment } from "../../src/reader/thread-slices.ts";
+import { BACKGROUND_NICE, SHORT_SLICE_NS, SLICE_NS, ThreadSlices, type ThreadTreatment } from "../../src/lifecycle/thread-slices.ts";
 
 function setup(threads: Array<[number, string]>, ok = () => true) {
   const calls: Array<[number, ThreadTreatment]> = [];
+  let lists = 0;
   const s = new ThreadSlices(
-    () => threads,
+    {
+      count: () => threads.length,
+      list: () => {
+        lists++;
+        return threads;
+      },
+    },
     (tid, how) => {
       calls.push([tid, how]);
       return ok();
     },
   );
-  return { s, calls };
+  return { s, calls, lists: () => lists };
 }
 
 describe("ThreadSlices", () => {
-  test("start(): the long slice for the daemon's threads, SCHED_IDLE for JIT compilers and the scavenger", () => {
+  test("start(): the long slice for the daemon's threads, the background treatment for JIT compilers and the scavenger", () => {
     const { s, calls } = setup([
       [100, "fanotifyd\n"],
       [101, "Worker\n"],
@@ -31,33 +39,38 @@ describe("ThreadSlices", () => {
     expect(calls).toEqual([
       [100, "slice"],
       [101, "slice"],
-      [102, "idle"],
+      [102, "background"],
       [103, "slice"],
       [104, "slice"],
-      [105, "idle"],
-      [106, "idle"],
+      [105, "background"],
+      [106, "background"],
     ]);
   });
 
-  test("rescan() picks up new threads once a second at most and forgets ended ones", () => {
+  test("rescan() lists threads only when their number changed; every 10 s all are treated again", () => {
     const threads: Array<[number, string]> = [[100, "fanotifyd\n"]];
-    const { s, calls } = setup(threads);
+    const { s, calls, lists } = setup(threads);
     s.start(0);
-    threads.push([102, "Bun Pool 1\n"]);
-    s.rescan(999);
-    expect(calls.length).toBe(1);
     s.rescan(1000);
-    expect(calls.at(-1)).toEqual([102, "slice"]);
-    // 100 ends and its id comes back as a new (background) thread: treated again.
-    threads.splice(0, 1);
+    expect(lists()).toBe(1);
+    threads.push([102, "Bun Pool 1\n"]);
     s.rescan(2000);
+    expect(lists()).toBe(2);
+    expect(calls.at(-1)).toEqual([102, "slice"]);
+    // 100 ends and its id comes back as a new (background) thread, same count: seen at the full scan.
+    threads.splice(0, 1);
     threads.push([100, "JITWorker\n"]);
     s.rescan(3000);
-    expect(calls.at(-1)).toEqual([100, "idle"]);
-    expect(calls.length).toBe(3);
+    expect(lists()).toBe(2);
+    s.rescan(12_000);
+    expect(lists()).toBe(3);
+    expect(calls.slice(2)).toEqual([
+      [102, "slice"],
+      [100, "background"],
+    ]);
   });
 
-  test("a refused thread is tried again at the next rescan; start() is false when none took it", () => {
+  test("a refused thread is tried again at the next look; start() is false when none took it", () => {
     let ok = false;
     const { s, calls } = setup([[100, "fanotifyd\n"]], () => ok);
     expect(s.start(0)).toBe(false);
@@ -67,7 +80,7 @@ describe("ThreadSlices", () => {
     expect(calls.length).toBe(2);
   });
 
-  test("SLICE_NS is the kernel's upper bound for a custom slice (100 ms)", () => {
-    expect(SLICE_NS).toBe(100_000_000);
+  test("the kernel's bounds for a custom slice (0.1 and 100 ms); background nice is 19", () => {
+    expect([SHORT_SLICE_NS, SLICE_NS, BACKGROUND_NICE]).toEqual([100_000, 100_000_000, 19]);
   });
 });
