@@ -13,6 +13,7 @@ const lib = dlopen("libc.so.6", {
   setpriority: { args: [i32, u32, i32], returns: i32 },
   getpriority: { args: [i32, u32], returns: i32 },
   syscall: { args: [FFIType.i64, i32, ptr, u32], returns: FFIType.i64 },
+  sched_setscheduler: { args: [i32, i32, ptr], returns: i32 },
 });
 
 const RLIMIT_NOFILE = 7;
@@ -80,4 +81,15 @@ export function setThreadSlice(tid: number, sliceNs: number, nice?: number): boo
   attr.setInt32(16, keep, true);
   attr.setBigUint64(24, BigInt(sliceNs), true);
   return Number(lib.symbols.syscall(SYS_SCHED_SETATTR, tid | 0, new Uint8Array(attr.buffer), 0)) === 0;
+}
+
+const SCHED_IDLE = 5;
+const zeroParam = new Int32Array(1);
+
+/**
+ * Thread `tid` of this process to SCHED_IDLE: it runs only when nothing else wants the CPU, and any
+ * other waking thread preempts it at once (sched(7)). Lowering needs no privilege. False on failure.
+ */
+export function setThreadIdle(tid: number): boolean {
+  return lib.symbols.sched_setscheduler(tid | 0, SCHED_IDLE, zeroParam) === 0;
 }

@@ -7,31 +7,29 @@
 // needed. Measured on the pinned permission bench (5 rounds): +p99 2.00× → 1.32× the C responder's; a
 // short slice for the reader (always, or while it waits), real-time waits for the reader, SCHED_IDLE
 // or nice 10 for the main thread were worse or starved the main thread (README "Performance").
-// JSC's background compiler threads and the allocator's scavenger get nice 19 and the shortest slice
-// (0.1 ms): nothing waits for their work, and a compilation held the openers' CPU for up to 5 ms at a
-// time (pinned +p99.9 400–650 → 160–250 µs). At nice 19 they still get ~1.5% of a CPU the openers
-// saturate, so hot code is still optimised (SCHED_IDLE starved them: +p50 1.3× the C responder's
-// against 1.05–1.2× now), and with a 0.1 ms slice any wake-up takes the CPU back within 0.1 ms.
+// JSC's background compiler threads and the allocator's scavenger go further, to SCHED_IDLE: their
+// work only ever makes later code faster or returns memory, nothing waits for it, and a compilation
+// held the openers' CPU for up to 5 ms at a time (pinned +p99.9 400–650 → 160–250 µs). On CPUs
+// saturated for long the daemon then keeps running less optimised code. Nice 19 with the 0.1 ms slice
+// instead was measured in the second pass: +p50 a little better in A/B runs, but three 5-round
+// benches put +p99.9 with the notification flood at 2.6–3.6× the C responder's against 1.3–3.3×.
 // (The I/O pool and the GC helpers keep the long slice: the main thread and the reader wait for them.)
 // Threads start lazily (Bun's I/O pool, JSC's JIT workers) and a new thread starts with the default
 // slice, so the main thread looks again once a second: a look reads /proc/self/stat and lists the
 // threads only when their number changed; every FULL_SCAN_MS every thread is treated again (a thread
 // id can end and come back between two looks).
 import { readdirSync, readFileSync } from "node:fs";
-import { setThreadSlice } from "../../ffi/process.ts";
+import { setThreadIdle, setThreadSlice } from "../../ffi/process.ts";
 
-/** The kernel's bounds for a custom slice. */
+/** The kernel's upper bound for a custom slice. */
 export const SLICE_NS = 100_000_000;
-export const SHORT_SLICE_NS = 100_000;
-/** Nice value of background threads (the lowest weight short of SCHED_IDLE). */
-export const BACKGROUND_NICE = 19;
 export const RESCAN_MS = 1000;
 const FULL_SCAN_MS = 10_000;
 /** Background threads (by comm) that nothing waits for. */
 const BACKGROUND = /^(JITWorker|JSCWarmUp|mi-scavenger)/;
 
-/** What a thread gets: the long slice, or nice 19 and the short slice for background work. */
-export type ThreadTreatment = "slice" | "background";
+/** What a thread gets: the long slice, or SCHED_IDLE for background work. */
+export type ThreadTreatment = "slice" | "idle";
 
 /** Where ThreadSlices looks: this process's thread count and threads (replaceable in tests). */
 export interface ThreadSource {
@@ -75,7 +73,7 @@ export class ThreadSlices {
     for (const [tid, comm] of threads) {
       live.add(tid);
       if (this.done.has(tid)) continue;
-      if (this.apply(tid, BACKGROUND.test(comm) ? "background" : "slice")) this.done.add(tid);
+      if (this.apply(tid, BACKGROUND.test(comm) ? "idle" : "slice")) this.done.add(tid);
       else missed = true;
     }
     // Threads that ended: their ids may be reused by new threads, which the next scan treats afresh.
@@ -86,7 +84,7 @@ export class ThreadSlices {
 }
 
 function applyTreatment(tid: number, how: ThreadTreatment): boolean {
-  return how === "background" ? setThreadSlice(tid, SHORT_SLICE_NS, BACKGROUND_NICE) : setThreadSlice(tid, SLICE_NS);
+  return how === "idle" ? setThreadIdle(tid) : setThreadSlice(tid, SLICE_NS);
 }
 
 const procSelf: ThreadSource = {

@@ -1,6 +1,5 @@
-// The Worker's side of a batch (design.md "one buffer per batch"; since issue 11 a shared slot,
-// batch-slots.ts, instead of a transferred copy): per event a row of integers, and the event's JSONL
-// tail already encoded as bytes:
+// The Worker's side of a batch (design.md "one transferred buffer per batch"): per event a row of
+// integers, and the event's JSONL tail already encoded as bytes:
 //
 //   "pid":N[,"comm":"…"][,"exe":"…"],"path":"…"[,"name":"…"],"is_dir":B[<process details>]}\n
 //
@@ -28,7 +27,6 @@ import {
   I_TAIL_START,
   INTS_PER_EVENT,
 } from "./protocol.ts";
-import type { BatchSlots } from "./batch-slots.ts";
 
 const enc = (s: string): Uint8Array => Buffer.from(s, "latin1");
 const PID_KEY = enc('"pid":');
@@ -72,14 +70,12 @@ export class BatchBuilder {
   private detailsContainerOff = 0;
   private detailsContainerLen = 0;
 
-  /** `slots`: shared slots to write batches into (batch-slots.ts); without, batches are copied out. */
   constructor(
     private readonly maxEvents: number,
     initialBytes = 256 * 1024,
-    private readonly slots: BatchSlots | null = null,
   ) {
-    this.ints = slots === null ? new Int32Array(maxEvents * INTS_PER_EVENT) : slots.currentInts;
-    this.bytes = slots === null ? new Uint8Array(initialBytes) : slots.currentBytes;
+    this.ints = new Int32Array(maxEvents * INTS_PER_EVENT);
+    this.bytes = new Uint8Array(initialBytes);
     for (let i = 0; i < 4; i++) this.rawCopies.push({ src: this.bytes, start: 0, end: 0, slot: 0 });
   }
 
@@ -96,7 +92,6 @@ export class BatchBuilder {
   /** Starts an event's row and its tail (`"pid":N`). Text fields follow in record order. */
   begin(lo: number, hi: number, pid: number, flags: number): void {
     const r = this.count * INTS_PER_EVENT;
-    if (r + INTS_PER_EVENT > this.ints.length && this.slots !== null) this.ints = this.slots.growInts(r + INTS_PER_EVENT, r);
     const ints = this.ints;
     this.row = r;
     this.count++;
@@ -196,22 +191,13 @@ export class BatchBuilder {
     }
   }
 
-  /**
-   * Hands the batch over and starts an empty one: views of a shared slot (`slot` ≥ 0, given back by
-   * the main thread), or copies to transfer (`slot` -1).
-   */
-  take(): { count: number; ints: Int32Array; bytes: Uint8Array; slot: number } {
-    const n = this.count * INTS_PER_EVENT;
-    const slot = this.slots === null ? -1 : this.slots.handOver();
-    const out =
-      slot < 0
-        ? { count: this.count, ints: this.ints.slice(0, n), bytes: this.bytes.slice(0, this.len), slot }
-        : { count: this.count, ints: this.ints.subarray(0, n), bytes: this.bytes.subarray(0, this.len), slot };
-    if (slot >= 0) {
-      const slots = this.slots as BatchSlots;
-      this.ints = slots.currentInts;
-      this.bytes = slots.currentBytes;
-    }
+  /** Hands the batch over (the buffers are transferred) and starts an empty one. */
+  take(): { count: number; ints: Int32Array; bytes: Uint8Array } {
+    const out = {
+      count: this.count,
+      ints: this.ints.slice(0, this.count * INTS_PER_EVENT),
+      bytes: this.bytes.slice(0, this.len),
+    };
     this.count = 0;
     this.len = 0;
     return out;
@@ -297,10 +283,6 @@ export class BatchBuilder {
 
   private reserve(n: number): void {
     if (this.len + n <= this.bytes.length) return;
-    if (this.slots !== null) {
-      this.bytes = this.slots.growBytes(this.len + n, this.len);
-      return;
-    }
     let size = this.bytes.length * 2;
     while (size < this.len + n) size *= 2;
     const next = new Uint8Array(size);

@@ -20,7 +20,6 @@ import {
   type StartMessage,
   type WorkerMessage,
 } from "./protocol.ts";
-import { MAX_SLOTS } from "./batch-slots.ts";
 
 export interface ReaderCallbacks {
   onBatch(count: number, ints: Int32Array, bytes: Uint8Array, readAt: number): void;
@@ -55,7 +54,6 @@ function workerUrl(): string {
 export class ReaderHandle {
   private readonly control = new Int32Array(new SharedArrayBuffer(CTRL_SLOTS * 4));
   private readonly sharedCounters = new Float64Array(new SharedArrayBuffer(COUNTER_NAMES.length * 8));
-  private readonly slotBusy = new Int32Array(new SharedArrayBuffer(MAX_SLOTS * 4));
   private readonly wakeFd: number;
   private worker: Worker | null = null;
   private stopped: Promise<ReaderCounters> | null = null;
@@ -93,12 +91,7 @@ export class ReaderHandle {
         const m = e.data;
         switch (m.type) {
           case "batch":
-            try {
-              this.cb.onBatch(m.count, m.ints, m.bytes, m.readAt);
-            } finally {
-              // The batch's memory is the Worker's again (batch-slots.ts).
-              if (m.slot >= 0) Atomics.store(this.slotBusy, m.slot, 0);
-            }
+            this.cb.onBatch(m.count, m.ints, m.bytes, m.readAt);
             if (this.cb.holdBack()) this.holdAck();
             else this.ack(1);
             break;
@@ -136,7 +129,6 @@ export class ReaderHandle {
         wakeFd: this.wakeFd,
         control: this.control.buffer as SharedArrayBuffer,
         counters: this.sharedCounters.buffer as SharedArrayBuffer,
-        slotBusy: this.slotBusy.buffer as SharedArrayBuffer,
       };
       worker.postMessage(start);
     });

@@ -41,8 +41,6 @@ export interface StartMessage {
   readonly counters: SharedArrayBuffer;
   /** Permission answer-time histogram (src/metrics/histogram.ts), when metrics are served. */
   readonly permHistogram: SharedArrayBuffer | null;
-  /** Int32Array over MAX_SLOTS flags: 1 while the main thread holds a batch slot (batch-slots.ts). */
-  readonly slotBusy: SharedArrayBuffer;
 }
 
 export const CTRL_INFLIGHT = 0; // batches posted and not yet processed by the main thread
@@ -173,8 +171,6 @@ export type WorkerMessage =
       readonly bytes: Uint8Array;
       /** sharedMonoNow() of the read() that brought the batch's first event (event lag). */
       readonly readAt: number;
-      /** The shared slot holding ints and bytes (batch-slots.ts), handed back once processed; -1: transferred copies. */
-      readonly slot: number;
     }
   | { readonly type: "stopped"; readonly counters: ReaderCounters }
   | {

@@ -26,7 +26,6 @@ import {
   CTRL_MESSAGES,
   CTRL_STALL,
   CTRL_STOP,
-  INTS_PER_EVENT,
   MAX_INFLIGHT,
   sharedMonoNow,
   type MarksMessage,
@@ -36,7 +35,6 @@ import {
   type WorkerMessage,
 } from "./protocol.ts";
 import { BatchBuilder } from "./batch-builder.ts";
-import { BatchSlots } from "./batch-slots.ts";
 import { toByteString } from "../bytes.ts";
 import { PathResolver } from "./resolve.ts";
 
@@ -74,13 +72,6 @@ const PERM_NOTIFY_READ_FID = 4096;
 const RECORD_MAX_FD = 64;
 const RECORD_MAX_FID = 512;
 
-/** What the loop does after spin(): stop (finish), let control messages in, or wait for an off-thread scan. */
-const enum Turn {
-  Stop,
-  Messages,
-  Scan,
-}
-
 export class Reader {
   private readonly ownPid = sysGetpid();
   private readonly control: Int32Array;
@@ -102,7 +93,7 @@ export class Reader {
   /** The permission verdict (B3): compiled here only at start and on reload. */
   readonly policy: PermissionPolicy;
   // Room for the backlog plus one more full read (64 KiB of 24-byte records at most).
-  private readonly batch: BatchBuilder;
+  private readonly batch = new BatchBuilder(BACKLOG_EVENTS + (64 * 1024) / K.FAN_EVENT_METADATA_LEN);
   /** FID paths are assembled here (directory path + "/" + name). */
   private readonly timer = new BatchTimer(MAX_BATCH_AGE_MS);
   /** True while a due batch is topped up just before it is posted. */
@@ -139,11 +130,6 @@ export class Reader {
     this.control = new Int32Array(start.control);
     this.sharedCounters = new Float64Array(start.counters);
     this.policy = new PermissionPolicy(start.permission);
-    // A batch is posted at BATCH_EVENTS, or a little past it (a content read adds up to 64 KiB of
-    // 24-byte records); slots grow for the backlog when the main thread is behind.
-    const oneRead = Math.ceil((64 * 1024) / K.FAN_EVENT_METADATA_LEN);
-    const slots = new BatchSlots(new Int32Array(start.slotBusy), (BATCH_EVENTS + oneRead) * INTS_PER_EVENT, 256 * 1024);
-    this.batch = new BatchBuilder(BACKLOG_EVENTS + oneRead, 256 * 1024, slots);
     this.details = start.details ? new ProcessDetails() : null;
     this.details?.nextBatch(performance.now());
     this.answers = new PermAnswerer(start.permHistogram, this.counters, (message) => post({ type: "log", level: "warn", message }));
@@ -231,30 +217,7 @@ export class Reader {
     return Atomics.load(this.control, CTRL_INFLIGHT) >= MAX_INFLIGHT;
   }
 
-  /**
-   * The loop. Its hot part, spin(), is a plain (synchronous) method: JSC optimises a loop inside an
-   * async function poorly, and the turns between an answer and the next poll() ran 12–44 µs in the
-   * pinned bench (issue 11). The awaits — letting control messages in, off-thread scans — are here.
-   */
   async run(): Promise<void> {
-    for (;;) {
-      const next = this.spin();
-      if (next === Turn.Stop) break;
-      if (next === Turn.Messages) {
-        // Yield to the event loop only when a control message is waiting: the yield is a
-        // macrotask turn during which nothing is answered.
-        for (let turns = 0; turns < 8 && Atomics.load(this.control, CTRL_MESSAGES) > 0; turns++) {
-          await new Promise((resolve) => setTimeout(resolve, 0));
-        }
-      } else {
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    }
-    this.finish();
-  }
-
-  /** Polls and reads until the loop must await something (a control message, an off-thread scan) or stop. */
-  private spin(): Turn {
     const pv = this.pollView;
     // Group order as set up (notification group first): draining the content group first measured
     // ~2 µs worse at the pinned p50 and no better in the tail (issue 11).
@@ -289,12 +252,15 @@ export class Reader {
         const e = errno();
         if (e === K.EINTR) continue;
         post({ type: "fatal", message: `poll failed: ${strerror(e)}`, exitCode: 1 });
-        return Turn.Stop;
+        break;
       }
       if (pv.getInt16(wakeSlot * 8 + 6, true) !== 0) {
         sysRead(this.start.wakeFd, this.wakeBuf, 8);
-        // The groups stay readable: the next spin() polls them again.
-        if (Atomics.load(this.control, CTRL_MESSAGES) > 0) return Turn.Messages;
+        // Yield to the event loop only when a control message is waiting: the yield is a
+        // macrotask turn during which nothing is answered.
+        for (let turns = 0; turns < 8 && Atomics.load(this.control, CTRL_MESSAGES) > 0; turns++) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
       }
       const timerFired = pv.getInt16((wakeSlot + 1) * 8 + 6, true) !== 0;
       if (timerFired) this.timer.fired();
@@ -306,7 +272,7 @@ export class Reader {
         i++;
         if (revents & (K.POLLERR | K.POLLNVAL)) {
           post({ type: "fatal", message: `fanotify ${g.kind} group reported an error`, exitCode: 1 });
-          return Turn.Stop;
+          return this.finish();
         }
         if (revents & K.POLLIN) this.drain(g);
       }
@@ -324,9 +290,9 @@ export class Reader {
       } else if (this.batch.count >= BATCH_EVENTS) {
         this.flush();
       }
-      if (scanning) return Turn.Scan;
+      if (scanning) await new Promise((resolve) => setImmediate(resolve));
     }
-    return Turn.Stop;
+    this.finish();
   }
 
   private finish(): void {
@@ -462,10 +428,10 @@ export class Reader {
     this.publishCounters();
     if (this.batch.count === 0) return;
     if (!final && this.behind()) return;
-    const { count, ints, bytes, slot } = this.batch.take();
-    const msg: WorkerMessage = { type: "batch", count, ints, bytes, readAt: this.batchReadAt, slot };
+    const { count, ints, bytes } = this.batch.take();
+    const msg: WorkerMessage = { type: "batch", count, ints, bytes, readAt: this.batchReadAt };
     Atomics.add(this.control, CTRL_INFLIGHT, 1);
-    post(msg, slot >= 0 ? undefined : [ints.buffer as ArrayBuffer, bytes.buffer as ArrayBuffer]);
+    post(msg, [ints.buffer as ArrayBuffer, bytes.buffer as ArrayBuffer]);
     this.coalesce = count >= COALESCE_MIN_EVENTS;
     // A stream: the next batch is collected when the timer fires, without a wake-up for its first
     // event. Otherwise the next batch's first event arms a fresh timer.

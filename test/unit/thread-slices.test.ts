@@ -1,9 +1,9 @@
 // ThreadSlices (src/lifecycle/thread-slices.ts): every thread gets the long slice, background threads
-// (JIT compilers, the allocator's scavenger) nice 19 and the short slice; a look lists the threads
+// (JIT compilers, the allocator's scavenger) SCHED_IDLE; a look lists the threads
 // only when their number changed (or every 10 s); new threads are treated, ended ones forgotten, a
 // refused one tried again — with a fake thread source and setter (no real thread changes).
 import { describe, expect, test } from "bun:test";
-import { BACKGROUND_NICE, SHORT_SLICE_NS, SLICE_NS, ThreadSlices, type ThreadTreatment } from "../../src/lifecycle/thread-slices.ts";
+import { SLICE_NS, ThreadSlices, type ThreadTreatment } from "../../src/lifecycle/thread-slices.ts";
 
 function setup(threads: Array<[number, string]>, ok = () => true) {
   const calls: Array<[number, ThreadTreatment]> = [];
@@ -25,7 +25,7 @@ function setup(threads: Array<[number, string]>, ok = () => true) {
 }
 
 describe("ThreadSlices", () => {
-  test("start(): the long slice for the daemon's threads, the background treatment for JIT compilers and the scavenger", () => {
+  test("start(): the long slice for the daemon's threads, SCHED_IDLE for JIT compilers and the scavenger", () => {
     const { s, calls } = setup([
       [100, "fanotifyd\n"],
       [101, "Worker\n"],
@@ -39,11 +39,11 @@ describe("ThreadSlices", () => {
     expect(calls).toEqual([
       [100, "slice"],
       [101, "slice"],
-      [102, "background"],
+      [102, "idle"],
       [103, "slice"],
       [104, "slice"],
-      [105, "background"],
-      [106, "background"],
+      [105, "idle"],
+      [106, "idle"],
     ]);
   });
 
@@ -66,7 +66,7 @@ describe("ThreadSlices", () => {
     expect(lists()).toBe(3);
     expect(calls.slice(2)).toEqual([
       [102, "slice"],
-      [100, "background"],
+      [100, "idle"],
     ]);
   });
 
@@ -80,7 +80,7 @@ describe("ThreadSlices", () => {
     expect(calls.length).toBe(2);
   });
 
-  test("the kernel's bounds for a custom slice (0.1 and 100 ms); background nice is 19", () => {
-    expect([SHORT_SLICE_NS, SLICE_NS, BACKGROUND_NICE]).toEqual([100_000, 100_000_000, 19]);
+  test("SLICE_NS is the kernel's upper bound for a custom slice (100 ms)", () => {
+    expect(SLICE_NS).toBe(100_000_000);
   });
 });
