@@ -66,19 +66,19 @@ const PRIO_PROCESS = 0;
 const SCHED_OTHER = 0;
 
 /**
- * Thread `tid` of this process keeps SCHED_OTHER and asks for a `sliceNs` time slice (sched_setattr(2)
- * sched_runtime for SCHED_OTHER: the EEVDF custom slice of Linux 6.12+, clamped there to 0.1–100 ms;
- * older kernels ignore it). Its nice value is kept, or set to `nice` (only lowering needs no
- * privilege). False when the kernel refuses (e.g. the thread is gone).
+ * Thread `tid` of this process keeps SCHED_OTHER and its nice value and asks for a `sliceNs` time
+ * slice (sched_setattr(2) sched_runtime for SCHED_OTHER: the EEVDF custom slice of Linux 6.12+,
+ * clamped there to 0.1–100 ms; older kernels ignore it). No privilege is needed: nothing is raised.
+ * False when the kernel refuses (e.g. the thread is gone).
  */
-export function setThreadSlice(tid: number, sliceNs: number, nice?: number): boolean {
-  const keep = nice === undefined ? lib.symbols.getpriority(PRIO_PROCESS, tid >>> 0) : nice;
+export function setThreadSlice(tid: number, sliceNs: number): boolean {
+  const nice = lib.symbols.getpriority(PRIO_PROCESS, tid >>> 0);
   // struct sched_attr (SCHED_ATTR_SIZE_VER0 = 48 bytes): size, policy, flags, nice, priority,
   // runtime, deadline, period.
   const attr = new DataView(new ArrayBuffer(48));
   attr.setUint32(0, 48, true);
   attr.setUint32(4, SCHED_OTHER, true);
-  attr.setInt32(16, keep, true);
+  attr.setInt32(16, nice, true);
   attr.setBigUint64(24, BigInt(sliceNs), true);
   return Number(lib.symbols.syscall(SYS_SCHED_SETATTR, tid | 0, new Uint8Array(attr.buffer), 0)) === 0;
 }

@@ -50,23 +50,24 @@ export class ThreadSlices {
 
   /** Treats every thread there is now; false when the kernel took none. */
   start(nowMs: number): boolean {
-    this.scan(nowMs);
+    this.fullScan(nowMs);
     return this.done.size > 0;
   }
 
   /** Once a second (RESCAN_MS): threads started since the last look get their treatment too. */
   rescan(nowMs: number): void {
-    if (nowMs - this.lastFullScan >= FULL_SCAN_MS) {
-      // A thread that ended and whose id came back between two looks is new: every thread again.
-      this.done.clear();
-      this.scan(nowMs);
-    } else if (this.source.count() !== this.lastCount) {
-      this.scan(nowMs);
-    }
+    if (nowMs - this.lastFullScan >= FULL_SCAN_MS) this.fullScan(nowMs);
+    else if (this.source.count() !== this.lastCount) this.scan();
   }
 
-  private scan(nowMs: number): void {
-    if (this.done.size === 0) this.lastFullScan = nowMs;
+  /** Every thread again: a thread that ended and whose id came back between two looks is new. */
+  private fullScan(nowMs: number): void {
+    this.lastFullScan = nowMs;
+    this.done.clear();
+    this.scan();
+  }
+
+  private scan(): void {
     const live = new Set<number>();
     const threads = this.source.list();
     let missed = false;
