@@ -74,6 +74,18 @@ export function predictedRefusal(step: MarkStep, magic: number): string | null {
 
 const ALL_KINDS = "every event kind (OPEN, MODIFY, CLOSE_WRITE, CREATE, DELETE, MOVED_FROM, MOVED_TO, RENAME, ATTRIB, MOVE_SELF, DELETE_SELF)";
 
+/**
+ * Filesystems whose handles the daemon never opens, though the kernel could: opening a FUSE handle
+ * of a removed directory makes the kernel ask the server for ".." (exportfs reconnect), and
+ * libfuse 2.9's high-level API dereferences the removed node's null parent there (bindfs crashed
+ * under the filesystem matrix). The daemon's directory map serves them, as where handles cannot be
+ * opened at all.
+ */
+export const NEVER_OPEN_HANDLES: ReadonlySet<number> = new Set([K.FUSE_SUPER_MAGIC]);
+
+/** Filesystems whose handles cannot be opened (measured on Linux 6.18): the directory map serves them too. */
+export const UNOPENABLE_HANDLES: ReadonlySet<number> = new Set([K.OVERLAYFS_SUPER_MAGIC, K.RAMFS_MAGIC]);
+
 export interface PlanFacts {
   readonly mechanism: Mechanism;
   readonly isDir: boolean;
@@ -97,7 +109,7 @@ export function describePlan(type: MarkType, path: string, f: PlanFacts): string
 export function planSummary(f: PlanFacts): string {
   const paths = f.handlesOpen
     ? "full paths from file handles"
-    : `full paths from the daemon's directory map (${f.fsType} file handles cannot be opened)`;
+    : `full paths from the daemon's directory map (${f.fsType} file handles ${f.fsType.startsWith("fuse") ? "are not opened: that would send the FUSE server lookups it may not survive" : "cannot be opened"})`;
   const fallback = f.fallback ? ` (${f.fallback})` : "";
   switch (f.mechanism) {
     case "fd":

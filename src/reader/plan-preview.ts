@@ -2,15 +2,11 @@
 // as the reader's planner (mark-plan.ts), with the kernel's refusals predicted from the filesystem
 // type, as measured on Linux 6.18.
 import { statfsSync, statSync } from "node:fs";
-import * as K from "../../ffi/constants.ts";
 import type { MarkType } from "../config/types.ts";
 import { toByteString } from "../bytes.ts";
-import { markSteps, planSummary, predictedRefusal, type Mechanism } from "./mark-plan.ts";
+import { NEVER_OPEN_HANDLES, UNOPENABLE_HANDLES, markSteps, planSummary, predictedRefusal, type Mechanism } from "./mark-plan.ts";
 import { mountOf } from "./mountinfo.ts";
 import type { ReaderMode } from "./protocol.ts";
-
-/** Filesystems whose file handles cannot be opened: paths come from the daemon's directory map. */
-const OWN_MAP = new Set([K.OVERLAYFS_SUPER_MAGIC, K.RAMFS_MAGIC]);
 
 export interface PlanPreview {
   readonly type: MarkType;
@@ -45,7 +41,7 @@ export function previewPlan(type: MarkType, path: string, mode: ReaderMode): Pla
       mechanism: step.mechanism,
       isDir,
       fsType: mount.fsType,
-      handlesOpen: !OWN_MAP.has(magic),
+      handlesOpen: !UNOPENABLE_HANDLES.has(magic) && !NEVER_OPEN_HANDLES.has(magic),
       fallback: fallbacks.join("; "),
       scoped: step.mechanism === "fid-filesystem-scoped" && mount.root !== "/",
     });

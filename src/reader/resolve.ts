@@ -17,6 +17,7 @@ import {
   sysReadlink,
 } from "../../ffi/libc.ts";
 import { HandleTable } from "./handle-table.ts";
+import { NEVER_OPEN_HANDLES } from "./mark-plan.ts";
 import { isUnder, mountOf } from "./mountinfo.ts";
 import { openDirectory } from "./off-thread.ts";
 
@@ -96,17 +97,18 @@ export class PathResolver {
     const dv = new DataView(this.statfsBuf.buffer);
     const magic = Number(dv.getBigInt64(0, true) & 0xffffffffn);
     const key = fsidKey(dv.getInt32(56, true), dv.getInt32(60, true));
-    const handlesOpen = this.ownMaps.has(key) ? false : this.handlesOpen(fd);
+    const handlesOpen = this.ownMaps.has(key) || NEVER_OPEN_HANDLES.has(magic) ? false : this.handlesOpen(fd);
     if (!handlesOpen) {
       if (!this.ownMaps.has(key)) this.ownMaps.set(key, new HandleTable());
       this.remember(path, key);
     }
-    const mountPoint = mountOf(dir).mountPoint;
+    const mount = mountOf(dir);
+    const mountPoint = mount.mountPoint;
     const refs = this.mountFds.get(key) ?? [];
     if (!handlesOpen || refs.some((r) => r.mountPoint === mountPoint)) {
       sysClose(fd);
     } else {
-      refs.push({ fd, mountPoint });
+      refs.push({ fd, mountPoint, wholeFs: mount.root === "/" });
       this.mountFds.set(key, refs);
     }
     return { fsid: key, magic, handlesOpen };
@@ -194,12 +196,18 @@ export class PathResolver {
       const n = this.fdPathLength(fd);
       sysClose(fd);
       if (n < 0) return null;
+      // The kernel names a disconnected dentry (an unlinked file whose inode is still cached, reached
+      // through its handle) "/": for a non-directory that means the object is gone, its path unknown.
+      if (n === 1 && this.linkBuf[0] === 0x2f && !cacheable) return null;
       const p = this.linkBuf.toString("latin1", 0, n);
-      if (i === 0) path = p; // the best we have if no mount contains the object
       if (isUnder(p, ref.mountPoint)) {
         path = p;
         break;
       }
+      // Through a mount of the whole filesystem every connected object lies under the mount point;
+      // a path elsewhere is a disconnected (deleted) object's.
+      if (ref.wholeFs) return null;
+      if (i === 0) path = p; // a path outside the bind mounts we know: the scope filter drops it
     }
     if (path === null) return null;
     const bytes = Buffer.from(path, "latin1");
@@ -231,6 +239,8 @@ interface MountRef {
   readonly fd: number;
   /** Mount point (byte string) of the mount the fd was opened through. */
   readonly mountPoint: string;
+  /** The mount shows its filesystem's root (not a bind mount of a sub-directory). */
+  readonly wholeFs: boolean;
 }
 
 const EMPTY_PATH = new Uint8Array(1);

@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import * as K from "../../ffi/constants.ts";
 import { HandleTable } from "../../src/reader/handle-table.ts";
-import { describePlan, FID_DIR_MASK, isFallbackErrno, markSteps, predictedRefusal } from "../../src/reader/mark-plan.ts";
+import { describePlan, FID_DIR_MASK, isFallbackErrno, markSteps, NEVER_OPEN_HANDLES, predictedRefusal, UNOPENABLE_HANDLES } from "../../src/reader/mark-plan.ts";
 import { mountOf, mountPointsBelow, parseMountinfo } from "../../src/reader/mountinfo.ts";
 import { ScopeFilter } from "../../src/reader/scope.ts";
 
@@ -52,6 +52,16 @@ describe("markSteps", () => {
     expect(fd).toContain("cannot deliver CREATE");
     const scoped = describePlan("mount", "/v", { mechanism: "fid-filesystem-scoped", isDir: true, fsType: "ext4", handlesOpen: true, scoped: true });
     expect(scoped).toContain("events outside the mount's tree are dropped");
+    const fuse = describePlan("watch", "/f", { mechanism: "fid-inode", isDir: true, fsType: "fuse.bindfs", handlesOpen: false });
+    expect(fuse).toContain("daemon's directory map (fuse.bindfs file handles are not opened: that would send the FUSE server lookups it may not survive)");
+  });
+
+  test("FUSE handles are never opened; overlayfs and ramfs handles cannot be", () => {
+    expect(NEVER_OPEN_HANDLES.has(K.FUSE_SUPER_MAGIC)).toBe(true);
+    expect([...UNOPENABLE_HANDLES].sort()).toEqual([K.OVERLAYFS_SUPER_MAGIC, K.RAMFS_MAGIC].sort());
+    for (const m of [K.TMPFS_MAGIC, K.EXT4_SUPER_MAGIC, K.XFS_SUPER_MAGIC, K.BTRFS_SUPER_MAGIC]) {
+      expect(NEVER_OPEN_HANDLES.has(m) || UNOPENABLE_HANDLES.has(m)).toBe(false);
+    }
   });
 });
 
