@@ -28,6 +28,11 @@ export function toByteString(text: string): string {
   return out + Buffer.from(text.slice(from), "utf8").toString("latin1");
 }
 
+/** A path typed by a user, as the argument of a node:fs call: its original bytes, not its UTF-8 re-encoding. */
+export function fsPath(text: string): Buffer {
+  return Buffer.from(toByteString(text), "latin1");
+}
+
 /** Bytes from argv or a config file → text, losslessly (see above; toByteString reverses it). */
 export function decodeLossless(bytes: Uint8Array): string {
   try {

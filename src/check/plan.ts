@@ -1,6 +1,7 @@
 // The per-mark plan, as `fanotifyd check` prints it and as the metrics count "marks by mechanism":
 // the reader's planner (src/reader/mark-plan.ts) previewed without placing a mark (plan-preview.ts).
 import { statSync } from "node:fs";
+import { fsPath } from "../bytes.ts";
 import type { Config, MarkType } from "../config/types.ts";
 import type { GroupKind } from "../reader/groups.ts";
 import { previewPlan } from "../reader/plan-preview.ts";
@@ -20,7 +21,7 @@ export interface PlanLine {
 
 function problemOf(path: string): string | null {
   try {
-    statSync(path);
+    statSync(fsPath(path));
     return null;
   } catch (err) {
     const code = (err as { code?: unknown }).code;

@@ -3,6 +3,7 @@
 
 import { realpathSync } from "node:fs";
 import { posix } from "node:path";
+import { decodeLossless, fsPath } from "../bytes.ts";
 import { describeFsError, errCode } from "../errors.ts";
 
 export type PathResult =
@@ -21,6 +22,11 @@ export function absolutize(p: string, cwd: string): string {
   return posix.normalize(p.startsWith("/") ? p : `${cwd}/${p}`);
 }
 
+/** realpath(3) of a path typed by a user, on its original bytes (a non-UTF-8 name is found, not re-encoded). */
+function realpathOf(p: string): string {
+  return decodeLossless(realpathSync.native(fsPath(p), { encoding: "buffer" }));
+}
+
 /** Absolute but not lexically rewritten: what realpath(3) gets, so `link/..` is resolved correctly. */
 function joinRaw(p: string, cwd: string): string {
   return p.startsWith("/") ? p : `${cwd}/${p}`;
@@ -35,7 +41,7 @@ export function resolveMarkPath(arg: string, cwd: string): PathResult {
   if (arg === "") return { ok: false, reason: "empty path" };
   if (arg.includes("\0")) return { ok: false, reason: "path contains a NUL byte" };
   try {
-    return { ok: true, path: stripTrailingSlashes(realpathSync.native(joinRaw(arg, cwd))) };
+    return { ok: true, path: stripTrailingSlashes(realpathOf(joinRaw(arg, cwd))) };
   } catch (err) {
     if (errCode(err) === "ENOENT") return { ok: true, path: stripTrailingSlashes(absolutize(arg, cwd)) };
     return { ok: false, reason: describeFsError(err) };
@@ -59,7 +65,7 @@ export function resolveCanaryPattern(pattern: string, cwd: string): PathResult {
     return { ok: true, path: pattern.startsWith("/") ? pattern : absolutize(pattern, cwd) };
   }
   try {
-    return { ok: true, path: realpathSync.native(joinRaw(pattern, cwd)) };
+    return { ok: true, path: realpathOf(joinRaw(pattern, cwd)) };
   } catch {
     return { ok: true, path: pattern.startsWith("/") ? pattern : absolutize(pattern, cwd) };
   }

@@ -4,6 +4,7 @@
 import * as K from "../../ffi/constants.ts";
 import { cpath, errno, fanotifyInit, fanotifyMark, strerror } from "../../ffi/libc.ts";
 import type { RecordCursor } from "../../ffi/records.ts";
+import { toByteString } from "../bytes.ts";
 import type { ReaderMark, ReaderMode } from "./protocol.ts";
 
 export class SetupError extends Error {
@@ -85,7 +86,7 @@ export function contentMark(fd: number, mark: ReaderMark, isDir: boolean, remove
   const type = mark.type === "mount" ? K.FAN_MARK_MOUNT : mark.type === "filesystem" ? K.FAN_MARK_FILESYSTEM : K.FAN_MARK_INODE;
   const tree = mark.type === "inode" && !isDir ? 0 : K.FAN_ONDIR | K.FAN_EVENT_ON_CHILD;
   const op = remove ? K.FAN_MARK_REMOVE : K.FAN_MARK_ADD;
-  return fanotifyMark(fd, op | type, PERM_EVENTS | tree, K.AT_FDCWD, cpath(mark.path)) === 0 ? 0 : errno();
+  return fanotifyMark(fd, op | type, PERM_EVENTS | tree, K.AT_FDCWD, cpath(toByteString(mark.path), true)) === 0 ? 0 : errno();
 }
 
 /**

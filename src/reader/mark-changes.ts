@@ -3,6 +3,7 @@
 import { statSync } from "node:fs";
 import * as K from "../../ffi/constants.ts";
 import { strerror } from "../../ffi/libc.ts";
+import { fsPath } from "../bytes.ts";
 import { contentMark, markFailure } from "./groups.ts";
 import type { NotifyMarks } from "./notify-marks.ts";
 import type { MarksMessage, ReaderMark, WorkerMessage } from "./protocol.ts";
@@ -41,7 +42,7 @@ export async function changeMarks(notify: NotifyMarks, contentFd: number | null,
 
 export function isDirectory(path: string): boolean {
   try {
-    return statSync(path).isDirectory();
+    return statSync(fsPath(path)).isDirectory();
   } catch {
     return true; // fanotify_mark reports the real reason
   }

@@ -50,7 +50,7 @@ export class NotifyMarks {
     const bytePath = toByteString(mark.path);
     let isDir = true;
     try {
-      isDir = statSync(mark.path).isDirectory();
+      isDir = statSync(Buffer.from(bytePath, "latin1")).isDirectory();
     } catch {
       // fanotify_mark reports the real reason.
     }
@@ -72,7 +72,7 @@ export class NotifyMarks {
         this.placed.set(key, { ...step, fsid: fs.fsid, want: null, tree });
         return this.notes(mark, { mechanism: step.mechanism, isDir, fsType, handlesOpen, dirs: tree.dirs.size, fallback: fallbacks.join("; ") });
       }
-      if (fanotifyMark(this.fd, step.flags, step.mask, K.AT_FDCWD, cpath(mark.path)) !== 0) {
+      if (fanotifyMark(this.fd, step.flags, step.mask, K.AT_FDCWD, cpath(toByteString(mark.path), true)) !== 0) {
         const code = errno();
         if (step.mechanism === "fid-filesystem" || step.mechanism === "fid-filesystem-scoped") {
           if (isFallbackErrno(code)) {
@@ -118,7 +118,7 @@ export class NotifyMarks {
     // A filesystem mark stays while another mark on the same filesystem still uses it.
     if (usesFsMark && p.fsid !== null && this.scope.fsMarkUsers(p.fsid) > 0) return null;
     const flags = (p.flags & ~K.FAN_MARK_ADD) | K.FAN_MARK_REMOVE;
-    if (fanotifyMark(this.fd, flags, p.mask, K.AT_FDCWD, cpath(mark.path)) === 0) return null;
+    if (fanotifyMark(this.fd, flags, p.mask, K.AT_FDCWD, cpath(toByteString(mark.path), true)) === 0) return null;
     const code = errno();
     return code === K.ENOENT ? null : `cannot remove ${mark.type} mark on '${mark.path}': ${strerror(code)}`;
   }

@@ -3,7 +3,7 @@
 // type, as measured on Linux 6.18.
 import { statfsSync, statSync } from "node:fs";
 import type { MarkType } from "../config/types.ts";
-import { toByteString } from "../bytes.ts";
+import { fsPath, toByteString } from "../bytes.ts";
 import { NEVER_OPEN_HANDLES, UNOPENABLE_HANDLES, markSteps, planSummary, predictedRefusal, type Mechanism } from "./mark-plan.ts";
 import { mountOf } from "./mountinfo.ts";
 import type { ReaderMode } from "./protocol.ts";
@@ -23,8 +23,8 @@ export function previewPlan(type: MarkType, path: string, mode: ReaderMode): Pla
   let isDir: boolean;
   let magic: number;
   try {
-    isDir = statSync(path).isDirectory();
-    magic = Number(statfsSync(path).type) >>> 0;
+    isDir = statSync(fsPath(path)).isDirectory();
+    magic = Number(statfsSync(fsPath(path)).type) >>> 0;
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     return { type, path, mechanism: null, fsType: "", summary: `cannot be placed: ${why}` };

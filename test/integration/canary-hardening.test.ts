@@ -5,7 +5,7 @@
 // touches the marked file system: every access goes through a child with a hard deadline (runTimed).
 
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   cleanupAll,
@@ -175,6 +175,26 @@ describe.skipIf(!RUN)("canaries are bytes (issue 14 item 9)", () => {
     await expectDenied(latin);
     await expectAllowed(utf8, "utf8\n");
     await stopClean(d, 1500);
+  }, 30_000);
+
+  test("marks on a non-UTF-8 path: the directory named caf\\xe9 itself is marked (watch, and a symlink to it), not a re-encoded name", async () => {
+    const fs = makeTmpfs();
+    const aux = makeTmpDir();
+    const out = join(aux, "out.jsonl");
+    const dir = `${fs.dir}/${CAFE_LATIN1}`;
+    mkdirSync(bpath(dir));
+    // The UTF-8 re-encoding of the lone-surrogate text (U+FFFD) must not be what gets marked.
+    mkdirSync(bpath(`${fs.dir}/caf\xef\xbf\xbd`));
+    symlinkSync(bpath(dir), bpath(`${fs.dir}/link`));
+    const cfg = join(aux, "f.conf");
+    writeFileSync(cfg, Buffer.from(`watch ${fs.dir}/link\nperm 1\n`, "latin1"));
+    const d = await startDaemon(["-c", cfg, "-o", out]);
+    writeFileSync(bpath(`${dir}/f`), "x\n");
+    writeFileSync(bpath(`${fs.dir}/caf\xef\xbf\xbd/g`), "x\n");
+    await waitFor(() => readByteRecords(out, false).some((r) => r.path === `${dir}/f` && hasEvent(r, "CREATE")), 5000, "the CREATE in caf\\xe9", d);
+    await waitFor(() => readByteRecords(out, false).some((r) => r.path === `${dir}/f` && hasEvent(r, "OPEN_PERM")), 5000, "the OPEN_PERM in caf\\xe9", d);
+    await stopClean(d, 1500);
+    expect(readByteRecords(out).filter((r) => String(r.path).includes("\xef\xbf\xbd"))).toEqual([]);
   }, 30_000);
 
   test("argv in daemon mode: the detached child gets the same raw bytes", async () => {

@@ -52,7 +52,7 @@ describe("markSteps", () => {
     expect(fd).toContain("cannot deliver CREATE");
     const scoped = describePlan("mount", "/v", { mechanism: "fid-filesystem-scoped", isDir: true, fsType: "ext4", handlesOpen: true, scoped: true });
     expect(scoped).toContain("events outside the mount's tree are dropped");
-    const fuse = describePlan("watch", "/f", { mechanism: "fid-inode", isDir: true, fsType: "fuse.bindfs", handlesOpen: false });
+    const fuse = describePlan("inode", "/f", { mechanism: "fid-inode", isDir: true, fsType: "fuse.bindfs", handlesOpen: false });
     expect(fuse).toContain("daemon's directory map (fuse.bindfs file handles are not opened: that would send the FUSE server lookups it may not survive)");
   });
 
