@@ -20,6 +20,7 @@ import {
   type StartMessage,
   type WorkerMessage,
 } from "./protocol.ts";
+import { OPENER_BYTES, type OpenerChannel } from "./handle-opener.ts";
 
 export interface ReaderCallbacks {
   onBatch(count: number, ints: Int32Array, bytes: Uint8Array, readAt: number): void;
@@ -44,11 +45,11 @@ export class ReaderStartError extends Error {
   }
 }
 
-function workerUrl(): string {
-  // In the compiled binary everything is bundled into the executable's root module, and the Worker
-  // is a second entrypoint at reader/worker (see build.ts); from source it sits beside this file.
+function workerUrl(name = "worker"): string {
+  // In the compiled binary everything is bundled into the executable's root module, and each Worker
+  // is an entrypoint of its own under reader/ (scripts/compile.ts); from source it sits beside this file.
   const compiled = import.meta.url.includes("/$bunfs/");
-  return new URL(compiled ? "./reader/worker.ts" : "./worker.ts", import.meta.url).href;
+  return new URL(compiled ? `./reader/${name}.ts` : `./${name}.ts`, import.meta.url).href;
 }
 
 export class ReaderHandle {
@@ -56,6 +57,8 @@ export class ReaderHandle {
   private readonly sharedCounters = new Float64Array(new SharedArrayBuffer(COUNTER_NAMES.length * 8));
   private readonly wakeFd: number;
   private worker: Worker | null = null;
+  /** Permission mode with FID reporting: the Worker that opens file handles (handle-opener.ts). */
+  private opener: { worker: Worker; channel: OpenerChannel } | null = null;
   private stopped: Promise<ReaderCounters> | null = null;
   private resolveStopped: ((c: ReaderCounters) => void) | null = null;
   private readonly one = new Uint8Array(8);
@@ -123,6 +126,7 @@ export class ReaderHandle {
       const start: StartMessage = {
         type: "start",
         ...opts,
+        opener: opts.perm && opts.mode === "fid" ? this.startOpener() : null,
         permHistogram: opts.permHistogram ?? null,
         details: opts.details ?? false,
         detailsPidfd: opts.detailsPidfd ?? true,
@@ -232,5 +236,21 @@ export class ReaderHandle {
     this.worker?.terminate();
     this.worker = null;
     sysClose(this.wakeFd);
+    if (this.opener !== null) {
+      this.opener.worker.terminate();
+      sysClose(this.opener.channel.doneFd);
+      this.opener = null;
+    }
+  }
+
+  private startOpener(): OpenerChannel {
+    const doneFd = sysEventfd(0, K.EFD_CLOEXEC | K.EFD_NONBLOCK);
+    if (doneFd < 0) throw new SysError("eventfd", errno());
+    const channel: OpenerChannel = { shared: new SharedArrayBuffer(OPENER_BYTES), doneFd };
+    const worker = new Worker(workerUrl("handle-opener-worker"));
+    worker.addEventListener("error", (e: ErrorEvent) => this.cb.onFatal(`handle opener worker failed: ${e.message}`));
+    worker.postMessage(channel);
+    this.opener = { worker, channel };
+    return channel;
   }
 }

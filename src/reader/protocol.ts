@@ -1,4 +1,5 @@
 // Messages between the main thread and the reader Worker, and the layout of an event batch.
+import type { OpenerChannel } from "./handle-opener.ts";
 import type { MarkType } from "../config/types.ts";
 import type { BurstDeny, PermissionRules } from "../policy/permission.ts";
 
@@ -41,6 +42,8 @@ export interface StartMessage {
   readonly counters: SharedArrayBuffer;
   /** Permission answer-time histogram (src/metrics/histogram.ts), when metrics are served. */
   readonly permHistogram: SharedArrayBuffer | null;
+  /** Permission mode with FID reporting: file handles are opened by the opener Worker (handle-opener.ts). */
+  readonly opener: OpenerChannel | null;
 }
 
 export const CTRL_INFLIGHT = 0; // batches posted and not yet processed by the main thread

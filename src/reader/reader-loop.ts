@@ -35,6 +35,7 @@ import {
   type WorkerMessage,
 } from "./protocol.ts";
 import { BatchBuilder } from "./batch-builder.ts";
+import { HandleOpener } from "./handle-opener.ts";
 import { toByteString } from "../bytes.ts";
 import { PathResolver } from "./resolve.ts";
 
@@ -125,6 +126,7 @@ export class Reader {
   private readonly answers: PermAnswerer;
   private readonly recorder: EventRecorder;
   private batchReadAt = 0;
+  private opener: HandleOpener | null = null;
 
   constructor(private readonly start: StartMessage) {
     this.control = new Int32Array(start.control);
@@ -167,6 +169,12 @@ export class Reader {
       for (const m of this.start.marks) notes.push(...(await this.notify.add(m)));
       if (this.start.perm) {
         const content = this.addGroup("content", "fd", notes);
+        if (this.start.opener !== null) {
+          this.opener = new HandleOpener(this.start.opener, content.fd, () => this.drain(content), (message) =>
+            post({ type: "log", level: "warn", message }),
+          );
+          this.resolver.opener = this.opener;
+        }
         for (const m of this.start.marks) {
           const code = contentMark(content.fd, m, isDirectory(m.path));
           if (code !== 0) throw markFailure(m, code, "fd");
@@ -316,6 +324,7 @@ export class Reader {
     // Closing the groups releases any pending permission events (fanotify(7)).
     for (const g of this.groups) sysClose(g.fd);
     this.resolver.close();
+    this.opener?.stop();
     this.timer.close();
     post({ type: "stopped", counters: this.counters });
   }

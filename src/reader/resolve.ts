@@ -16,6 +16,7 @@ import {
   sysOpenByHandleAt,
   sysReadlink,
 } from "../../ffi/libc.ts";
+import type { HandleOpener } from "./handle-opener.ts";
 import { HandleTable } from "./handle-table.ts";
 import { NEVER_OPEN_HANDLES } from "./mark-plan.ts";
 import { isUnder, mountOf } from "./mountinfo.ts";
@@ -40,6 +41,11 @@ export interface FsInfo {
 export class PathResolver {
   /** fdPathLength() leaves the path here. */
   readonly linkBuf = Buffer.alloc(4096);
+  /**
+   * Permission mode: handles are opened by the opener Worker, never on this (the answering) thread
+   * (handle-opener.ts says why). Null: opened here.
+   */
+  opener: HandleOpener | null = null;
   private readonly fdLinkPaths = new Map<number, Uint8Array>();
   /** Per fsid, the directory fds to resolve handles against, with their mounts' mount points. */
   private readonly mountFds = new Map<string, MountRef[]>();
@@ -191,10 +197,8 @@ export class PathResolver {
     let path: string | null = null;
     for (let i = 0; i < refs.length; i++) {
       const ref = refs[i];
-      const fd = sysOpenByHandleAt(ref.fd, h, K.O_PATH | K.O_CLOEXEC);
-      if (fd < 0) return null; // the object is gone (ESTALE) whichever mount we ask through
-      const n = this.fdPathLength(fd);
-      sysClose(fd);
+      // -1: the object is gone (ESTALE) whichever mount we ask through.
+      const n = this.openHandle(ref.fd, len);
       if (n < 0) return null;
       // The kernel names a disconnected dentry (an unlinked file whose inode is still cached, reached
       // through its handle) "/": for a non-directory that means the object is gone, its path unknown.
@@ -221,6 +225,16 @@ export class PathResolver {
       this.dirCacheSize++;
     }
     return bytes;
+  }
+
+  /** open_by_handle_at(O_PATH) of `this.handle` and readlink into `linkBuf`: the path's length, or -1. */
+  private openHandle(mountFd: number, len: number): number {
+    if (this.opener !== null) return this.opener.openPath(mountFd, this.handle, len, this.linkBuf);
+    const fd = sysOpenByHandleAt(mountFd, this.handle, K.O_PATH | K.O_CLOEXEC);
+    if (fd < 0) return -1;
+    const n = this.fdPathLength(fd);
+    sysClose(fd);
+    return n;
   }
 
   /** A directory moved or went away: cached directory paths may be stale. */
