@@ -80,6 +80,12 @@ export const O_DIRECTORY = 0o200000;
 export const O_LARGEFILE = 0o100000;
 export const O_CLOEXEC = 0o2000000;
 export const O_PATH = 0o10000000;
+export const O_NOFOLLOW = 0o400000;
+/** openat2(2) resolve flags. */
+export const RESOLVE_NO_XDEV = 0x01;
+export const RESOLVE_NO_MAGICLINKS = 0x02;
+export const RESOLVE_NO_SYMLINKS = 0x04;
+export const RESOLVE_BENEATH = 0x08;
 export const AT_FDCWD = -100;
 /** name_to_handle_at(2): a handle fanotify would report, even where it cannot be opened (Linux 6.5+). */
 export const AT_HANDLE_FID = 0x200;
@@ -116,6 +122,7 @@ export const EACCES = 13;
 export const EXDEV = 18;
 export const ENODEV = 19;
 export const ENOTDIR = 20;
+export const ELOOP = 40;
 export const EINVAL = 22;
 export const ENFILE = 23;
 export const EMFILE = 24;

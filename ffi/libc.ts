@@ -32,6 +32,11 @@ const lib = dlopen("libc.so.6", {
 
 const sym = lib.symbols;
 
+// syscall(2) with a (long, int, ptr, ptr, size_t) shape, for openat2(2), which glibc does not wrap.
+const lib4 = dlopen("libc.so.6", {
+  syscall: { args: [FFIType.i64, i32, ptr, ptr, u64], returns: FFIType.i64 },
+});
+
 export function errno(): number {
   const p = sym.__errno_location();
   return p === null ? 0 : readMem.i32(p, 0);
@@ -65,6 +70,18 @@ export const fanotifyInit = (flags: number, eventFlags: number): number =>
 
 export const fanotifyMark = (fd: number, flags: number, mask: number, dirfd: number, path: Uint8Array): number =>
   sym.fanotify_mark(fd, flags >>> 0, mask, dirfd, path);
+
+/** openat2(2) is syscall 437 on every architecture (the unified syscall table, Linux 5.6+). */
+const SYS_OPENAT2 = 437;
+const openHow = new DataView(new ArrayBuffer(24));
+
+/** openat2(dirfd, path, {flags, mode 0, resolve}): an fd, or -1 with errno. */
+export function sysOpenat2(dirfd: number, path: Uint8Array, flags: number, resolve: number): number {
+  openHow.setBigUint64(0, BigInt(flags >>> 0), true);
+  openHow.setBigUint64(8, 0n, true);
+  openHow.setBigUint64(16, BigInt(resolve), true);
+  return Number(lib4.symbols.syscall(SYS_OPENAT2, dirfd, path, new Uint8Array(openHow.buffer), 24));
+}
 
 export const sysRead = (fd: number, buf: Uint8Array, len: number): number => sym.read(fd, buf, len);
 export const sysWrite = (fd: number, buf: Uint8Array, len: number): number => sym.write(fd, buf, len);

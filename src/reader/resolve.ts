@@ -135,12 +135,15 @@ export class PathResolver {
    * Own map: records the handle (AT_HANDLE_FID, as fanotify reports it) of `path` (a byte string) on
    * an own-mapped filesystem. No open: safe on a permission-marked tree. False when it cannot.
    */
-  remember(path: string, fsid: string): boolean {
+  remember(path: string, fsid: string, fd = -1): boolean {
     const h = this.handle;
     this.handleView.setUint32(0, K.MAX_HANDLE_SZ, true);
-    if (sysNameToHandleAt(K.AT_FDCWD, cpath(path, true), h, this.mountId, K.AT_HANDLE_FID) !== 0) {
-      return false;
-    }
+    // With `fd` (an O_PATH fd of the directory itself) the handle is that object's, whatever `path` names now.
+    const r =
+      fd >= 0
+        ? sysNameToHandleAt(fd, EMPTY_PATH, h, this.mountId, K.AT_HANDLE_FID | K.AT_EMPTY_PATH)
+        : sysNameToHandleAt(K.AT_FDCWD, cpath(path, true), h, this.mountId, K.AT_HANDLE_FID);
+    if (r !== 0) return false;
     const len = 8 + this.handleView.getUint32(0, true);
     const table = this.ownMaps.get(fsid);
     if (table === undefined) return false;

@@ -5,14 +5,17 @@
 //
 // The Worker never opens anything inside a tree itself: in permission mode an open there waits for
 // an answer only the Worker can give. Directory listings run on the runtime's I/O threads
-// (off-thread.ts), whose opens the Worker answers like any of the daemon's own; marking and handle
-// lookups (fanotify_mark, name_to_handle_at) take a path and open nothing.
+// (off-thread.ts), whose opens the Worker answers like any of the daemon's own. Each directory is
+// reached from the tree's root with openat2(O_PATH, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+// RESOLVE_NO_XDEV) — an O_PATH open is no permission event — and marked, handled and listed through
+// that fd: a directory swapped for a symlink between a listing and its mark (a local user racing the
+// daemon) can never put a mark, or a listing's CREATE records, outside the tree.
 import { readFileSync } from "node:fs";
 import * as K from "../../ffi/constants.ts";
-import { cpath, errno, fanotifyMark, strerror } from "../../ffi/libc.ts";
+import { cpath, errno, fanotifyMark, strerror, sysClose, sysOpenat2 } from "../../ffi/libc.ts";
 import { FID_DIR_MASK } from "./mark-plan.ts";
 import { isUnder, mountPointsBelow } from "./mountinfo.ts";
-import { listDirectory } from "./off-thread.ts";
+import { listDirectory, type DirEntry } from "./off-thread.ts";
 import type { PathResolver } from "./resolve.ts";
 
 export class TreeMarkError extends Error {
@@ -32,7 +35,14 @@ export interface Tree {
   readonly dirs: Set<string>;
   /** Other filesystems mounted inside the tree: not part of it. */
   readonly skip: ReadonlySet<string>;
+  /** O_PATH fd of the root: every directory is opened beneath it. */
+  readonly rootFd: number;
 }
+
+const BENEATH = K.RESOLVE_BENEATH | K.RESOLVE_NO_SYMLINKS | K.RESOLVE_NO_MAGICLINKS | K.RESOLVE_NO_XDEV;
+/** Not a directory of the tree (any more): gone, not a directory, a symlink, or another filesystem. */
+const NOT_IN_TREE = new Set([K.ENOENT, K.ENOTDIR, K.ELOOP, K.EXDEV]);
+const DOT = cpath(".");
 
 /** A synthetic CREATE for an entry found by a rescan: path, name (byte strings), is_dir, creator pid. */
 export type EmitCreate = (path: string, name: string, isDir: boolean, pid: number) => void;
@@ -67,17 +77,19 @@ export class TreeMarks {
 
   /** Marks every directory under `root` (a byte string); throws TreeMarkError naming the limit it hit. */
   async place(root: string, fsid: string, ownMap: boolean): Promise<Tree> {
-    const tree: Tree = { root, fsid, ownMap, dirs: new Set(), skip: mountPointsBelow(root) };
+    const rootFd = sysOpenat2(K.AT_FDCWD, cpath(root, true), K.O_PATH | K.O_DIRECTORY | K.O_CLOEXEC, 0);
+    const tree: Tree = { root, fsid, ownMap, dirs: new Set(), skip: mountPointsBelow(root), rootFd };
+    if (rootFd < 0) throw this.placeError(tree, root, errno());
     const queue = [root];
     try {
       while (queue.length > 0) {
         const dir = queue.pop() as string;
-        const code = this.markDir(tree, dir);
-        if (code !== 0) {
-          if (dir === root || code === K.ENOSPC) throw this.placeError(tree, dir, code);
-          continue; // vanished meanwhile
+        const fd = this.markDir(tree, dir);
+        if (fd < 0) {
+          if (dir === root || -fd === K.ENOSPC) throw this.placeError(tree, dir, -fd);
+          continue; // vanished or swapped meanwhile
         }
-        const entries = await listDirectory(dir);
+        const entries = await listOpened(fd);
         for (const e of entries ?? []) {
           const child = join(dir, e.name);
           if (e.isDir && !tree.skip.has(child)) queue.push(child);
@@ -85,6 +97,7 @@ export class TreeMarks {
       }
     } catch (err) {
       this.unmark(tree);
+      sysClose(rootFd);
       throw err;
     }
     this.trees.push(tree);
@@ -103,14 +116,22 @@ export class TreeMarks {
     return new TreeMarkError(`cannot place inode mark on '${at}': ${strerror(code)}`);
   }
 
-  /** Marks one directory; 0 or errno. */
+  /**
+   * Marks one directory of the tree, reached beneath its root: an O_PATH fd of it (the caller lists
+   * it through listOpened(), which closes it), or -errno.
+   */
   private markDir(tree: Tree, dir: string): number {
-    if (fanotifyMark(this.groupFd, K.FAN_MARK_ADD | K.FAN_MARK_INODE | K.FAN_MARK_DONT_FOLLOW, FID_DIR_MASK, K.AT_FDCWD, cpath(dir, true)) !== 0) {
-      return errno();
+    const fd = openBeneath(tree, dir);
+    if (fd < 0) return fd;
+    // "." beneath the fd: fanotify_mark(2) with a NULL path refuses O_PATH fds (EBADF).
+    if (fanotifyMark(this.groupFd, K.FAN_MARK_ADD | K.FAN_MARK_INODE, FID_DIR_MASK, fd, DOT) !== 0) {
+      const e = errno();
+      sysClose(fd);
+      return -e;
     }
     tree.dirs.add(dir);
-    if (tree.ownMap) this.resolver.remember(dir, tree.fsid);
-    return 0;
+    if (tree.ownMap) this.resolver.remember(dir, tree.fsid, fd);
+    return fd;
   }
 
   /** The tree a directory path on filesystem `fsid` belongs to, or null. */
@@ -131,9 +152,10 @@ export class TreeMarks {
    */
   dirAppeared(tree: Tree, dir: string, created: boolean, pid: number): void {
     this.settle();
-    const code = this.markDir(tree, dir);
-    if (code !== 0) {
-      if (code === K.ENOENT || code === K.ENOTDIR) return; // gone again already
+    const fd = this.markDir(tree, dir);
+    if (fd < 0) {
+      const code = -fd;
+      if (NOT_IN_TREE.has(code)) return; // gone again already, or not a directory of the tree
       this.failures++;
       if (code === K.ENOSPC && !this.warnedLimit) {
         this.warnedLimit = true;
@@ -147,7 +169,7 @@ export class TreeMarks {
       }
       return;
     }
-    void listDirectory(dir).then((entries) => {
+    void listOpened(fd).then((entries) => {
       for (const e of entries ?? []) {
         const child = join(dir, e.name);
         if (created) this.emit(child, e.name, e.isDir, pid);
@@ -178,7 +200,8 @@ export class TreeMarks {
   dirMovedTo(tree: Tree, dir: string, pid: number): void {
     const m = this.moving;
     this.moving = null;
-    if (m === null || m.tree !== tree) {
+    // A directory the tree never marked (moved before its CREATE was processed) is new to it.
+    if (m === null || m.tree !== tree || !tree.dirs.has(m.dir)) {
       if (m !== null) this.dirGone(m.tree, m.dir);
       this.dirAppeared(tree, dir, false, pid);
       return;
@@ -190,6 +213,23 @@ export class TreeMarks {
       tree.dirs.add(dir + d.slice(m.dir.length));
     }
     if (tree.ownMap) this.resolver.moveUnder(tree.fsid, m.dir, dir);
+    this.adoptUnmarked(tree, dir, pid);
+  }
+
+  /**
+   * After a move inside the tree: sub-directories of `dir` that are not marked yet — made in it just
+   * before the move, whose CREATE named the old path when it was processed (the path then failed to
+   * open beneath the root, or led elsewhere) — are taken in now.
+   */
+  private adoptUnmarked(tree: Tree, dir: string, pid: number): void {
+    const fd = openBeneath(tree, dir);
+    if (fd < 0) return;
+    void listOpened(fd).then((entries) => {
+      for (const e of entries ?? []) {
+        const child = join(dir, e.name);
+        if (e.isDir && !tree.dirs.has(child) && !tree.skip.has(child)) this.dirAppeared(tree, child, false, pid);
+      }
+    });
   }
 
   /** A held move whose MOVED_TO did not follow left the tree. */
@@ -206,11 +246,36 @@ export class TreeMarks {
     const i = this.trees.indexOf(tree);
     if (i >= 0) this.trees.splice(i, 1);
     if (tree.ownMap) this.resolver.forgetUnder(tree.fsid, tree.root);
+    sysClose(tree.rootFd);
   }
 
   private unmark(tree: Tree): void {
+    // By path: the marks' objects may have moved; one that moved out of the tree keeps its mark until
+    // it is deleted (README "Known limits").
     const flags = K.FAN_MARK_REMOVE | K.FAN_MARK_INODE | K.FAN_MARK_DONT_FOLLOW;
     for (const d of tree.dirs) fanotifyMark(this.groupFd, flags, FID_DIR_MASK, K.AT_FDCWD, cpath(d, true));
     tree.dirs.clear();
+  }
+}
+
+/** O_PATH fd of `dir` (a path under the tree's root), resolved beneath the root without symlinks or mount crossings; or -errno. */
+function openBeneath(tree: Tree, dir: string): number {
+  const rel = dir === tree.root ? "." : dir.slice(tree.root.endsWith("/") ? tree.root.length : tree.root.length + 1);
+  const path = cpath(rel, true);
+  for (let attempt = 0; ; attempt++) {
+    const fd = sysOpenat2(tree.rootFd, path, K.O_PATH | K.O_DIRECTORY | K.O_NOFOLLOW | K.O_CLOEXEC, BENEATH);
+    if (fd >= 0) return fd;
+    const e = errno();
+    // EAGAIN: a rename elsewhere on the filesystem raced the lookup (openat2(2)); try again.
+    if (e !== K.EAGAIN || attempt >= 3) return -e;
+  }
+}
+
+/** Lists the directory an O_PATH fd refers to (through /proc/self/fd, on an I/O thread), then closes the fd. */
+async function listOpened(fd: number): Promise<DirEntry[] | null> {
+  try {
+    return await listDirectory(`/proc/self/fd/${fd}`);
+  } finally {
+    sysClose(fd);
   }
 }

@@ -160,6 +160,43 @@ describe.skipIf(!RUN)("inode-marked trees and scoped filesystem marks (B17)", ()
     for (const r of records) if (r.type === "event") expect(String(r.path).startsWith(view)).toBe(true);
   }, 30_000);
 
+  test("a marked directory swapped for a symlink before the reader marks what appeared in it: nothing outside the tree is marked or listed (ramfs)", async () => {
+    const tree = makeFs("ramfs").dir;
+    mkdirSync(join(tree, "n"));
+    const outside = makeTmpfs().dir;
+    mkdirSync(join(outside, "b"));
+    writeFileSync(join(outside, "b", "secret-name"), "s\n");
+    const out = join(makeTmpfs().dir, "out.jsonl");
+    const d = await startDaemon(["--mount", tree, "-o", out], { env: { FANOTIFYD_TEST_HOOKS: "1" } });
+    // With the reader stalled: b appears in the marked n (its CREATE waits in the queue, named by n's
+    // handle), then n moves away and a symlink to a directory outside the tree takes its name. The
+    // reader then marks and lists "n/b": by path, that went through the symlink to outside/b.
+    d.signal("SIGWINCH");
+    await waitFor(() => d.stderr().includes("test hook: reader stalled"), 5000, "the stall", d);
+    mkdirSync(join(tree, "n", "b"));
+    await run(["mv", join(tree, "n"), join(tree, "n2")]);
+    await run(["ln", "-s", outside, join(tree, "n")]);
+    d.signal("SIGWINCH");
+    await waitFor(() => d.stderr().includes("test hook: reader released"), 5000, "the release", d);
+    await waitForRecord(out, (r) => r.path === join(tree, "n2") && hasEvent(r, "MOVED_TO"), 5000, { daemon: d });
+    // The directory itself stays watched at its new name.
+    const probe = join(tree, "n2", "b", "probe");
+    await waitFor(
+      () => {
+        writeFileSync(probe, "p\n");
+        return readJsonl(out, { strict: false }).some((r) => r.path === probe && hasEvent(r, "CLOSE_WRITE"));
+      },
+      5000,
+      "a write in n2/b to be reported",
+      d,
+    );
+    // Outside the tree: not listed (no CREATE of secret-name) and not marked (a write there is not seen).
+    writeFileSync(join(outside, "b", "after"), "a\n");
+    expect((await d.stop()).code).toBe(0);
+    const leaked = readJsonl(out).filter((r) => /secret-name|after/.test(String(r.path)));
+    expect(leaked).toEqual([]);
+  }, 30_000);
+
   test("SIGHUP adds and removes an inode-marked tree (ramfs)", async () => {
     const a = makeFs("ramfs").dir;
     const b = makeFs("ramfs").dir;
