@@ -97,7 +97,9 @@ export class HandleOpener {
       this.pollView.setInt16(14, 0, true);
       const r = sysPoll(this.pollFds, 2, left);
       if (r < 0 && errno() !== K.EINTR) return -1;
-      if (this.pollView.getInt16(14, true) !== 0) this.serviceContent();
+      const content = this.pollView.getInt16(14, true);
+      if (content & K.POLLIN) this.serviceContent();
+      else if (content !== 0) return -1; // the content group failed: the reader's loop reports it
     }
     const n = st[S_RESULT];
     if (n > 0) out.set(this.bytes.subarray(PATH_AT, PATH_AT + n), 0);
