@@ -58,6 +58,7 @@ export class HandleOpener {
     contentFd: number,
     private readonly serviceContent: () => void,
     private readonly warn: (message: string) => void,
+    private readonly timeoutMs = OPEN_TIMEOUT_MS,
   ) {
     this.state = new Int32Array(channel.shared, 0, 4);
     this.bytes = new Uint8Array(channel.shared);
@@ -83,13 +84,13 @@ export class HandleOpener {
     st[S_HANDLE_LEN] = handleLen;
     Atomics.store(st, S_STATE, STATE_REQUEST);
     Atomics.notify(st, S_STATE, 1);
-    const deadline = performance.now() + OPEN_TIMEOUT_MS;
+    const deadline = performance.now() + this.timeoutMs;
     while (Atomics.load(st, S_STATE) !== STATE_DONE) {
       const left = Math.ceil(deadline - performance.now());
       if (left <= 0) {
         if (!this.stuckLogged) {
           this.stuckLogged = true;
-          this.warn(`opening a file handle has taken over ${OPEN_TIMEOUT_MS} ms (the filesystem is not answering); paths are <fid-unresolved> until it returns`);
+          this.warn(`opening a file handle has taken over ${this.timeoutMs} ms (the filesystem is not answering); paths are <fid-unresolved> until it returns`);
         }
         return -1;
       }
