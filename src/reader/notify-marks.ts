@@ -74,7 +74,7 @@ export class NotifyMarks {
       }
       if (fanotifyMark(this.fd, step.flags, step.mask, K.AT_FDCWD, cpath(toByteString(mark.path), true)) !== 0) {
         const code = errno();
-        if (step.mechanism === "fid-filesystem" || step.mechanism === "fid-filesystem-scoped") {
+        if (usesFsMark(step.mechanism)) {
           if (isFallbackErrno(code)) {
             fallbacks.push(`FID filesystem mark refused: ${strerror(code)}`);
             continue;
@@ -82,7 +82,6 @@ export class NotifyMarks {
         }
         throw markFailure(mark, code, this.mode);
       }
-      const usesFsMark = step.mechanism === "fid-filesystem" || step.mechanism === "fid-filesystem-scoped";
       const scoped = step.mechanism === "fid-filesystem-scoped" && mount.root !== "/";
       const want: Want | null =
         fs === null
@@ -92,7 +91,7 @@ export class NotifyMarks {
             : scoped
               ? { kind: "tree", path: mount.mountPoint }
               : { kind: "shallow", path: bytePath };
-      if (fs !== null && want !== null) this.scope.add(fs.fsid, want, usesFsMark);
+      if (fs !== null && want !== null) this.scope.add(fs.fsid, want, usesFsMark(step.mechanism));
       this.placed.set(key, { ...step, fsid: fs?.fsid ?? null, want, tree: null });
       return this.notes(mark, { mechanism: step.mechanism, isDir, fsType, handlesOpen, scoped });
     }
@@ -113,13 +112,18 @@ export class NotifyMarks {
       this.trees.remove(p.tree);
       return null;
     }
-    const usesFsMark = p.mechanism === "fid-filesystem" || p.mechanism === "fid-filesystem-scoped";
-    if (p.fsid !== null && p.want !== null) this.scope.remove(p.fsid, p.want, usesFsMark);
+    const fsMark = usesFsMark(p.mechanism);
+    if (p.fsid !== null && p.want !== null) this.scope.remove(p.fsid, p.want, fsMark);
     // A filesystem mark stays while another mark on the same filesystem still uses it.
-    if (usesFsMark && p.fsid !== null && this.scope.fsMarkUsers(p.fsid) > 0) return null;
+    if (fsMark && p.fsid !== null && this.scope.fsMarkUsers(p.fsid) > 0) return null;
     const flags = (p.flags & ~K.FAN_MARK_ADD) | K.FAN_MARK_REMOVE;
     if (fanotifyMark(this.fd, flags, p.mask, K.AT_FDCWD, cpath(toByteString(mark.path), true)) === 0) return null;
     const code = errno();
     return code === K.ENOENT ? null : `cannot remove ${mark.type} mark on '${mark.path}': ${strerror(code)}`;
   }
+}
+
+/** The mechanism places a FID filesystem mark (shared by every mark on that filesystem). */
+function usesFsMark(m: Mechanism): boolean {
+  return m === "fid-filesystem" || m === "fid-filesystem-scoped";
 }
