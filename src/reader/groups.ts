@@ -71,7 +71,12 @@ function markHint(code: number, mode: ReaderMode, type: ReaderMark["type"]): str
         ? "this filesystem cannot report file handles; use --no-fid"
         : "this filesystem does not support fanotify marks";
     case K.EINVAL:
-      return type === "filesystem" ? "this kernel or filesystem refuses filesystem marks; use --mount or --watch" : "use --watch or --filesystem";
+      // fanotify_mark(2) EINVAL: among others, pseudo filesystems (proc, sysfs, …) refuse every mark.
+      return type === "filesystem"
+        ? "this kernel or filesystem refuses filesystem marks; use --mount or --watch"
+        : type === "mount"
+          ? "this kernel or filesystem refuses mount marks; use --watch or --filesystem"
+          : "this filesystem refuses fanotify marks, as pseudo filesystems such as /proc and /sys do";
     case K.ENOTDIR:
       return "use --no-fid or watch the parent directory";
     default:
