@@ -12,8 +12,8 @@ const lib = dlopen("libc.so.6", {
   setrlimit: { args: [i32, ptr], returns: i32 },
   setpriority: { args: [i32, u32, i32], returns: i32 },
   getpriority: { args: [i32, u32], returns: i32 },
-  syscall: { args: [FFIType.i64, i32, ptr, u32], returns: FFIType.i64 },
   sched_setscheduler: { args: [i32, i32, ptr], returns: i32 },
+  syscall: { args: [FFIType.i64, i32, ptr, u32], returns: FFIType.i64 },
 });
 
 const RLIMIT_NOFILE = 7;

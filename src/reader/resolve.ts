@@ -14,9 +14,9 @@ import {
   sysFstatfs,
   sysNameToHandleAt,
   sysOpenByHandleAt,
-  sysReadlink,
 } from "../../ffi/libc.ts";
 import type { HandleOpener } from "./handle-opener.ts";
+import { readFdLink } from "./fd-link.ts";
 import { HandleTable } from "./handle-table.ts";
 import { NEVER_OPEN_HANDLES } from "./mark-plan.ts";
 import { isUnder, mountOf } from "./mountinfo.ts";
@@ -26,7 +26,6 @@ export const UNRESOLVED = "<fid-unresolved>";
 export const UNKNOWN_PATH = "<unknown>";
 
 const MAX_DIR_CACHE = 8192;
-const MAX_FD_LINKS = 1024;
 const MAX_HANDLE = K.MAX_HANDLE_SZ + 8; // + struct file_handle header
 
 /** What registering a directory learnt about its filesystem. */
@@ -46,7 +45,6 @@ export class PathResolver {
    * (handle-opener.ts says why). Null: opened here.
    */
   opener: HandleOpener | null = null;
-  private readonly fdLinkPaths = new Map<number, Uint8Array>();
   /** Per fsid, the directory fds to resolve handles against, with their mounts' mount points. */
   private readonly mountFds = new Map<string, MountRef[]>();
   /** Per fsid key, directory handle → path (kernel-resolved, bounded, cleared on changes). */
@@ -66,13 +64,7 @@ export class PathResolver {
 
   /** FD mode: reads the path of an event fd into `linkBuf`; its length, or -1 when readlink fails. */
   fdPathLength(fd: number): number {
-    let link = this.fdLinkPaths.get(fd);
-    if (link === undefined) {
-      link = cpath(`/proc/self/fd/${fd}`);
-      if (this.fdLinkPaths.size < MAX_FD_LINKS) this.fdLinkPaths.set(fd, link);
-    }
-    const n = sysReadlink(link, this.linkBuf, this.linkBuf.length);
-    return n > 0 ? n : -1;
+    return readFdLink(fd, this.linkBuf);
   }
 
   /**

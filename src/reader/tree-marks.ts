@@ -37,6 +37,8 @@ export interface Tree {
   readonly skip: ReadonlySet<string>;
   /** O_PATH fd of the root: every directory is opened beneath it. */
   readonly rootFd: number;
+  /** A new directory's path no longer led to a directory of the tree when it was processed (see adoptUnmarked). */
+  missed: boolean;
 }
 
 const BENEATH = K.RESOLVE_BENEATH | K.RESOLVE_NO_SYMLINKS | K.RESOLVE_NO_MAGICLINKS | K.RESOLVE_NO_XDEV;
@@ -78,7 +80,7 @@ export class TreeMarks {
   /** Marks every directory under `root` (a byte string); throws TreeMarkError naming the limit it hit. */
   async place(root: string, fsid: string, ownMap: boolean): Promise<Tree> {
     const rootFd = sysOpenat2(K.AT_FDCWD, cpath(root, true), K.O_PATH | K.O_DIRECTORY | K.O_CLOEXEC, 0);
-    const tree: Tree = { root, fsid, ownMap, dirs: new Set(), skip: mountPointsBelow(root), rootFd };
+    const tree: Tree = { root, fsid, ownMap, dirs: new Set(), skip: mountPointsBelow(root), rootFd, missed: false };
     if (rootFd < 0) throw this.placeError(tree, root, errno());
     const queue = [root];
     try {
@@ -155,7 +157,10 @@ export class TreeMarks {
     const fd = this.markDir(tree, dir);
     if (fd < 0) {
       const code = -fd;
-      if (NOT_IN_TREE.has(code)) return; // gone again already, or not a directory of the tree
+      if (NOT_IN_TREE.has(code)) {
+        tree.missed = true; // gone again already, or its parent moved first: a later move may bring it back
+        return;
+      }
       this.failures++;
       if (code === K.ENOSPC && !this.warnedLimit) {
         this.warnedLimit = true;
@@ -219,9 +224,11 @@ export class TreeMarks {
   /**
    * After a move inside the tree: sub-directories of `dir` that are not marked yet — made in it just
    * before the move, whose CREATE named the old path when it was processed (the path then failed to
-   * open beneath the root, or led elsewhere) — are taken in now.
+   * open beneath the root) — are taken in now. Only after such a miss: a move otherwise lists nothing.
    */
   private adoptUnmarked(tree: Tree, dir: string, pid: number): void {
+    if (!tree.missed) return;
+    tree.missed = false;
     const fd = openBeneath(tree, dir);
     if (fd < 0) return;
     void listOpened(fd).then((entries) => {
