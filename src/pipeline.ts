@@ -228,7 +228,16 @@ export class Pipeline {
       }
     }
     const out = lines.take();
-    if (records > 0) for (const sink of this.sinks) sink.write(out, records);
+    if (records > 0 && this.sinks.length > 0) {
+      // The lines' buffer serves a later batch once every sink is done with it (LineSink.write).
+      let holders = this.sinks.length;
+      const done = (): void => {
+        if (--holders === 0) lines.recycle(out);
+      };
+      for (const sink of this.sinks) sink.write(out, records, done);
+    } else {
+      lines.recycle(out);
+    }
     if (tally !== null && readAt > 0) tally.batch(count, sharedMonoNow() - readAt);
     if (denyChanged) this.hooks.onBurstDenyChanged();
   }

@@ -27,6 +27,7 @@ import {
   I_TAIL_START,
   INTS_PER_EVENT,
 } from "./protocol.ts";
+import type { BatchBuffers } from "./batch-recycle.ts";
 
 const enc = (s: string): Uint8Array => Buffer.from(s, "latin1");
 const PID_KEY = enc('"pid":');
@@ -191,13 +192,16 @@ export class BatchBuilder {
     }
   }
 
-  /** Hands the batch over (the buffers are transferred) and starts an empty one. */
-  take(): { count: number; ints: Int32Array; bytes: Uint8Array } {
-    const out = {
-      count: this.count,
-      ints: this.ints.slice(0, this.count * INTS_PER_EVENT),
-      bytes: this.bytes.slice(0, this.len),
-    };
+  /** Hands the batch over (copied into arrays from `buffers`, or new ones) and starts an empty one. */
+  take(buffers?: BatchBuffers): { count: number; ints: Int32Array; bytes: Uint8Array } {
+    const n = this.count * INTS_PER_EVENT;
+    const ints = buffers === undefined ? this.ints.slice(0, n) : buffers.intsFor(n);
+    const bytes = buffers === undefined ? this.bytes.slice(0, this.len) : buffers.bytesFor(this.len);
+    if (buffers !== undefined) {
+      ints.set(this.ints.subarray(0, n));
+      bytes.set(this.bytes.subarray(0, this.len));
+    }
+    const out = { count: this.count, ints, bytes };
     this.count = 0;
     this.len = 0;
     return out;

@@ -21,6 +21,8 @@ import {
   type WorkerMessage,
 } from "./protocol.ts";
 import { OPENER_BYTES, type OpenerChannel } from "./handle-opener.ts";
+import { returnBatch } from "./batch-recycle.ts";
+import { MessageChannel } from "node:worker_threads";
 
 export interface ReaderCallbacks {
   onBatch(count: number, ints: Int32Array, bytes: Uint8Array, readAt: number): void;
@@ -57,6 +59,8 @@ export class ReaderHandle {
   private readonly sharedCounters = new Float64Array(new SharedArrayBuffer(COUNTER_NAMES.length * 8));
   private readonly wakeFd: number;
   private worker: Worker | null = null;
+  /** Processed batches' buffers go back to the Worker on port1 (batch-recycle.ts). */
+  private recycle: MessageChannel | null = null;
   /** Permission mode with FID reporting: the Worker that opens file handles (handle-opener.ts). */
   private opener: { worker: Worker; channel: OpenerChannel } | null = null;
   private stopped: Promise<ReaderCounters> | null = null;
@@ -90,11 +94,14 @@ export class ReaderHandle {
       let started = false;
       const worker = new Worker(workerUrl());
       this.worker = worker;
+      const recycle = new MessageChannel();
+      this.recycle = recycle;
       worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
         const m = e.data;
         switch (m.type) {
           case "batch":
             this.cb.onBatch(m.count, m.ints, m.bytes, m.readAt);
+            returnBatch(recycle.port1, m.ints, m.bytes);
             if (this.cb.holdBack()) this.holdAck();
             else this.ack(1);
             break;
@@ -131,10 +138,11 @@ export class ReaderHandle {
         details: opts.details ?? false,
         detailsPidfd: opts.detailsPidfd ?? true,
         wakeFd: this.wakeFd,
+        recycle: recycle.port2,
         control: this.control.buffer as SharedArrayBuffer,
         counters: this.sharedCounters.buffer as SharedArrayBuffer,
       };
-      worker.postMessage(start);
+      worker.postMessage(start, [recycle.port2]);
     });
   }
 
@@ -235,6 +243,8 @@ export class ReaderHandle {
     if (this.holdTimer !== null) clearInterval(this.holdTimer);
     this.worker?.terminate();
     this.worker = null;
+    this.recycle?.port1.close();
+    this.recycle = null;
     sysClose(this.wakeFd);
     if (this.opener !== null) {
       this.opener.worker.terminate();

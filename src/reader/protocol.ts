@@ -1,4 +1,5 @@
 // Messages between the main thread and the reader Worker, and the layout of an event batch.
+import type { MessagePort } from "node:worker_threads";
 import type { OpenerChannel } from "./handle-opener.ts";
 import type { MarkType } from "../config/types.ts";
 import type { BurstDeny, PermissionRules } from "../policy/permission.ts";
@@ -44,6 +45,8 @@ export interface StartMessage {
   readonly permHistogram: SharedArrayBuffer | null;
   /** Permission mode with FID reporting: file handles are opened by the opener Worker (handle-opener.ts). */
   readonly opener: OpenerChannel | null;
+  /** Where the main thread hands processed batches' buffers back (batch-recycle.ts); transferred. */
+  readonly recycle: MessagePort;
 }
 
 export const CTRL_INFLIGHT = 0; // batches posted and not yet processed by the main thread

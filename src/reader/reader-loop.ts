@@ -35,6 +35,7 @@ import {
   type WorkerMessage,
 } from "./protocol.ts";
 import { BatchBuilder } from "./batch-builder.ts";
+import { BatchBuffers } from "./batch-recycle.ts";
 import { HandleOpener } from "./handle-opener.ts";
 import { toByteString } from "../bytes.ts";
 import { PathResolver } from "./resolve.ts";
@@ -127,10 +128,12 @@ export class Reader {
   private readonly recorder: EventRecorder;
   private batchReadAt = 0;
   private opener: HandleOpener | null = null;
+  private readonly buffers: BatchBuffers;
 
   constructor(private readonly start: StartMessage) {
     this.control = new Int32Array(start.control);
     this.sharedCounters = new Float64Array(start.counters);
+    this.buffers = new BatchBuffers(start.recycle);
     this.policy = new PermissionPolicy(start.permission);
     this.details = start.details ? new ProcessDetails() : null;
     this.details?.nextBatch(performance.now());
@@ -325,6 +328,7 @@ export class Reader {
     for (const g of this.groups) sysClose(g.fd);
     this.resolver.close();
     this.opener?.stop();
+    this.buffers.close();
     this.timer.close();
     post({ type: "stopped", counters: this.counters });
   }
@@ -437,7 +441,8 @@ export class Reader {
     this.publishCounters();
     if (this.batch.count === 0) return;
     if (!final && this.behind()) return;
-    const { count, ints, bytes } = this.batch.take();
+    this.buffers.collect();
+    const { count, ints, bytes } = this.batch.take(this.buffers);
     const msg: WorkerMessage = { type: "batch", count, ints, bytes, readAt: this.batchReadAt };
     Atomics.add(this.control, CTRL_INFLIGHT, 1);
     post(msg, [ints.buffer as ArrayBuffer, bytes.buffer as ArrayBuffer]);

@@ -13,9 +13,20 @@ const enc = (s: string): Buffer => Buffer.from(s, "latin1");
 const HEAD_START = enc('{"schema_version":1,"type":"event","ts_ms":');
 const NO_JOB = enc('null,"path_role":null,');
 const MAX_CACHED = 4096;
+/**
+ * Batch buffers of at least this size go round (issue 11): a fresh buffer is mapped page by page as
+ * the lines are written, ~250 page faults for a 4096-event batch, ~1 ms on the CPU the openers
+ * wait for. Smaller ones come from pages the allocator has in use. Powers of two, at most POOL_MAX.
+ */
+const REUSE_MIN_BYTES = 64 * 1024;
+const POOL_MAX = 2;
+/** Larger ones (a backlog's batches) are left to the garbage collector. */
+const KEEP_MAX_BYTES = 4 * 1024 * 1024;
 
 export class EventLineWriter {
   private buf: Buffer = Buffer.alloc(0);
+  /** Buffers given back by recycle(), ready for the next batch. */
+  private readonly pool: Buffer[] = [];
   private len = 0;
   private ts: Buffer = enc("0");
   private readonly maskParts: Record<Decision, Map<number, Buffer>> = {
@@ -29,7 +40,7 @@ export class EventLineWriter {
 
   /** Starts a batch's buffer: `bytes` is a size hint. */
   begin(tsMs: number, bytes: number): void {
-    this.buf = Buffer.allocUnsafe(Math.max(1024, bytes));
+    this.buf = this.allocate(Math.max(1024, bytes));
     this.len = 0;
     this.ts = enc(String(tsMs));
   }
@@ -55,7 +66,10 @@ export class EventLineWriter {
     this.buf[this.len++] = 0x0a;
   }
 
-  /** The batch's lines (handed to the sinks, which keep them); empty when nothing was written. */
+  /**
+   * The batch's lines (handed to the sinks, which keep them); empty when nothing was written. Give
+   * it to recycle() once no sink holds it any more.
+   */
   take(): Buffer {
     const out = this.buf.subarray(0, this.len);
     this.buf = Buffer.alloc(0);
@@ -100,12 +114,34 @@ export class EventLineWriter {
     return part;
   }
 
+  /** A buffer `take()` returned, no longer used by anyone: its memory serves a later batch. */
+  recycle(out: Buffer): void {
+    // Below REUSE_MIN_BYTES the memory may be a slice of a buffer Buffer.allocUnsafe shares.
+    const whole = out.buffer as ArrayBuffer;
+    if (whole.byteLength < REUSE_MIN_BYTES || whole.byteLength > KEEP_MAX_BYTES) return;
+    if (this.pool.length >= POOL_MAX) this.pool.shift();
+    this.pool.push(Buffer.from(whole));
+  }
+
+  /** A buffer of at least `n` bytes: from the pool when one fits, else a new one. */
+  private allocate(n: number): Buffer {
+    if (n < REUSE_MIN_BYTES) return Buffer.allocUnsafe(n);
+    for (let i = 0; i < this.pool.length; i++) {
+      if (this.pool[i].length >= n) return this.pool.splice(i, 1)[0];
+    }
+    let size = REUSE_MIN_BYTES;
+    while (size < n) size *= 2;
+    // Its own ArrayBuffer (allocUnsafe may hand out a slice of a shared one), so it can go round.
+    return Buffer.from(new ArrayBuffer(size));
+  }
+
   private reserve(n: number): void {
     if (this.len + n <= this.buf.length) return;
     let size = Math.max(1024, this.buf.length * 2);
     while (size < this.len + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
+    const next = this.allocate(size);
     this.buf.copy(next, 0, 0, this.len);
+    this.recycle(this.buf);
     this.buf = next;
   }
 }

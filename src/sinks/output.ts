@@ -27,6 +27,8 @@ import { DEFAULT_OUTPUT_QUEUE_BYTES } from "../limits.ts";
 import { UnsafePathError } from "../lifecycle/safe-path.ts";
 import { countNewlines, openPath, openStdout, settleEnd, writeNewline, type Target, type WriteMode } from "./output-target.ts";
 
+type Release = () => void;
+
 export type OutputLogFn = (level: "warn" | "error", msg: string) => void;
 
 export interface OutputWriterOptions {
@@ -67,12 +69,16 @@ export class OutputWriter {
   private pending: Buffer[] = [];
   private pendingRecords: number[] = [];
   private pendingBytes = 0;
+  /** Per pending chunk: its owner's release (LineSink.write's `done`), or null. */
+  private pendingDone: (Release | null)[] = [];
   // …and the buffer being written: chunk end offsets and record counts, curIdx = first unfinished.
   private cur: Buffer | null = null;
   private curOff = 0;
   private curEnds: number[] = [];
   private curRecords: number[] = [];
   private curIdx = 0;
+  /** Release of the chunk that is `cur` itself (not a copy), called when it is written or dropped. */
+  private curDone: Release | null = null;
 
   private inFlight = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -121,12 +127,17 @@ export class OutputWriter {
    * Queues `chunk` — `records` whole lines, each ending "\n", as bytes (kept, not copied: the caller
    * must not modify them) or as a byte string — and starts a write if none is under way. Never blocks
    * and never throws. What does not fit in the queue is dropped at line boundaries and counted.
+   * `done` (LineSink) is called once the bytes are no longer needed: written, copied or dropped.
    */
-  write(text: string | Buffer, records: number): void {
-    if (text.length === 0) return;
+  write(text: string | Buffer, records: number, done?: () => void): void {
+    if (text.length === 0) {
+      done?.();
+      return;
+    }
     let chunk = typeof text === "string" ? Buffer.from(text, "latin1") : text;
     if (this.closing) {
       this.droppedRecords += records;
+      done?.();
       return;
     }
     const room = this.maxQueueBytes - this.queuedBytes;
@@ -134,12 +145,16 @@ export class OutputWriter {
       const cut = room > 0 ? chunk.lastIndexOf(0x0a, room - 1) + 1 : 0;
       const kept = cut > 0 ? Math.min(records, countNewlines(chunk, cut)) : 0;
       this.noteDropped(records - kept);
-      if (cut === 0) return;
+      if (cut === 0) {
+        done?.();
+        return;
+      }
       chunk = chunk.subarray(0, cut);
       records = kept;
     }
     this.pending.push(chunk);
     this.pendingRecords.push(records);
+    this.pendingDone.push(done ?? null);
     this.pendingBytes += chunk.length;
     if (this.timer === null && !this.inFlight) this.pump();
   }
@@ -186,8 +201,11 @@ export class OutputWriter {
     }
     this.pending = [];
     this.pendingRecords = [];
+    this.pendingDone = [];
     this.pendingBytes = 0;
+    // Not released: a write still in flight may be reading it.
     this.cur = null;
+    this.curDone = null;
     this.closed = true;
     if (this.nextTarget !== null) this.closeTarget(this.nextTarget);
     this.nextTarget = null;
@@ -279,6 +297,10 @@ export class OutputWriter {
   private materialize(): void {
     const n = this.pending.length;
     const joined = n === 1 ? this.pending[0] : Buffer.concat(this.pending);
+    // A single chunk is written in place and released when done; joined chunks are copies already.
+    this.curDone = n === 1 ? this.pendingDone[0] : null;
+    if (n > 1) for (const d of this.pendingDone) d?.();
+    this.pendingDone = [];
     const ends = new Array<number>(n);
     let end = 0;
     for (let i = 0; i < n; i++) {
@@ -303,7 +325,15 @@ export class OutputWriter {
       this.writtenRecords += this.curRecords[this.curIdx];
       this.curIdx++;
     }
-    if (this.curOff >= cur.length) this.cur = null;
+    if (this.curOff >= cur.length) this.releaseCurrent();
+  }
+
+  /** The current buffer is done with (written, or dropped when no write is in flight). */
+  private releaseCurrent(): void {
+    this.cur = null;
+    const done = this.curDone;
+    this.curDone = null;
+    done?.();
   }
 
   /** Drops the unwritten rest of the current buffer (after a write error). */
@@ -311,7 +341,7 @@ export class OutputWriter {
     let n = 0;
     for (let i = this.curIdx; i < this.curRecords.length; i++) n += this.curRecords[i];
     this.droppedRecords += n;
-    this.cur = null;
+    this.releaseCurrent();
   }
 
   private scheduleRetry(): void {

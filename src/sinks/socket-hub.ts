@@ -167,10 +167,14 @@ export class SocketHub implements LineSink {
   }
 
   /** Fan `chunk` (whole lines: bytes, or a byte string) out to every subscriber. Not modified later. */
-  write(chunk: string | Buffer, _records: number): void {
-    if (this.subs.size === 0 || chunk.length === 0) return;
-    const buf = typeof chunk === "string" ? Buffer.from(chunk, "latin1") : chunk;
-    for (const sub of this.subs.values()) this.send(sub, buf);
+  write(chunk: string | Buffer, _records: number, done?: () => void): void {
+    if (this.subs.size > 0 && chunk.length > 0) {
+      const buf = typeof chunk === "string" ? Buffer.from(chunk, "latin1") : chunk;
+      // With `done` the bytes are lent: what a subscriber cannot take now is queued as a copy.
+      const lent = done !== undefined;
+      for (const sub of this.subs.values()) this.send(sub, buf, lent);
+    }
+    done?.();
   }
 
   /** Close every subscriber (they read EOF) and remove the socket file if it is still ours. */
@@ -234,7 +238,7 @@ export class SocketHub implements LineSink {
     }
   }
 
-  private send(sub: Subscriber, buf: Buffer): void {
+  private send(sub: Subscriber, buf: Buffer, lent: boolean): void {
     // The event loop may not have delivered `drain` while batches kept coming: offer the backlog
     // to the kernel first, so a reader that kept up is judged on what it really left unread.
     if (sub.queued > 0) this.flush(sub);
@@ -246,7 +250,7 @@ export class SocketHub implements LineSink {
         this.drop(sub, total);
         return;
       }
-      sub.queue.push(buf);
+      sub.queue.push(lent ? Buffer.from(buf) : buf);
       sub.queued = total;
       if (total > this.queueBytes && sub.overSince === 0) sub.overSince = now;
       return;
@@ -259,7 +263,8 @@ export class SocketHub implements LineSink {
     }
     const rest = buf.length - n;
     if (n > 0) sub.partial = buf[n - 1] !== NL;
-    sub.queue.push(n === 0 ? buf : buf.subarray(n));
+    const left = n === 0 ? buf : buf.subarray(n);
+    sub.queue.push(lent ? Buffer.from(left) : left);
     sub.queued = rest;
     if (rest > this.queueBytes) sub.overSince = performance.now();
   }

@@ -7,7 +7,7 @@ import { formatPretty } from "../tail/format.ts";
 export class TextLineSink implements LineSink {
   constructor(private readonly inner: LineSink) {}
 
-  write(chunk: Buffer, records: number): void {
+  write(chunk: Buffer, records: number, done?: () => void): void {
     const out: string[] = [];
     let start = 0;
     for (;;) {
@@ -18,6 +18,7 @@ export class TextLineSink implements LineSink {
       out.push(text ?? chunk.toString("latin1", start, nl));
       start = nl + 1;
     }
+    done?.();
     if (out.length > 0) this.inner.write(Buffer.from(`${out.join("\n")}\n`, "latin1"), records);
   }
 }
