@@ -27,7 +27,7 @@ import {
   I_TAIL_START,
   INTS_PER_EVENT,
 } from "./protocol.ts";
-import type { BatchBuffers } from "./batch-recycle.ts";
+import { KEEP_MAX_BYTES, type BatchBuffers } from "./batch-recycle.ts";
 
 const enc = (s: string): Uint8Array => Buffer.from(s, "latin1");
 const PID_KEY = enc('"pid":');
@@ -71,11 +71,16 @@ export class BatchBuilder {
   private detailsContainerOff = 0;
   private detailsContainerLen = 0;
 
+  /** Rows the ints start with (and go back to after a large batch): a full batch and one more read. */
+  private readonly initialInts: number;
+
   constructor(
     private readonly maxEvents: number,
-    initialBytes = 256 * 1024,
+    private readonly initialBytes = 256 * 1024,
+    initialEvents = 8192,
   ) {
-    this.ints = new Int32Array(maxEvents * INTS_PER_EVENT);
+    this.initialInts = Math.min(maxEvents, initialEvents) * INTS_PER_EVENT;
+    this.ints = new Int32Array(this.initialInts);
     this.bytes = new Uint8Array(initialBytes);
     for (let i = 0; i < 4; i++) this.rawCopies.push({ src: this.bytes, start: 0, end: 0, slot: 0 });
   }
@@ -93,6 +98,7 @@ export class BatchBuilder {
   /** Starts an event's row and its tail (`"pid":N`). Text fields follow in record order. */
   begin(lo: number, hi: number, pid: number, flags: number): void {
     const r = this.count * INTS_PER_EVENT;
+    if (r + INTS_PER_EVENT > this.ints.length) this.growInts();
     const ints = this.ints;
     this.row = r;
     this.count++;
@@ -192,19 +198,39 @@ export class BatchBuilder {
     }
   }
 
-  /** Hands the batch over (copied into arrays from `buffers`, or new ones) and starts an empty one. */
+  /**
+   * Hands the batch over and starts an empty one. A small batch is copied out; with `buffers`, a
+   * large one is handed over in place (views of the builder's own arrays, to be transferred) and the
+   * builder continues in buffers from the pool (batch-recycle.ts): no copy, no fresh pages.
+   */
   take(buffers?: BatchBuffers): { count: number; ints: Int32Array; bytes: Uint8Array } {
     const n = this.count * INTS_PER_EVENT;
-    const ints = buffers === undefined ? this.ints.slice(0, n) : buffers.intsFor(n);
-    const bytes = buffers === undefined ? this.bytes.slice(0, this.len) : buffers.bytesFor(this.len);
-    if (buffers !== undefined) {
-      ints.set(this.ints.subarray(0, n));
-      bytes.set(this.bytes.subarray(0, this.len));
+    let ints: Int32Array;
+    let bytes: Uint8Array;
+    if (buffers !== undefined && buffers.worthSwapping(n * 4, this.len)) {
+      ints = this.ints.subarray(0, n);
+      bytes = this.bytes.subarray(0, this.len);
+      // The rows start small again (they grow while a backlog builds); the bytes keep the size the
+      // last batch needed, so that the next one does not grow them again.
+      this.ints = buffers.ints(this.initialInts);
+      this.bytes = buffers.bytes(Math.max(this.initialBytes, Math.min(this.bytes.length, KEEP_MAX_BYTES)));
+    } else {
+      ints = this.ints.slice(0, n);
+      bytes = this.bytes.slice(0, this.len);
     }
     const out = { count: this.count, ints, bytes };
     this.count = 0;
     this.len = 0;
     return out;
+  }
+
+  /** The rows outgrew the ints (a backlog while the main thread is behind): double them, up to maxEvents. */
+  private growInts(): void {
+    const size = Math.min(this.maxEvents * INTS_PER_EVENT, this.ints.length * 2);
+    if (size <= this.ints.length) throw new RangeError("batch builder: more rows than maxEvents");
+    const next = new Int32Array(size);
+    next.set(this.ints);
+    this.ints = next;
   }
 
   /**

@@ -4,7 +4,12 @@
 // openers waited). The main thread now hands each processed batch's buffers back over a
 // MessageChannel, and the Worker takes them up synchronously (receiveMessageOnPort) when it
 // posts the next batch: their pages are mapped already.
-import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
+
+/**
+ * node:worker_threads' receiveMessageOnPort, loaded by the Worker at its first large batch: the
+ * module costs ~2.7 MB of RSS, and nothing comes back before a large batch went out.
+ */
+type Receive = (port: MessagePort) => { message: unknown } | undefined;
 
 /** main → Worker: a processed batch's buffers, transferred back. */
 interface Returned {
@@ -17,7 +22,7 @@ const POOL_MAX = 4;
 /** …at most this much memory per kind… */
 const POOL_MAX_BYTES = 8 * 1024 * 1024;
 /** …and none larger than this (batches of a long backlog, up to 65536 events, are rare). */
-const KEEP_MAX_BYTES = 4 * 1024 * 1024;
+export const KEEP_MAX_BYTES = 4 * 1024 * 1024;
 /**
  * Only buffers of at least this size go round: smaller ones come from the allocator's pages already
  * in use, and a trickle of small batches (2 ms apart) would pay a message per batch for nothing.
@@ -59,44 +64,57 @@ function keep(pool: ArrayBuffer[], ab: ArrayBuffer): void {
   }
 }
 
-/** The Worker's side: where a batch's output arrays come from. */
+/** The Worker's side: where the batch builder's next arrays come from. */
 export class BatchBuffers {
-  private readonly ints: ArrayBuffer[] = [];
-  private readonly bytes: ArrayBuffer[] = [];
+  private readonly intsPool: ArrayBuffer[] = [];
+  private readonly bytesPool: ArrayBuffer[] = [];
 
   /** `port`: where the main thread returns buffers; null (tests): every batch gets new ones. */
+  private receive: Receive | null = null;
+
   constructor(private readonly port: MessagePort | null) {}
 
   /** Takes in what the main thread has returned so far (no event-loop turn needed). */
   collect(): void {
-    if (this.port === null) return;
+    if (this.port === null || this.receive === null) return;
     for (;;) {
-      const r = receiveMessageOnPort(this.port) as { message: Returned } | undefined;
+      const r = this.receive(this.port) as { message: Returned } | undefined;
       if (r === undefined) return;
-      keep(this.ints, r.message.ints);
-      keep(this.bytes, r.message.bytes);
+      keep(this.intsPool, r.message.ints);
+      keep(this.bytesPool, r.message.bytes);
     }
+  }
+
+  /**
+   * A batch this large is handed over in place and its buffers come back: smaller ones are copied
+   * out (a trickle of small batches would pay a message each way for nothing).
+   */
+  worthSwapping(intsBytes: number, bytes: number): boolean {
+    if (this.port === null || (intsBytes < RECYCLE_MIN_BYTES && bytes < RECYCLE_MIN_BYTES)) return false;
+    this.receive ??= (require("node:worker_threads") as { receiveMessageOnPort: Receive }).receiveMessageOnPort;
+    return true;
+  }
+
+  /** An Int32Array over a whole buffer of at least `n` elements (recycled when one fits). */
+  ints(n: number): Int32Array {
+    return new Int32Array(fitting(this.intsPool, n * 4));
+  }
+
+  /** A Uint8Array over a whole buffer of at least `n` bytes (recycled when one fits). */
+  bytes(n: number): Uint8Array {
+    return new Uint8Array(fitting(this.bytesPool, n));
   }
 
   /** At stop. */
   close(): void {
     this.port?.close();
   }
-
-  /** An Int32Array of exactly `n` elements over a recycled buffer when one fits. */
-  intsFor(n: number): Int32Array {
-    return n * 4 < RECYCLE_MIN_BYTES ? new Int32Array(n) : new Int32Array(fitting(this.ints, n * 4), 0, n);
-  }
-
-  /** A Uint8Array of exactly `n` bytes over a recycled buffer when one fits. */
-  bytesFor(n: number): Uint8Array {
-    return n < RECYCLE_MIN_BYTES ? new Uint8Array(n) : new Uint8Array(fitting(this.bytes, n), 0, n);
-  }
 }
 
 /** The main thread's side: gives a processed batch's buffers back (they must no longer be used here). */
 export function returnBatch(port: MessagePort, ints: Int32Array, bytes: Uint8Array): void {
   if (ints.buffer.byteLength < RECYCLE_MIN_BYTES && bytes.buffer.byteLength < RECYCLE_MIN_BYTES) return;
+  // Both are transferred (a small one is dropped there): they are the Worker's to reuse.
   const msg: Returned = { ints: ints.buffer as ArrayBuffer, bytes: bytes.buffer as ArrayBuffer };
   port.postMessage(msg, [msg.ints, msg.bytes]);
 }

@@ -22,7 +22,6 @@ import {
 } from "./protocol.ts";
 import { OPENER_BYTES, type OpenerChannel } from "./handle-opener.ts";
 import { returnBatch } from "./batch-recycle.ts";
-import { MessageChannel } from "node:worker_threads";
 
 export interface ReaderCallbacks {
   onBatch(count: number, ints: Int32Array, bytes: Uint8Array, readAt: number): void;

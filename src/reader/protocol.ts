@@ -1,5 +1,4 @@
 // Messages between the main thread and the reader Worker, and the layout of an event batch.
-import type { MessagePort } from "node:worker_threads";
 import type { OpenerChannel } from "./handle-opener.ts";
 import type { MarkType } from "../config/types.ts";
 import type { BurstDeny, PermissionRules } from "../policy/permission.ts";

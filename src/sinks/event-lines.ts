@@ -19,7 +19,7 @@ const MAX_CACHED = 4096;
  * wait for. Smaller ones come from pages the allocator has in use. Powers of two, at most POOL_MAX.
  */
 const REUSE_MIN_BYTES = 64 * 1024;
-const POOL_MAX = 2;
+const POOL_MAX = 4;
 /** Larger ones (a backlog's batches) are left to the garbage collector. */
 const KEEP_MAX_BYTES = 4 * 1024 * 1024;
 

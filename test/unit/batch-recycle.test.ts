@@ -23,53 +23,59 @@ function fill(bb: BatchBuilder, events: number, pathLen: number): void {
 }
 
 describe("batch buffers go round (issue 11: no fresh pages per batch)", () => {
-  test("a returned buffer is used for the next batch of that size", () => {
+  test("a returned buffer is used again, with what it held (no fresh, zeroed pages)", () => {
     const { port1, port2 } = new MessageChannel();
     const buffers = new BatchBuffers(port2);
-    const n = (RECYCLE_MIN_BYTES / 4) * 2;
-    const first = buffers.intsFor(n);
-    const bytes = buffers.bytesFor(RECYCLE_MIN_BYTES + 1);
-    const firstBuf = first.buffer;
-    expect(first.length).toBe(n);
-    expect(bytes.length).toBe(RECYCLE_MIN_BYTES + 1);
-    // Powers of two: the bytes buffer has room for a larger batch later.
-    expect(bytes.buffer.byteLength).toBe(RECYCLE_MIN_BYTES * 2);
-    returnBatch(port1, first, bytes);
-    expect(firstBuf.byteLength).toBe(0); // transferred away from the main thread
+    // As take() does for a large batch (this also loads receiveMessageOnPort).
+    expect(buffers.worthSwapping(400_000, 70_000)).toBe(true);
+    const ints = buffers.ints(100_000);
+    const bytes = buffers.bytes(RECYCLE_MIN_BYTES + 1);
+    // Whole buffers, powers of two: they fit later batches too.
+    expect(ints.buffer.byteLength).toBe(512 * 1024);
+    expect(ints.length).toBe(128 * 1024);
+    expect(bytes.length).toBe(RECYCLE_MIN_BYTES * 2);
+    ints[7] = 4242;
+    bytes[9] = 42;
+    returnBatch(port1, ints.subarray(0, 10), bytes.subarray(0, 20));
+    expect(ints.length).toBe(0); // transferred away from the main thread
     buffers.collect();
-    const again = buffers.intsFor(n - 5);
-    const bytesAgain = buffers.bytesFor(RECYCLE_MIN_BYTES + 100);
-    expect(again.length).toBe(n - 5);
-    expect(again.buffer.byteLength).toBe(n * 4);
-    expect(bytesAgain.length).toBe(RECYCLE_MIN_BYTES + 100);
-    expect(bytesAgain.buffer.byteLength).toBe(RECYCLE_MIN_BYTES * 2);
+    const again = buffers.ints(50_000);
+    const bytesAgain = buffers.bytes(1000);
+    expect(again.buffer.byteLength).toBe(512 * 1024);
+    expect(again[7]).toBe(4242);
+    expect(bytesAgain[9]).toBe(42);
     // The pool is empty now: the next one is new.
-    expect(buffers.intsFor(n).buffer).not.toBe(again.buffer);
+    expect(buffers.ints(50_000)[7]).toBe(0);
     port1.close();
     port2.close();
   });
 
-  test("small batches are plain allocations and are not sent back", () => {
+  test("small batches are copied out and not sent back", () => {
     const { port1, port2 } = new MessageChannel();
     const buffers = new BatchBuffers(port2);
-    const ints = buffers.intsFor(10);
-    const bytes = buffers.bytesFor(100);
-    expect(ints.buffer.byteLength).toBe(40);
-    expect(bytes.buffer.byteLength).toBe(100);
-    returnBatch(port1, ints, bytes);
-    expect(ints.length).toBe(10); // not transferred: still usable here
+    expect(buffers.worthSwapping(400, 1000)).toBe(false);
+    expect(buffers.worthSwapping(RECYCLE_MIN_BYTES, 10)).toBe(true);
+    const bb = new BatchBuilder(100);
+    fill(bb, 3, 10);
+    const out = bb.take(buffers);
+    expect(out.ints.buffer.byteLength).toBe(3 * INTS_PER_EVENT * 4);
+    returnBatch(port1, out.ints, out.bytes);
+    expect(out.ints.length).toBe(3 * INTS_PER_EVENT); // not transferred: still usable here
     port1.close();
     port2.close();
   });
 
-  test("take() through the pool gives the same batch as a plain take()", () => {
+  test("a large batch is handed over in place and the builder goes on in recycled buffers", () => {
     const { port1, port2 } = new MessageChannel();
     const buffers = new BatchBuffers(port2);
-    const plain = new BatchBuilder(8192);
-    const pooled = new BatchBuilder(8192);
-    for (let round = 0; round < 3; round++) {
-      fill(plain, 4096, 40 + round);
-      fill(pooled, 4096, 40 + round);
+    const plain = new BatchBuilder(70_000);
+    const pooled = new BatchBuilder(70_000);
+    const handed = new Set<ArrayBufferLike>();
+    for (let round = 0; round < 4; round++) {
+      // Round 2 outgrows the builder's first rows (a backlog), round 3 is small again.
+      const events = round === 2 ? 20_000 : round === 3 ? 5 : 4096;
+      fill(plain, events, 40 + round);
+      fill(pooled, events, 40 + round);
       const a = plain.take();
       buffers.collect();
       const p = pooled.take(buffers);
@@ -77,18 +83,23 @@ describe("batch buffers go round (issue 11: no fresh pages per batch)", () => {
       expect(p.ints.length).toBe(a.count * INTS_PER_EVENT);
       expect(Array.from(p.ints)).toEqual(Array.from(a.ints));
       expect(Buffer.from(p.bytes).equals(Buffer.from(a.bytes))).toBe(true);
+      if (round < 3) expect(p.ints.buffer.byteLength).toBeGreaterThan(p.ints.byteLength); // in place
+      handed.add(p.ints.buffer);
       returnBatch(port1, p.ints, p.bytes);
     }
+    expect(handed.size).toBe(4);
     port1.close();
     port2.close();
   });
 
-  test("without a port every batch gets new arrays", () => {
+  test("without a port every batch is copied out", () => {
     const buffers = new BatchBuffers(null);
     buffers.collect();
-    const x = buffers.intsFor(RECYCLE_MIN_BYTES);
-    expect(x.length).toBe(RECYCLE_MIN_BYTES);
-    expect(buffers.intsFor(RECYCLE_MIN_BYTES).buffer).not.toBe(x.buffer);
+    expect(buffers.worthSwapping(RECYCLE_MIN_BYTES * 4, RECYCLE_MIN_BYTES * 4)).toBe(false);
+    const bb = new BatchBuilder(8192);
+    fill(bb, 4096, 30);
+    const out = bb.take(buffers);
+    expect(out.ints.buffer.byteLength).toBe(out.ints.byteLength);
   });
 });
 
