@@ -7,7 +7,7 @@ import { Pipeline } from "../../src/pipeline.ts";
 import { PolicyEngine } from "../../src/policy/engine.ts";
 import { OutputWriter } from "../../src/sinks/output.ts";
 import { BatchBuilder } from "../../src/reader/batch-builder.ts";
-import { BatchBuffers, RECYCLE_MIN_BYTES, returnBatch } from "../../src/reader/batch-recycle.ts";
+import { BatchBuffers, RECYCLE_MIN_BYTES, SWAP_MIN_BYTES, returnBatch } from "../../src/reader/batch-recycle.ts";
 import { INTS_PER_EVENT } from "../../src/reader/protocol.ts";
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
@@ -54,7 +54,8 @@ describe("batch buffers go round (issue 11: no fresh pages per batch)", () => {
     const { port1, port2 } = new MessageChannel();
     const buffers = new BatchBuffers(port2);
     expect(buffers.worthSwapping(400, 1000)).toBe(false);
-    expect(buffers.worthSwapping(RECYCLE_MIN_BYTES, 10)).toBe(true);
+    expect(buffers.worthSwapping(SWAP_MIN_BYTES - 4, SWAP_MIN_BYTES - 1)).toBe(false);
+    expect(buffers.worthSwapping(SWAP_MIN_BYTES, 10)).toBe(true);
     const bb = new BatchBuilder(100);
     fill(bb, 3, 10);
     const out = bb.take(buffers);
