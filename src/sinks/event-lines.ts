@@ -16,9 +16,10 @@ const MAX_CACHED = 4096;
 /**
  * Batch buffers of at least this size go round (issue 11): a fresh buffer is mapped page by page as
  * the lines are written, ~250 page faults for a 4096-event batch, ~1 ms on the CPU the openers
- * wait for. Smaller ones come from pages the allocator has in use. Powers of two, at most POOL_MAX.
+ * wait for. Smaller ones (the 2 ms batches of a notification stream) are allocated as before.
+ * Powers of two, at most POOL_MAX.
  */
-const REUSE_MIN_BYTES = 64 * 1024;
+const REUSE_MIN_BYTES = 256 * 1024;
 const POOL_MAX = 4;
 /** Larger ones (a backlog's batches) are left to the garbage collector. */
 const KEEP_MAX_BYTES = 4 * 1024 * 1024;
