@@ -293,6 +293,34 @@ describe.skipIf(!RUN)("--perm never blocks on itself or its output (B4, B5, B10)
     expect([r.code, r.timedOut, r.stdout]).toEqual([0, false, "x\n"]);
   }, 30_000);
 
+  test("a stream of opens in full batches (their buffers go round, issue 11): every OPEN_PERM recorded once, every line whole", async () => {
+    const fs = makeTmpfs();
+    const outFs = makeTmpfs();
+    const out = join(outFs.dir, "out.jsonl");
+    const N = 2000;
+    const ROUNDS = 8;
+    for (let i = 0; i < N; i++) writeFileSync(join(fs.dir, `f${i}`), "x");
+    const d = await startDaemon(["--perm", "--mount", fs.dir, "-o", out]);
+    // The daemon and the opener share one CPU (as in the permission bench): a steady opener then
+    // keeps the permission drain busy until its batch is full (4096 records), so the batches are
+    // handed over in place and their line buffers pooled (batch-recycle.ts), and the output's write
+    // on the I/O pool competes with the next batch for the CPU.
+    const pin = await runTimed(["taskset", "-a", "-p", "-c", "0", String(d.pid)], 5000);
+    expect([pin.code, pin.timedOut]).toEqual([0, false]);
+    const loop = `r=0; while [ $r -lt ${ROUNDS} ]; do i=0; while [ $i -lt ${N} ]; do true <"$1/f$i" || exit 1; i=$((i+1)); done; r=$((r+1)); done`;
+    const sh = await runTimed(["taskset", "-c", "0", "sh", "-c", loop, "sh", fs.dir], 60_000);
+    expect([sh.code, sh.timedOut]).toEqual([0, false]);
+    let n = 0;
+    await waitForRecord(out, (r) => r.pid === sh.pid && hasEvent(r, "OPEN_PERM") && ++n >= ROUNDS * N, 20_000, { daemon: d });
+    await stopClean(d);
+    const perFile = new Map<string, number>();
+    for (const r of readJsonl(out)) {
+      if (r.pid === sh.pid && hasEvent(r, "OPEN_PERM")) perFile.set(String(r.path), (perFile.get(String(r.path)) ?? 0) + 1);
+    }
+    expect(perFile.size).toBe(N);
+    for (const [p, k] of perFile) if (k !== ROUNDS || !p.startsWith(`${fs.dir}/f`)) throw new Error(`${p}: ${k} OPEN_PERM records, want ${ROUNDS}`);
+  }, 90_000);
+
   test("no fd leak: /proc/PID/fd count after 2,000 opens is within +5 of before", async () => {
     const fs = makeTmpfs();
     const outFs = makeTmpfs();

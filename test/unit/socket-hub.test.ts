@@ -170,6 +170,28 @@ describe("slow subscribers", () => {
     expect(hub.counters.subscribersDropped).toBe(0);
   });
 
+  test("a lent chunk (write with done) is released at once: what a subscriber could not take is queued as a copy", async () => {
+    const p = sockPath();
+    // A bound below the default socket buffer (not raised): the kernel takes ~200 KB, the rest queues.
+    const hub = await listen(p, { queueBytes: 200 * 1024 });
+    const a = await connectAndWait(hub, p);
+    let expected = "";
+    for (let round = 0; round < 4; round++) {
+      let text = "";
+      for (let k = 0; k < 150; k++) text += numbered(round * 1000 + k, 997);
+      expected += text;
+      const lent = Buffer.from(text, "latin1");
+      let released = 0;
+      hub.write(lent, 150, () => released++);
+      expect(released).toBe(1);
+      lent.fill(0x21); // the pipeline reuses it for the next batch
+    }
+    const want = Buffer.from(expected, "latin1");
+    await waitFor(() => a.data().length >= want.length, "the reader");
+    expect(a.data().equals(want)).toBe(true);
+    expect(hub.counters.subscribersDropped).toBe(0);
+  });
+
   test("a non-reading subscriber is dropped at the queue bound; a reading one gets everything", async () => {
     const p = sockPath();
     const rec = recorder();
