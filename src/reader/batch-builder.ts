@@ -27,7 +27,7 @@ import {
   I_TAIL_START,
   INTS_PER_EVENT,
 } from "./protocol.ts";
-import { KEEP_MAX_BYTES, type BatchBuffers } from "./batch-recycle.ts";
+import type { BatchBuffers } from "./batch-recycle.ts";
 
 const enc = (s: string): Uint8Array => Buffer.from(s, "latin1");
 const PID_KEY = enc('"pid":');
@@ -71,16 +71,13 @@ export class BatchBuilder {
   private detailsContainerOff = 0;
   private detailsContainerLen = 0;
 
-  /** Rows the ints start with (and go back to after a large batch): a full batch and one more read. */
-  private readonly initialInts: number;
-
   constructor(
     private readonly maxEvents: number,
-    private readonly initialBytes = 256 * 1024,
+    initialBytes = 256 * 1024,
+    /** Rows the ints start with (a full batch and one more read); they grow while a backlog builds. */
     initialEvents = 8192,
   ) {
-    this.initialInts = Math.min(maxEvents, initialEvents) * INTS_PER_EVENT;
-    this.ints = new Int32Array(this.initialInts);
+    this.ints = new Int32Array(Math.min(maxEvents, initialEvents) * INTS_PER_EVENT);
     this.bytes = new Uint8Array(initialBytes);
     for (let i = 0; i < 4; i++) this.rawCopies.push({ src: this.bytes, start: 0, end: 0, slot: 0 });
   }
@@ -199,21 +196,20 @@ export class BatchBuilder {
   }
 
   /**
-   * Hands the batch over and starts an empty one. A small batch is copied out; with `buffers`, a
-   * large one is handed over in place (views of the builder's own arrays, to be transferred) and the
-   * builder continues in buffers from the pool (batch-recycle.ts): no copy, no fresh pages.
+   * Hands the batch over and starts an empty one. With `buffers`, a large batch is handed over in
+   * place (views of the builder's own arrays, to be transferred) when the pool has arrays for the
+   * builder to go on in (batch-recycle.ts): no copy, no fresh pages. Otherwise it is copied out.
    */
   take(buffers?: BatchBuffers): { count: number; ints: Int32Array; bytes: Uint8Array } {
     const n = this.count * INTS_PER_EVENT;
     let ints: Int32Array;
     let bytes: Uint8Array;
-    if (buffers !== undefined && buffers.worthSwapping(n * 4, this.len)) {
+    const next = buffers === undefined ? null : buffers.swapFor(n * 4, this.len);
+    if (next !== null) {
       ints = this.ints.subarray(0, n);
       bytes = this.bytes.subarray(0, this.len);
-      // The rows start small again (they grow while a backlog builds); the bytes keep the size the
-      // last batch needed, so that the next one does not grow them again.
-      this.ints = buffers.ints(this.initialInts);
-      this.bytes = buffers.bytes(Math.max(this.initialBytes, Math.min(this.bytes.length, KEEP_MAX_BYTES)));
+      this.ints = next.ints;
+      this.bytes = next.bytes;
     } else {
       ints = this.ints.slice(0, n);
       bytes = this.bytes.slice(0, this.len);

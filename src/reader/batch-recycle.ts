@@ -22,31 +22,27 @@ const POOL_MAX = 4;
 /** …at most this much memory per kind… */
 const POOL_MAX_BYTES = 8 * 1024 * 1024;
 /** …and none larger than this (batches of a long backlog, up to 65536 events, are rare). */
-export const KEEP_MAX_BYTES = 4 * 1024 * 1024;
+const KEEP_MAX_BYTES = 4 * 1024 * 1024;
 /**
  * Only buffers of at least this size go round: smaller ones come from the allocator's pages already
  * in use, and a trickle of small batches (2 ms apart) would pay a message per batch for nothing.
- * Recycled buffers are powers of two, so that they fit later batches too.
  */
 export const RECYCLE_MIN_BYTES = 64 * 1024;
 /** A batch goes over in place from this size (ints or bytes): ~1,600 events and more (the permission drain's batches). */
 export const SWAP_MIN_BYTES = 128 * 1024;
 
-function roundUp(n: number): number {
-  let size = RECYCLE_MIN_BYTES;
-  while (size < n) size *= 2;
-  return size;
-}
-
-/** Takes the smallest buffer of `pool` that holds `n` bytes, or a new one. */
-function fitting(pool: ArrayBuffer[], n: number): ArrayBuffer {
+/** The index of the smallest buffer of `pool` that holds `n` bytes, or -1. */
+function fitting(pool: ArrayBuffer[], n: number): number {
   let best = -1;
   for (let i = 0; i < pool.length; i++) {
     if (pool[i].byteLength >= n && (best < 0 || pool[i].byteLength < pool[best].byteLength)) best = i;
   }
-  if (best < 0) return new ArrayBuffer(roundUp(n));
-  const ab = pool[best];
-  pool[best] = pool[pool.length - 1];
+  return best;
+}
+
+function takeAt(pool: ArrayBuffer[], i: number): ArrayBuffer {
+  const ab = pool[i];
+  pool[i] = pool[pool.length - 1];
   pool.pop();
   return ab;
 }
@@ -92,20 +88,21 @@ export class BatchBuffers {
    * out: the 2 ms batches of a notification stream (a few hundred events) measured more CPU per
    * record when each moved the builder's whole arrays to and fro.
    */
-  worthSwapping(intsBytes: number, bytes: number): boolean {
-    if (this.port === null || (intsBytes < SWAP_MIN_BYTES && bytes < SWAP_MIN_BYTES)) return false;
+  /**
+   * For a batch of this size, recycled arrays (whole buffers holding at least as much) for the
+   * builder to go on in, so that the batch itself can be handed over in place; null when the pool
+   * has none that fit. Never allocates: a new zeroed buffer would cost more page faults than the
+   * copy it saves, and it is when the main thread is behind (on the openers' CPU) that the pool is
+   * empty.
+   */
+  swapFor(intsBytes: number, bytes: number): { ints: Int32Array; bytes: Uint8Array } | null {
+    if (this.port === null || (intsBytes < SWAP_MIN_BYTES && bytes < SWAP_MIN_BYTES)) return null;
+    // Nothing comes back before a large batch went out.
     this.receive ??= (require("node:worker_threads") as { receiveMessageOnPort: Receive }).receiveMessageOnPort;
-    return true;
-  }
-
-  /** An Int32Array over a whole buffer of at least `n` elements (recycled when one fits). */
-  ints(n: number): Int32Array {
-    return new Int32Array(fitting(this.intsPool, n * 4));
-  }
-
-  /** A Uint8Array over a whole buffer of at least `n` bytes (recycled when one fits). */
-  bytes(n: number): Uint8Array {
-    return new Uint8Array(fitting(this.bytesPool, n));
+    const i = fitting(this.intsPool, intsBytes);
+    const b = fitting(this.bytesPool, bytes);
+    if (i < 0 || b < 0) return null;
+    return { ints: new Int32Array(takeAt(this.intsPool, i)), bytes: new Uint8Array(takeAt(this.bytesPool, b)) };
   }
 
   /** At stop. */

@@ -17,7 +17,7 @@ const MAX_CACHED = 4096;
  * Batch buffers of at least this size go round (issue 11): a fresh buffer is mapped page by page as
  * the lines are written, ~250 page faults for a 4096-event batch, ~1 ms on the CPU the openers
  * wait for. Smaller ones (the 2 ms batches of a notification stream) are allocated as before.
- * Powers of two, at most POOL_MAX.
+ * At most POOL_MAX.
  */
 const REUSE_MIN_BYTES = 256 * 1024;
 const POOL_MAX = 4;
@@ -124,16 +124,18 @@ export class EventLineWriter {
     this.pool.push(Buffer.from(whole));
   }
 
-  /** A buffer of at least `n` bytes: from the pool when one fits, else a new one. */
+  /**
+   * A buffer of at least `n` bytes: from the pool when one fits, else a new one, uninitialised (a
+   * zeroed one would touch every page at once) and, when it may go round, a quarter larger so that
+   * later batches of about the same size fit. At these sizes allocUnsafe gives the buffer an
+   * ArrayBuffer of its own.
+   */
   private allocate(n: number): Buffer {
     if (n < REUSE_MIN_BYTES) return Buffer.allocUnsafe(n);
     for (let i = 0; i < this.pool.length; i++) {
       if (this.pool[i].length >= n) return this.pool.splice(i, 1)[0];
     }
-    let size = REUSE_MIN_BYTES;
-    while (size < n) size *= 2;
-    // Its own ArrayBuffer (allocUnsafe may hand out a slice of a shared one), so it can go round.
-    return Buffer.from(new ArrayBuffer(size));
+    return Buffer.allocUnsafe(n + (n >> 2));
   }
 
   private reserve(n: number): void {
