@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -22,10 +22,21 @@ function fill(bb: BatchBuilder, events: number, pathLen: number): void {
   }
 }
 
+const openPorts: Array<{ close(): void }> = [];
+afterEach(() => {
+  for (const p of openPorts.splice(0)) p.close();
+});
+
+/** As the daemon has it: the main thread's port, and the Worker's pool on the other end. */
+function channel() {
+  const { port1, port2 } = new MessageChannel();
+  openPorts.push(port1, port2);
+  return { main: port1, buffers: new BatchBuffers(port2) };
+}
+
 describe("batch buffers go round (issue 11: no fresh pages per batch)", () => {
   test("a returned buffer is offered again, with what it held; nothing is allocated when none fits", () => {
-    const { port1, port2 } = new MessageChannel();
-    const buffers = new BatchBuffers(port2);
+    const { main: port1, buffers } = channel();
     // Empty pool: no arrays to go on in (the caller copies the batch out instead).
     expect(buffers.swapFor(SWAP_MIN_BYTES, SWAP_MIN_BYTES)).toBeNull();
     const ints = new Int32Array(SWAP_MIN_BYTES / 2);
@@ -44,26 +55,20 @@ describe("batch buffers go round (issue 11: no fresh pages per batch)", () => {
     expect(next!.bytes[9]).toBe(42);
     // The pool is empty again.
     expect(buffers.swapFor(SWAP_MIN_BYTES, SWAP_MIN_BYTES)).toBeNull();
-    port1.close();
-    port2.close();
   });
 
   test("small batches are copied out and not sent back", () => {
-    const { port1, port2 } = new MessageChannel();
-    const buffers = new BatchBuffers(port2);
+    const { main: port1, buffers } = channel();
     const bb = new BatchBuilder(100);
     fill(bb, 3, 10);
     const out = bb.take(buffers);
     expect(out.ints.buffer.byteLength).toBe(3 * INTS_PER_EVENT * 4);
     returnBatch(port1, out.ints, out.bytes);
     expect(out.ints.length).toBe(3 * INTS_PER_EVENT); // not transferred: still usable here
-    port1.close();
-    port2.close();
   });
 
   test("large batches: copied out while the pool is empty, then handed over in place; the same batches either way", () => {
-    const { port1, port2 } = new MessageChannel();
-    const buffers = new BatchBuffers(port2);
+    const { main: port1, buffers } = channel();
     const plain = new BatchBuilder(70_000);
     const pooled = new BatchBuilder(70_000);
     const inPlace: boolean[] = [];
@@ -86,8 +91,6 @@ describe("batch buffers go round (issue 11: no fresh pages per batch)", () => {
     expect(inPlace[0]).toBe(false);
     expect(inPlace.slice(1, 5).some((x) => x)).toBe(true);
     expect(inPlace[5]).toBe(false);
-    port1.close();
-    port2.close();
   });
 
   test("without a port every batch is copied out", () => {
