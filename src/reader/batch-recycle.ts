@@ -2,8 +2,9 @@
 // bytes were fresh allocations, and fresh memory is mapped page by page as it is first written: a
 // 4096-event batch took ~180 page faults in the Worker (~0.7 ms in one piece on this VM, while
 // openers waited). The main thread now hands each processed batch's buffers back over a
-// MessageChannel, and the Worker takes them up synchronously (receiveMessageOnPort) when it
-// posts the next batch: their pages are mapped already.
+// MessageChannel, the Worker takes them up synchronously (receiveMessageOnPort) when it posts the
+// next batch, and a large batch goes over in place while the builder goes on in those (their pages
+// are mapped already).
 
 /**
  * node:worker_threads' receiveMessageOnPort, loaded by the Worker at its first large batch: the
@@ -56,9 +57,7 @@ function keep(pool: ArrayBuffer[], ab: ArrayBuffer): void {
   while (pool.length > POOL_MAX || total > POOL_MAX_BYTES) {
     let smallest = 0;
     for (let i = 1; i < pool.length; i++) if (pool[i].byteLength < pool[smallest].byteLength) smallest = i;
-    total -= pool[smallest].byteLength;
-    pool[smallest] = pool[pool.length - 1];
-    pool.pop();
+    total -= takeAt(pool, smallest).byteLength;
   }
 }
 
@@ -67,9 +66,9 @@ export class BatchBuffers {
   private readonly intsPool: ArrayBuffer[] = [];
   private readonly bytesPool: ArrayBuffer[] = [];
 
-  /** `port`: where the main thread returns buffers; null (tests): every batch gets new ones. */
   private receive: Receive | null = null;
 
+  /** `port`: where the main thread returns buffers; null (tests): every batch is copied out. */
   constructor(private readonly port: MessagePort | null) {}
 
   /** Takes in what the main thread has returned so far (no event-loop turn needed). */
@@ -84,16 +83,12 @@ export class BatchBuffers {
   }
 
   /**
-   * A batch this large is handed over in place and its buffers come back. Smaller ones are copied
-   * out: the 2 ms batches of a notification stream (a few hundred events) measured more CPU per
-   * record when each moved the builder's whole arrays to and fro.
-   */
-  /**
    * For a batch of this size, recycled arrays (whole buffers holding at least as much) for the
    * builder to go on in, so that the batch itself can be handed over in place; null when the pool
-   * has none that fit. Never allocates: a new zeroed buffer would cost more page faults than the
-   * copy it saves, and it is when the main thread is behind (on the openers' CPU) that the pool is
-   * empty.
+   * has none that fit, and always below SWAP_MIN_BYTES (the 2 ms batches of a notification stream
+   * measured more CPU per record when each moved the builder's whole arrays to and fro). Never
+   * allocates: a new zeroed buffer would cost more page faults than the copy it saves, and it is
+   * when the main thread is behind (on the openers' CPU) that the pool is empty.
    */
   swapFor(intsBytes: number, bytes: number): { ints: Int32Array; bytes: Uint8Array } | null {
     if (this.port === null || (intsBytes < SWAP_MIN_BYTES && bytes < SWAP_MIN_BYTES)) return null;
