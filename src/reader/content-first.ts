@@ -1,28 +1,25 @@
-// Permission events before anything else (B5, issue 11): a non-blocking look at the content group in
+// Permission events before anything else (B5, issue 11): a non-blocking look at the content groups in
 // the middle of notification work, and the yield that lets an answered opener run before it.
 import * as K from "../../ffi/constants.ts";
-import { sysPoll, sysSchedYield } from "../../ffi/libc.ts";
+import { sysSchedYield } from "../../ffi/libc.ts";
+import { PollSet } from "./poll-set.ts";
 
 export class ContentFirst {
-  private readonly poll = new Uint8Array(8);
-  private readonly view = new DataView(this.poll.buffer);
-  private active = false;
+  private groups: PollSet | null = null;
 
-  /** `drainContent` reads and answers the content group until it is empty. */
-  constructor(private readonly drainContent: () => void) {}
+  /** `drainContent(i)` reads and answers the i-th content group until it is empty. */
+  constructor(private readonly drainContent: (index: number) => void) {}
 
-  /** The content group's fd, once it exists (permission mode). */
-  setGroup(fd: number): void {
-    this.view.setInt32(0, fd, true);
-    this.view.setInt16(4, K.POLLIN, true);
-    this.active = true;
+  /** The content groups' fds, once they exist (permission mode). */
+  setGroups(fds: readonly number[]): void {
+    this.groups = fds.length > 0 ? new PollSet(fds) : null;
   }
 
-  /** Drains the content group if a permission event is waiting (non-blocking check). */
+  /** Drains the content groups that have a permission event waiting (non-blocking check). */
   service(): void {
-    if (!this.active) return;
-    this.view.setInt16(6, 0, true);
-    if (sysPoll(this.poll, 1, 0) > 0 && this.view.getInt16(6, true) & K.POLLIN) this.drainContent();
+    const set = this.groups;
+    if (set === null || set.wait(0) <= 0) return;
+    for (let i = 0; i < set.size; i++) if (set.revents(i) & K.POLLIN) this.drainContent(i);
   }
 
   /**
@@ -33,7 +30,7 @@ export class ContentFirst {
    * (issue 11; README "Performance"). Without another runnable thread the yield returns at once.
    */
   answerFirst(): void {
-    if (!this.active) return;
+    if (this.groups === null) return;
     sysSchedYield();
     this.service();
   }

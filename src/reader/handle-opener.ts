@@ -13,7 +13,8 @@
 // longer than OPEN_TIMEOUT_MS (a FUSE server that never replies, a filesystem that loops) is given
 // up on: its result is "unresolved" and so are later ones until it comes back.
 import * as K from "../../ffi/constants.ts";
-import { errno, sysPoll, sysRead } from "../../ffi/libc.ts";
+import { errno, sysRead } from "../../ffi/libc.ts";
+import { PollSet } from "./poll-set.ts";
 
 /** Int32 slots of the shared buffer. */
 const S_STATE = 0;
@@ -44,28 +45,27 @@ export interface OpenerChannel {
 export class HandleOpener {
   private readonly state: Int32Array;
   private readonly bytes: Uint8Array;
-  private readonly pollFds = new Uint8Array(16);
-  private readonly pollView = new DataView(this.pollFds.buffer);
+  /** The opener's eventfd, then the content groups. */
+  private readonly waitSet: PollSet;
+  private readonly doneFd: number;
   private readonly drained = new Uint8Array(8);
   private stuckLogged = false;
 
   /**
-   * `serviceContent` drains and answers the content group (`contentFd`) while an open is in the
+   * `serviceContent` drains and answers the content groups (`contentFds`) while an open is in the
    * opener's hands; `warn` is told once when the opener is given up on.
    */
   constructor(
     channel: OpenerChannel,
-    contentFd: number,
+    contentFds: readonly number[],
     private readonly serviceContent: () => void,
     private readonly warn: (message: string) => void,
     private readonly timeoutMs = OPEN_TIMEOUT_MS,
   ) {
     this.state = new Int32Array(channel.shared, 0, 4);
     this.bytes = new Uint8Array(channel.shared);
-    this.pollView.setInt32(0, channel.doneFd, true);
-    this.pollView.setInt16(4, K.POLLIN, true);
-    this.pollView.setInt32(8, contentFd, true);
-    this.pollView.setInt16(12, K.POLLIN, true);
+    this.doneFd = channel.doneFd;
+    this.waitSet = new PollSet([channel.doneFd, ...contentFds]);
   }
 
   /**
@@ -94,13 +94,16 @@ export class HandleOpener {
         }
         return -1;
       }
-      this.pollView.setInt16(6, 0, true);
-      this.pollView.setInt16(14, 0, true);
-      const r = sysPoll(this.pollFds, 2, left);
+      const set = this.waitSet;
+      const r = set.wait(left);
       if (r < 0 && errno() !== K.EINTR) return -1;
-      const content = this.pollView.getInt16(14, true);
-      if (content & K.POLLIN) this.serviceContent();
-      else if (content !== 0) return -1; // the content group failed: the reader's loop reports it
+      let ready = false;
+      for (let i = 1; i < set.size; i++) {
+        const content = set.revents(i);
+        if (content & K.POLLIN) ready = true;
+        else if (content !== 0) return -1; // a content group failed: the reader's loop reports it
+      }
+      if (ready) this.serviceContent();
     }
     const n = st[S_RESULT];
     if (n > 0) out.set(this.bytes.subarray(PATH_AT, PATH_AT + n), 0);
@@ -115,7 +118,7 @@ export class HandleOpener {
   }
 
   private consumeDone(): void {
-    sysRead(this.pollView.getInt32(0, true), this.drained, 8); // non-blocking eventfd: resets it
+    sysRead(this.doneFd, this.drained, 8); // non-blocking eventfd: resets it
     Atomics.store(this.state, S_STATE, STATE_IDLE);
     Atomics.notify(this.state, S_STATE, 1);
   }

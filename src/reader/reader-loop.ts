@@ -8,8 +8,9 @@ import { PermissionPolicy } from "../policy/permission.ts";
 import { BatchTimer } from "./batch-timer.ts";
 import { CloseQueue } from "./close-queue.ts";
 import { ContentFirst } from "./content-first.ts";
-import { contentMark, flushMarks, initGroup, markFailure, type Group, type GroupKind } from "./groups.ts";
-import { changeMarks, isDirectory } from "./mark-changes.ts";
+import { flushMarks, initGroup, markFailure, type Group, type GroupKind } from "./groups.ts";
+import { changeMarks } from "./mark-changes.ts";
+import { ContentMarks, contentGroupCount } from "./content-groups.ts";
 import { NotifyMarks } from "./notify-marks.ts";
 import { io } from "./off-thread.ts";
 import { getNofileLimit } from "../../ffi/process.ts";
@@ -82,13 +83,13 @@ export class Reader {
   /** --process-details: ppid, uid, cgroup, container (null when off). */
   private readonly details: ProcessDetails | null;
   private readonly closeQueue = new CloseQueue();
-  private content: Group | null = null;
-  private readonly contentFirst = new ContentFirst(() => {
-    if (this.content !== null) this.drain(this.content);
-  });
-  // Up to four struct pollfd: content group, notification group, wake eventfd, batch timer.
-  private readonly pollFds = new Uint8Array(32);
-  private readonly pollView = new DataView(this.pollFds.buffer);
+  /** Permission mode: the content groups (content-groups.ts), and which mark each holds. */
+  private readonly contents: Group[] = [];
+  private contentMarks: ContentMarks | null = null;
+  private readonly contentFirst = new ContentFirst((i) => this.drain(this.contents[i]));
+  // struct pollfd for the groups, the wake eventfd and the batch timer (sized in setUp).
+  private pollFds = new Uint8Array(0);
+  private pollView = new DataView(this.pollFds.buffer);
   private readonly wakeBuf = new Uint8Array(8);
   private readonly groups: Group[] = [];
   private notify: NotifyMarks | null = null;
@@ -171,20 +172,25 @@ export class Reader {
       this.recorder.notify = this.notify;
       for (const m of this.start.marks) notes.push(...(await this.notify.add(m)));
       if (this.start.perm) {
-        const content = this.addGroup("content", "fd", notes);
+        const groupCount = contentGroupCount(this.start.marks.length);
+        for (let i = 0; i < groupCount; i++) this.addGroup("content", "fd", notes);
+        const fds = this.contents.map((g) => g.fd);
+        this.contentFirst.setGroups(fds);
+        this.contentMarks = new ContentMarks(fds);
         if (this.start.opener !== null) {
-          this.opener = new HandleOpener(this.start.opener, content.fd, () => this.drain(content), (message) =>
+          this.opener = new HandleOpener(this.start.opener, fds, () => this.drainContents(), (message) =>
             post({ type: "log", level: "warn", message }),
           );
           this.resolver.opener = this.opener;
         }
         for (const m of this.start.marks) {
-          const code = contentMark(content.fd, m, isDirectory(m.path));
+          const code = this.contentMarks.add(m);
           if (code !== 0) throw markFailure(m, code, "fd");
         }
       }
     } catch (err) {
       for (const g of this.groups) sysClose(g.fd);
+      this.contents.length = 0;
       this.resolver.close();
       this.timer.close();
       throw err;
@@ -204,10 +210,9 @@ export class Reader {
       cursor: new RecordCursor(false),
     };
     this.groups.push(group);
-    if (kind === "content") {
-      this.content = group;
-      this.contentFirst.setGroup(group.fd);
-    }
+    if (kind === "content") this.contents.push(group);
+    this.pollFds = new Uint8Array(8 * (this.groups.length + 2));
+    this.pollView = new DataView(this.pollFds.buffer);
     return group;
   }
 
@@ -217,7 +222,7 @@ export class Reader {
 
   /** SIGHUP reload: add the new marks on every group (all or nothing), then drop the old ones. */
   async changeMarks(msg: MarksMessage): Promise<void> {
-    post(await changeMarks(this.notify as NotifyMarks, this.content?.fd ?? null, msg));
+    post(await changeMarks(this.notify as NotifyMarks, this.contentMarks, msg));
   }
 
   private stopRequested(): boolean {
@@ -308,11 +313,8 @@ export class Reader {
 
   private finish(): void {
     // Permission events first: no new ones (the marks go), the queued ones answered as usual.
-    const c = this.content;
-    if (c !== null) {
-      flushMarks(c.fd);
-      this.drainAtStop(c);
-    }
+    for (const c of this.contents) flushMarks(c.fd);
+    for (const c of this.contents) this.drainAtStop(c);
     this.closeQueue.closeAll();
     this.flush(true);
     // What the kernel still holds would vanish with the group: read it to count it (B12). With no
@@ -366,7 +368,7 @@ export class Reader {
       }
       const cursor = g.cursor;
       cursor.reset(g.buf, n);
-      if (isContent || this.content === null) {
+      if (isContent || this.contents.length === 0) {
         while (cursor.next()) this.recorder.handle(g, cursor.event);
       } else {
         // A notification read can hold thousands of records: answer permission events that
@@ -378,7 +380,7 @@ export class Reader {
       }
       if (this.closeQueue.pending) this.closeQueue.closeAll();
       if (cursor.stats.truncated) this.counters.unknownRecords++;
-      if (!isContent && this.content !== null) {
+      if (!isContent && this.contents.length > 0) {
         // A short bounded read emptied the queue: no yield, no further read (the next poll sees new records).
         if (n + (g.mode === "fd" ? RECORD_MAX_FD : RECORD_MAX_FID) < want) break;
         // The yields let the openers add records as fast as these small reads take them: the batch
@@ -390,6 +392,11 @@ export class Reader {
       }
       if (isContent && this.batch.count >= BATCH_EVENTS && !this.behind()) this.flush();
     }
+  }
+
+  /** Every content group, each until it is empty (the handle opener's wait). */
+  private drainContents(): void {
+    for (const c of this.contents) this.drain(c);
   }
 
   /** The kernel could not create the event's fd: it dropped the event (denied it, for a permission event). */
@@ -407,7 +414,7 @@ export class Reader {
 
   /** Bytes to read from `g` now: FD-mode reads are sized by the fds left (fd-budget.ts), bounded in permission mode. */
   private readBytes(g: Group, bounded = true): number {
-    if (bounded && g.kind === "notify" && this.content !== null) {
+    if (bounded && g.kind === "notify" && this.contents.length > 0) {
       return g.mode === "fd" ? Math.min(PERM_NOTIFY_READ_FD, this.fdBudget.readBytes(g.buf.length)) : PERM_NOTIFY_READ_FID;
     }
     return g.mode === "fd" ? this.fdBudget.readBytes(g.buf.length) : g.buf.length;

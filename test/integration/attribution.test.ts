@@ -6,9 +6,10 @@
 // Every cgroup is made under one fresh parent per test and removed afterwards (after its processes exit).
 
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { fanotifyGroups } from "../support/procfs.ts";
 import {
   cleanupAll,
   countFds,
@@ -33,22 +34,6 @@ import {
 const RUN = requireIntegration();
 
 /** Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts). */
-/** The fanotify_init flags of each fanotify group pid holds (fdinfo "fanotify flags:HEX"). */
-function fanotifyInitFlags(pid: number): number[] {
-  const out: number[] = [];
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    let info = "";
-    try {
-      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "latin1");
-    } catch {
-      continue;
-    }
-    const m = /^fanotify flags:([0-9a-f]+)/m.exec(info);
-    if (m !== null) out.push(Number.parseInt(m[1], 16));
-  }
-  return out;
-}
-
 function cgroup2Root(): string | null {
   for (const line of readFileSync("/proc/self/mounts", "utf8").split("\n")) {
     const f = line.split(" ");
@@ -421,7 +406,7 @@ describe.skipIf(!RUN)("process details: namespaces, users, misses, hooks, defaul
     const FAN_REPORT_PIDFD = 0x80;
     for (const check of ["pidfd", "start-time"]) {
       const d = await startDaemon(["-w", fs.dir, "--process-details", "--process-details-check", check, "-o", out]);
-      const flags = fanotifyInitFlags(d.pid);
+      const flags = fanotifyGroups(d.pid).map((g) => g.flags);
       expect(flags.length).toBeGreaterThan(0);
       for (const f of flags) expect((f & FAN_REPORT_PIDFD) !== 0).toBe(check === "pidfd");
       const file = join(fs.dir, `check-${check}`);

@@ -26,6 +26,7 @@ import {
   type JsonRecord,
   stopClean,
 } from "./harness.ts";
+import { fanotifyGroups } from "../support/procfs.ts";
 
 const RUN = requireIntegration();
 
@@ -73,6 +74,27 @@ describe.skipIf(!RUN)("--perm answers", () => {
       if (hasEvent(r, "OPEN_PERM", "ACCESS_PERM")) expect(r.decision).toBe("allow");
       else expect(r.decision).toBe("observe");
     }
+  }, 20_000);
+
+  test("each mark is answered through a content group of its own (answers on one mount do not wake openers on another)", async () => {
+    const a = makeTmpfs();
+    const b = makeTmpfs();
+    const outFs = makeTmpfs();
+    const out = join(outFs.dir, "out.jsonl");
+    writeFileSync(join(a.dir, "fa"), "on a\n");
+    writeFileSync(join(b.dir, "fb"), "on b\n");
+    const d = await startDaemon(["--perm", "--mount", a.dir, "--mount", b.dir, "-o", out]);
+    // fanotify_init flags: FAN_CLASS_CONTENT is 0x4 (the notification group is FAN_CLASS_NOTIF, 0).
+    const content = fanotifyGroups(d.pid).filter((g) => (g.flags & 0x0c) === 0x04);
+    expect(content.length).toBe(2);
+    for (const g of content) expect(g.marks.filter((m) => m.startsWith("mnt_id:")).length).toBe(1);
+    expect(new Set(content.map((g) => g.marks[0]!.split(" ")[0])).size).toBe(2);
+    const pa = await catOk(join(a.dir, "fa"), "on a\n", d);
+    const pb = await catOk(join(b.dir, "fb"), "on b\n", d);
+    const w = { daemon: d };
+    await waitForRecord(out, (r) => r.pid === pa && hasEvent(r, "OPEN_PERM") && r.decision === "allow", 5000, w);
+    await waitForRecord(out, (r) => r.pid === pb && hasEvent(r, "OPEN_PERM") && r.decision === "allow", 5000, w);
+    await stopClean(d);
   }, 20_000);
 
   test("--deny-on-alert denies the canary at once, every time (no cooldown bypass), and alerts", async () => {

@@ -75,23 +75,37 @@ export function countFds(pid: number): number {
   return entries(`/proc/${pid}/fd`)?.length ?? NaN;
 }
 
-/**
- * The marks of every fanotify fd of `pid`, from /proc/PID/fdinfo, without the "fanotify " prefix:
- * "sdev:…" for filesystem marks, "mnt_id:…" for mount marks, "ino:…" for inode marks.
- */
-export function fanotifyMarks(pid: number): string[] {
-  const marks: string[] = [];
+/** One fanotify group a process holds: its fanotify_init flags and its marks (from /proc/PID/fdinfo). */
+export interface FanotifyGroup {
+  readonly fd: number;
+  readonly flags: number;
+  /** Without the "fanotify " prefix: "sdev:…" (filesystem), "mnt_id:…" (mount), "ino:…" (inode). */
+  readonly marks: string[];
+}
+
+/** Every fanotify group of `pid`. */
+export function fanotifyGroups(pid: number): FanotifyGroup[] {
+  const groups: FanotifyGroup[] = [];
   for (const fd of entries(`/proc/${pid}/fd`) ?? []) {
     try {
       if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== "anon_inode:[fanotify]") continue;
+      let flags = 0;
+      const marks: string[] = [];
       for (const line of readFileSync(`/proc/${pid}/fdinfo/${fd}`, "latin1").split("\n")) {
-        if (line.startsWith("fanotify ") && !line.startsWith("fanotify flags:")) marks.push(line.slice("fanotify ".length));
+        if (line.startsWith("fanotify flags:")) flags = Number.parseInt(/^fanotify flags:([0-9a-f]+)/.exec(line)?.[1] ?? "0", 16);
+        else if (line.startsWith("fanotify ")) marks.push(line.slice("fanotify ".length));
       }
+      groups.push({ fd: Number(fd), flags, marks });
     } catch {
       // closed meanwhile
     }
   }
-  return marks;
+  return groups;
+}
+
+/** The marks of every fanotify group of `pid` (see FanotifyGroup.marks). */
+export function fanotifyMarks(pid: number): string[] {
+  return fanotifyGroups(pid).flatMap((g) => g.marks);
 }
 
 /** Median of the finite values (NaN when there are none). */

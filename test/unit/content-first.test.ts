@@ -1,5 +1,5 @@
-// ContentFirst (src/reader/content-first.ts): the permission group is drained in the middle of other
-// work only when it has something to read, and never before a group is set.
+// ContentFirst (src/reader/content-first.ts): a permission group is drained in the middle of other
+// work only when it has something to read, and never before the groups are set.
 import { describe, expect, test } from "bun:test";
 import { sysClose, sysEventfd, sysRead, sysWrite } from "../../ffi/libc.ts";
 import { ContentFirst } from "../../src/reader/content-first.ts";
@@ -34,7 +34,7 @@ describe("ContentFirst", () => {
         drained++;
         sysRead(fd, new Uint8Array(8), 8); // what a drain does: read until empty
       });
-      cf.setGroup(fd);
+      cf.setGroups([fd]);
       cf.service();
       cf.answerFirst();
       expect(drained).toBe(0);
@@ -47,5 +47,28 @@ describe("ContentFirst", () => {
       cf.service();
       expect(drained).toBe(2);
     });
+  });
+
+  test("with several groups, drains exactly the readable ones (issue 11: a group per mark)", () => {
+    withEventfd((a) =>
+      withEventfd((b) => {
+        const drained: number[] = [];
+        const fds = [a, b];
+        const cf = new ContentFirst((i) => {
+          drained.push(i);
+          sysRead(fds[i], new Uint8Array(8), 8);
+        });
+        cf.setGroups(fds);
+        expect(sysWrite(b, one, 8)).toBe(8);
+        cf.service();
+        expect(drained).toEqual([1]);
+        expect(sysWrite(a, one, 8)).toBe(8);
+        expect(sysWrite(b, one, 8)).toBe(8);
+        cf.service();
+        expect(drained).toEqual([1, 0, 1]);
+        cf.service();
+        expect(drained).toEqual([1, 0, 1]);
+      }),
+    );
   });
 });

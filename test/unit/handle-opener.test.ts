@@ -18,7 +18,7 @@ let served = 0;
 const warnings: string[] = [];
 const opener = new HandleOpener(
   channel,
-  contentFd,
+  [contentFd],
   () => {
     served++;
     sysRead(contentFd, eight, 8); // "answer" what waited
