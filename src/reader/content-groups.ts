@@ -4,7 +4,7 @@
 // everything an opener on a quiet mount was woken, switched to and put back to sleep for every answer
 // given on a busy one: on a shared CPU half of its opens waited twice as long. Each mark gets a
 // group of its own, up to MAX_CONTENT_GROUPS (fanotify allows 128 groups per user by default); further
-// marks share them in turn.
+// marks, and marks added by a reload, go to the group holding the fewest.
 import * as K from "../../ffi/constants.ts";
 import { contentMark } from "./groups.ts";
 import { isDirectory } from "./mark-changes.ts";
@@ -19,35 +19,40 @@ export function contentGroupCount(marks: number): number {
 
 /** The content groups' fds and the mark each one holds. */
 export class ContentMarks {
+  /** Mark key → index of the group holding it. */
   private readonly holder = new Map<string, number>();
-  private next = 0;
+  /** Marks held per group. */
+  private readonly load: number[];
 
   /** `fds`: the content groups, at least one. */
   constructor(readonly fds: readonly number[]) {
     if (fds.length === 0) throw new RangeError("ContentMarks needs a content group");
+    this.load = fds.map(() => 0);
   }
 
-  /** Places `mark` on the next group in turn; 0 or the errno. */
+  /** Places `mark` on the group holding the fewest marks (the first of those); 0 or the errno. */
   add(mark: ReaderMark): number {
-    const fd = this.fds[this.next];
-    const code = contentMark(fd, mark, isDirectory(mark.path));
+    let g = 0;
+    for (let i = 1; i < this.load.length; i++) if (this.load[i] < this.load[g]) g = i;
+    const code = contentMark(this.fds[g], mark, isDirectory(mark.path));
     if (code !== 0) return code;
-    this.next = (this.next + 1) % this.fds.length;
-    this.holder.set(keyOf(mark), fd);
+    this.holder.set(keyOf(mark), g);
+    this.load[g]++;
     return 0;
   }
 
   /** Removes `mark` from the group holding it (from every group when none is known); 0 or the errno. */
   remove(mark: ReaderMark): number {
     const key = keyOf(mark);
-    const fd = this.holder.get(key);
+    const g = this.holder.get(key);
     const isDir = isDirectory(mark.path);
-    if (fd !== undefined) {
+    if (g !== undefined) {
       this.holder.delete(key);
-      return contentMark(fd, mark, isDir, true);
+      this.load[g]--;
+      return contentMark(this.fds[g], mark, isDir, true);
     }
     let code = K.ENOENT;
-    for (const g of this.fds) if (contentMark(g, mark, isDir, true) === 0) code = 0;
+    for (const fd of this.fds) if (contentMark(fd, mark, isDir, true) === 0) code = 0;
     return code;
   }
 }

@@ -25,6 +25,7 @@ import {
   type Daemon,
   type JsonRecord,
   stopClean,
+  waitFor,
 } from "./harness.ts";
 import { fanotifyGroups } from "../support/procfs.ts";
 
@@ -95,6 +96,37 @@ describe.skipIf(!RUN)("--perm answers", () => {
     await waitForRecord(out, (r) => r.pid === pa && hasEvent(r, "OPEN_PERM") && r.decision === "allow", 5000, w);
     await waitForRecord(out, (r) => r.pid === pb && hasEvent(r, "OPEN_PERM") && r.decision === "allow", 5000, w);
     await stopClean(d);
+  }, 20_000);
+
+  test("a reload keeps permission marks one per content group: a removed mark leaves the group holding it, an added one goes to the least loaded", async () => {
+    const [a, b, c] = [makeTmpfs(), makeTmpfs(), makeTmpfs()];
+    const out = join(makeTmpfs().dir, "out.jsonl");
+    for (const [fs, name] of [[a, "fa"], [b, "fb"], [c, "fc"]] as const) writeFileSync(join(fs.dir, name), `${name}\n`);
+    const conf = join(makeTmpDir(), "perm.conf");
+    writeFileSync(conf, `output ${out}\nperm 1\nmount ${a.dir}\nmount ${b.dir}\n`);
+    const d = await startDaemon(["--config", conf]);
+    const contentMarks = (): string[][] =>
+      fanotifyGroups(d.pid)
+        .filter((g) => (g.flags & 0x0c) === 0x04)
+        .map((g) => g.marks.map((m) => m.split(" ")[0]!))
+        .sort();
+    const before = contentMarks();
+    expect(before.length).toBe(2);
+    expect(before.every((m) => m.length === 1)).toBe(true);
+    writeFileSync(conf, `output ${out}\nperm 1\nmount ${b.dir}\nmount ${c.dir}\n`);
+    d.signal("SIGHUP");
+    await waitFor(() => d.stderr().includes("configuration reloaded"), 5000, "the reload", d);
+    const after = contentMarks();
+    // Still one mark per group (c is added while a is still there, then a leaves its group).
+    expect(after.length).toBe(2);
+    expect(after.every((m) => m.length === 1)).toBe(true);
+    const kept = before.flat().filter((m) => after.flat().includes(m));
+    expect(kept.length).toBe(1);
+    const pc = await catOk(join(c.dir, "fc"), "fc\n", d);
+    await waitForRecord(out, (r) => r.pid === pc && hasEvent(r, "OPEN_PERM") && r.decision === "allow", 5000, { daemon: d });
+    const pa = await catOk(join(a.dir, "fa"), "fa\n", d);
+    await stopClean(d);
+    expect(readJsonl(out).some((r) => r.pid === pa)).toBe(false);
   }, 20_000);
 
   test("--deny-on-alert denies the canary at once, every time (no cooldown bypass), and alerts", async () => {
