@@ -124,7 +124,7 @@ async function startUp(config: Config, cleanups: CleanupStack): Promise<DaemonRu
 function logModes(config: Config): void {
   const mode = config.fid ? "FID" : "FD";
   if (config.perm) {
-    logger.info(`permission mode: an FD-mode content group answers OPEN_PERM/ACCESS_PERM; a ${mode}-mode notification group reports the other events`);
+    logger.info(`permission mode: FD-mode content groups (one per mark, up to 8) answer OPEN_PERM/ACCESS_PERM; a ${mode}-mode notification group reports the other events`);
   }
   if (!config.fid) logger.info("FD mode: create, delete, move and attrib events are unavailable without file handle reporting");
 }

@@ -172,8 +172,17 @@ export class Reader {
       this.recorder.notify = this.notify;
       for (const m of this.start.marks) notes.push(...(await this.notify.add(m)));
       if (this.start.perm) {
-        const groupCount = contentGroupCount(this.start.marks.length);
-        for (let i = 0; i < groupCount; i++) this.addGroup("content", "fd", notes);
+        this.addGroup("content", "fd", notes);
+        // More groups only where the kernel gives them (fs.fanotify.max_user_groups is shared with
+        // every other fanotify user of this uid): the marks then share the groups there are.
+        for (let i = 1; i < contentGroupCount(this.start.marks.length); i++) {
+          try {
+            this.addGroup("content", "fd", notes);
+          } catch (err) {
+            notes.push(`${this.contents.length} permission groups for ${this.start.marks.length} marks: ${err instanceof Error ? err.message : String(err)}`);
+            break;
+          }
+        }
         const fds = this.contents.map((g) => g.fd);
         this.contentFirst.setGroups(fds);
         this.contentMarks = new ContentMarks(fds);

@@ -7,7 +7,7 @@
 // allows every pending event) before unmounting.
 
 import { afterEach, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   cleanupAll,
@@ -127,6 +127,35 @@ describe.skipIf(!RUN)("--perm answers", () => {
     const pa = await catOk(join(a.dir, "fa"), "fa\n", d);
     await stopClean(d);
     expect(readJsonl(out).some((r) => r.pid === pa)).toBe(false);
+  }, 20_000);
+
+  test("at fs.fanotify.max_user_groups the marks share the permission groups there are: the daemon starts, says so, and answers both mounts", async () => {
+    const a = makeTmpfs();
+    const b = makeTmpfs();
+    const out = join(makeTmpfs().dir, "out.jsonl");
+    writeFileSync(join(a.dir, "fa"), "on a\n");
+    writeFileSync(join(b.dir, "fb"), "on b\n");
+    const limitFile = "/proc/sys/fs/fanotify/max_user_groups";
+    const saved = readFileSync(limitFile, "latin1").trim();
+    // Groups held by other processes of this user count too: room for them plus two of ours
+    // (the notification group and one permission group).
+    const inUse = Number(/\d+/.exec(Bun.spawnSync(["sh", "-c", "ls -l /proc/*/fd/ 2>/dev/null | grep -c 'anon_inode:\\[fanotify\\]'"]).stdout.toString())?.[0] ?? 0);
+    writeFileSync(limitFile, String(inUse + 2));
+    let d: Daemon;
+    try {
+      d = await startDaemon(["--perm", "--mount", a.dir, "--mount", b.dir, "-o", out]);
+    } finally {
+      writeFileSync(limitFile, saved);
+    }
+    expect(d.stderr()).toContain("1 permission groups for 2 marks");
+    const content = fanotifyGroups(d.pid).filter((g) => (g.flags & 0x0c) === 0x04);
+    expect(content.length).toBe(1);
+    expect(content[0]!.marks.filter((m) => m.startsWith("mnt_id:")).length).toBe(2);
+    const pa = await catOk(join(a.dir, "fa"), "on a\n", d);
+    const pb = await catOk(join(b.dir, "fb"), "on b\n", d);
+    await waitForRecord(out, (r) => r.pid === pa && hasEvent(r, "OPEN_PERM"), 5000, { daemon: d });
+    await waitForRecord(out, (r) => r.pid === pb && hasEvent(r, "OPEN_PERM"), 5000, { daemon: d });
+    await stopClean(d);
   }, 20_000);
 
   test("--deny-on-alert denies the canary at once, every time (no cooldown bypass), and alerts", async () => {
