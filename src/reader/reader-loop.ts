@@ -214,7 +214,9 @@ export class Reader {
       kind,
       mode,
       fd,
-      buf: Buffer.alloc(mode === "fd" ? 64 * 1024 : 256 * 1024),
+      // The content groups share one read buffer: each read's records are handled before the next
+      // read, and a content drain never runs inside another.
+      buf: kind === "content" && this.contents.length > 0 ? this.contents[0].buf : Buffer.alloc(mode === "fd" ? 64 * 1024 : 256 * 1024),
       // Names are copied as bytes (nameOffset/nameLen), never decoded to strings.
       cursor: new RecordCursor(false),
     };
