@@ -95,8 +95,19 @@ describe.skipIf(!RUN)("--perm answers", () => {
     const w = { daemon: d };
     await waitForRecord(out, (r) => r.pid === pa && hasEvent(r, "OPEN_PERM") && r.decision === "allow", 5000, w);
     await waitForRecord(out, (r) => r.pid === pb && hasEvent(r, "OPEN_PERM") && r.decision === "allow", 5000, w);
+    // Both groups busy at once (they share the reader's read buffer): every open on each mount is
+    // answered and recorded once, with its own mount's path.
+    const loop = (file: string) => runTimed(["sh", "-c", 'for i in $(seq 300); do read -r x < "$1"; done', "sh", file], 15_000);
+    const [la, lb] = await Promise.all([loop(join(a.dir, "fa")), loop(join(b.dir, "fb"))]);
+    expect([la.code, la.timedOut, lb.code, lb.timedOut]).toEqual([0, false, 0, false]);
     await stopClean(d);
-  }, 20_000);
+    const opens = (pid: number) => readJsonl(out).filter((r) => r.pid === pid && hasEvent(r, "OPEN_PERM"));
+    for (const [run, file] of [[la, join(a.dir, "fa")], [lb, join(b.dir, "fb")]] as const) {
+      const recs = opens(run.pid);
+      expect(recs.length).toBe(300);
+      expect(recs.every((r) => r.path === file && r.decision === "allow")).toBe(true);
+    }
+  }, 30_000);
 
   test("a reload keeps permission marks one per content group: a removed mark leaves the group holding it, an added one goes to the least loaded", async () => {
     const [a, b, c] = [makeTmpfs(), makeTmpfs(), makeTmpfs()];
