@@ -24,10 +24,28 @@ export class ContentMarks {
   /** Marks held per group. */
   private readonly load: number[];
 
+  private readonly groupFds: number[];
+
   /** `fds`: the content groups, at least one. */
-  constructor(readonly fds: readonly number[]) {
+  constructor(fds: readonly number[]) {
     if (fds.length === 0) throw new RangeError("ContentMarks needs a content group");
+    this.groupFds = [...fds];
     this.load = fds.map(() => 0);
+  }
+
+  get fds(): readonly number[] {
+    return this.groupFds;
+  }
+
+  /** How many marks are placed. */
+  get marks(): number {
+    return this.holder.size;
+  }
+
+  /** A further (empty) group: the next marks go there first. */
+  addGroup(fd: number): void {
+    this.groupFds.push(fd);
+    this.load.push(0);
   }
 
   /** Places `mark` on the group holding the fewest marks (the first of those); 0 or the errno. */

@@ -46,7 +46,7 @@ export class HandleOpener {
   private readonly state: Int32Array;
   private readonly bytes: Uint8Array;
   /** The opener's eventfd, then the content groups. */
-  private readonly waitSet: PollSet;
+  private waitSet: PollSet;
   private readonly doneFd: number;
   private readonly drained = new Uint8Array(8);
   private stuckLogged = false;
@@ -109,6 +109,11 @@ export class HandleOpener {
     if (n > 0) out.set(this.bytes.subarray(PATH_AT, PATH_AT + n), 0);
     this.consumeDone();
     return n > 0 ? n : -1;
+  }
+
+  /** The content groups changed (a reload added one). */
+  setContentFds(contentFds: readonly number[]): void {
+    this.waitSet = new PollSet([this.doneFd, ...contentFds]);
   }
 
   /** Asks the opener Worker to end (at stop). */

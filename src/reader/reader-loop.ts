@@ -173,19 +173,9 @@ export class Reader {
       for (const m of this.start.marks) notes.push(...(await this.notify.add(m)));
       if (this.start.perm) {
         this.addGroup("content", "fd", notes);
-        // More groups only where the kernel gives them (fs.fanotify.max_user_groups is shared with
-        // every other fanotify user of this uid): the marks then share the groups there are.
-        for (let i = 1; i < contentGroupCount(this.start.marks.length); i++) {
-          try {
-            this.addGroup("content", "fd", notes);
-          } catch (err) {
-            notes.push(`${this.contents.length} permission groups for ${this.start.marks.length} marks: ${err instanceof Error ? err.message : String(err)}`);
-            break;
-          }
-        }
+        this.contentMarks = new ContentMarks([this.contents[0].fd]);
+        this.growContentGroups(this.start.marks.length, notes);
         const fds = this.contents.map((g) => g.fd);
-        this.contentFirst.setGroups(fds);
-        this.contentMarks = new ContentMarks(fds);
         if (this.start.opener !== null) {
           this.opener = new HandleOpener(this.start.opener, fds, () => this.drainContents(), (message) =>
             post({ type: "log", level: "warn", message }),
@@ -227,13 +217,39 @@ export class Reader {
     return group;
   }
 
+  /**
+   * Permission mode: a content group per mark, up to MAX_CONTENT_GROUPS (content-groups.ts). More
+   * groups only where the kernel gives them (fs.fanotify.max_user_groups is shared with every other
+   * fanotify user of this uid): the marks then share the groups there are, and `notes` says so.
+   */
+  private growContentGroups(marks: number, notes: string[]): void {
+    const cm = this.contentMarks;
+    if (cm === null) return;
+    const want = contentGroupCount(marks);
+    while (this.contents.length < want) {
+      try {
+        cm.addGroup(this.addGroup("content", "fd", notes).fd);
+      } catch (err) {
+        notes.push(`${this.contents.length} permission groups for ${marks} marks: ${err instanceof Error ? err.message : String(err)}`);
+        break;
+      }
+    }
+    const fds = this.contents.map((g) => g.fd);
+    this.contentFirst.setGroups(fds);
+    this.opener?.setContentFds(fds);
+  }
+
   messageHandled(): void {
     Atomics.sub(this.control, CTRL_MESSAGES, 1);
   }
 
   /** SIGHUP reload: add the new marks on every group (all or nothing), then drop the old ones. */
   async changeMarks(msg: MarksMessage): Promise<void> {
-    post(await changeMarks(this.notify as NotifyMarks, this.contentMarks, msg));
+    // Marks added by a reload get groups of their own too (up to the cap); emptied groups stay.
+    const notes: string[] = [];
+    if (this.contentMarks !== null) this.growContentGroups(this.contentMarks.marks + msg.add.length - msg.remove.length, notes);
+    const done = await changeMarks(this.notify as NotifyMarks, this.contentMarks, msg);
+    post(done.type === "marks-done" && done.error === null ? { ...done, notes: [...notes, ...done.notes] } : done);
   }
 
   private stopRequested(): boolean {
@@ -245,11 +261,12 @@ export class Reader {
   }
 
   async run(): Promise<void> {
-    const pv = this.pollView;
     // Group order as set up (notification group first): draining the content group first measured
     // ~2 µs worse at the pinned p50 and no better in the tail (issue 11).
     const groups = this.groups;
     while (!this.stopRequested()) {
+      // Read every turn: a reload can add a content group, which grows the pollfd array.
+      const pv = this.pollView;
       this.control[CTRL_BEAT]++;
       // Test hook (health checks): block like a stuck thread until released or stopped.
       while (this.control[CTRL_STALL] !== 0 && !this.stopRequested()) Atomics.wait(this.control, CTRL_STALL, 1, 1000);

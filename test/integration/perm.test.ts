@@ -140,6 +140,27 @@ describe.skipIf(!RUN)("--perm answers", () => {
     expect(readJsonl(out).some((r) => r.pid === pa)).toBe(false);
   }, 20_000);
 
+  test("a mark added by a reload gets a content group of its own", async () => {
+    const a = makeTmpfs();
+    const b = makeTmpfs();
+    const out = join(makeTmpfs().dir, "out.jsonl");
+    writeFileSync(join(b.dir, "fb"), "on b\n");
+    const conf = join(makeTmpDir(), "perm.conf");
+    writeFileSync(conf, `output ${out}\nperm 1\nmount ${a.dir}\n`);
+    const d = await startDaemon(["--config", conf]);
+    const content = () => fanotifyGroups(d.pid).filter((g) => (g.flags & 0x0c) === 0x04);
+    expect(content().length).toBe(1);
+    writeFileSync(conf, `output ${out}\nperm 1\nmount ${a.dir}\nmount ${b.dir}\n`);
+    d.signal("SIGHUP");
+    await waitFor(() => d.stderr().includes("configuration reloaded"), 5000, "the reload", d);
+    const groups = content();
+    expect(groups.length).toBe(2);
+    expect(groups.map((g) => g.marks.filter((m) => m.startsWith("mnt_id:")).length)).toEqual([1, 1]);
+    const pb = await catOk(join(b.dir, "fb"), "on b\n", d);
+    await waitForRecord(out, (r) => r.pid === pb && hasEvent(r, "OPEN_PERM") && r.decision === "allow", 5000, { daemon: d });
+    await stopClean(d);
+  }, 20_000);
+
   test("at fs.fanotify.max_user_groups the marks share the permission groups there are: the daemon starts, says so, and answers both mounts", async () => {
     const a = makeTmpfs();
     const b = makeTmpfs();
