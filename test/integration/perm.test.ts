@@ -35,6 +35,26 @@ const BURST_REASON = "mutating-event burst exceeded threshold";
 
 const isAlert = (kind: string) => (r: JsonRecord) => r.type === "alert" && r.kind === kind;
 
+/** The permission (content) groups a daemon holds: fanotify_init class FAN_CLASS_CONTENT (0x4; notification groups are 0). */
+const contentGroupsOf = (pid: number) => fanotifyGroups(pid).filter((g) => (g.flags & 0x0c) === 0x04);
+
+/** Private tmpfs mounts, the i-th holding one file `f` whose content is `on <i>\n`, and an output path on another. */
+function mountsWithFile(n: number): { dirs: string[]; files: string[]; out: string } {
+  const dirs = Array.from({ length: n }, () => makeTmpfs().dir);
+  const files = dirs.map((dir, i) => {
+    writeFileSync(join(dir, "f"), `on ${i}\n`);
+    return join(dir, "f");
+  });
+  return { dirs, files, out: join(makeTmpfs().dir, "out.jsonl") };
+}
+
+/** Rewrites the config file and reloads it (SIGHUP), once the daemon says it did. */
+async function reloadWith(d: Daemon, conf: string, text: string): Promise<void> {
+  writeFileSync(conf, text);
+  d.signal("SIGHUP");
+  await waitFor(() => d.stderr().includes("configuration reloaded"), 5000, "the reload", d);
+}
+
 /** Runs `cat PATH` (deadline 5 s) and expects it to succeed within 2 s with `content`. */
 async function catOk(path: string, content: string, d?: Daemon): Promise<number> {
   const r = await runTimed(["cat", path], 5000);
@@ -78,34 +98,28 @@ describe.skipIf(!RUN)("--perm answers", () => {
   }, 20_000);
 
   test("each mark is answered through a content group of its own (answers on one mount do not wake openers on another)", async () => {
-    const a = makeTmpfs();
-    const b = makeTmpfs();
-    const outFs = makeTmpfs();
-    const out = join(outFs.dir, "out.jsonl");
-    writeFileSync(join(a.dir, "fa"), "on a\n");
-    writeFileSync(join(b.dir, "fb"), "on b\n");
-    const d = await startDaemon(["--perm", "--mount", a.dir, "--mount", b.dir, "-o", out]);
-    // fanotify_init flags: FAN_CLASS_CONTENT is 0x4 (the notification group is FAN_CLASS_NOTIF, 0).
-    const content = fanotifyGroups(d.pid).filter((g) => (g.flags & 0x0c) === 0x04);
+    const { dirs, files, out } = mountsWithFile(2);
+    const d = await startDaemon(["--perm", "--mount", dirs[0], "--mount", dirs[1], "-o", out]);
+    const content = contentGroupsOf(d.pid);
     expect(content.length).toBe(2);
     for (const g of content) expect(g.marks.filter((m) => m.startsWith("mnt_id:")).length).toBe(1);
     expect(new Set(content.map((g) => g.marks[0]!.split(" ")[0])).size).toBe(2);
-    const pa = await catOk(join(a.dir, "fa"), "on a\n", d);
-    const pb = await catOk(join(b.dir, "fb"), "on b\n", d);
     const w = { daemon: d };
-    await waitForRecord(out, (r) => r.pid === pa && hasEvent(r, "OPEN_PERM") && r.decision === "allow", 5000, w);
-    await waitForRecord(out, (r) => r.pid === pb && hasEvent(r, "OPEN_PERM") && r.decision === "allow", 5000, w);
+    for (const [i, file] of files.entries()) {
+      const pid = await catOk(file, `on ${i}\n`, d);
+      await waitForRecord(out, (r) => r.pid === pid && hasEvent(r, "OPEN_PERM") && r.decision === "allow", 5000, w);
+    }
     // Both groups busy at once (they share the reader's read buffer): every open on each mount is
     // answered and recorded once, with its own mount's path.
     const loop = (file: string) => runTimed(["sh", "-c", 'for i in $(seq 300); do read -r x < "$1"; done', "sh", file], 15_000);
-    const [la, lb] = await Promise.all([loop(join(a.dir, "fa")), loop(join(b.dir, "fb"))]);
-    expect([la.code, la.timedOut, lb.code, lb.timedOut]).toEqual([0, false, 0, false]);
+    const loops = await Promise.all(files.map(loop));
+    for (const l of loops) expect([l.code, l.timedOut]).toEqual([0, false]);
     await stopClean(d);
-    const opens = (pid: number) => readJsonl(out).filter((r) => r.pid === pid && hasEvent(r, "OPEN_PERM"));
-    for (const [run, file] of [[la, join(a.dir, "fa")], [lb, join(b.dir, "fb")]] as const) {
-      const recs = opens(run.pid);
-      expect(recs.length).toBe(300);
-      expect(recs.every((r) => r.path === file && r.decision === "allow")).toBe(true);
+    const records = readJsonl(out);
+    for (const [i, l] of loops.entries()) {
+      const opens = records.filter((r) => r.pid === l.pid && hasEvent(r, "OPEN_PERM"));
+      expect(opens.length).toBe(300);
+      expect(opens.every((r) => r.path === files[i] && r.decision === "allow")).toBe(true);
     }
   }, 30_000);
 
@@ -116,17 +130,11 @@ describe.skipIf(!RUN)("--perm answers", () => {
     const conf = join(makeTmpDir(), "perm.conf");
     writeFileSync(conf, `output ${out}\nperm 1\nmount ${a.dir}\nmount ${b.dir}\n`);
     const d = await startDaemon(["--config", conf]);
-    const contentMarks = (): string[][] =>
-      fanotifyGroups(d.pid)
-        .filter((g) => (g.flags & 0x0c) === 0x04)
-        .map((g) => g.marks.map((m) => m.split(" ")[0]!))
-        .sort();
+    const contentMarks = (): string[][] => contentGroupsOf(d.pid).map((g) => g.marks.map((m) => m.split(" ")[0]!)).sort();
     const before = contentMarks();
     expect(before.length).toBe(2);
     expect(before.every((m) => m.length === 1)).toBe(true);
-    writeFileSync(conf, `output ${out}\nperm 1\nmount ${b.dir}\nmount ${c.dir}\n`);
-    d.signal("SIGHUP");
-    await waitFor(() => d.stderr().includes("configuration reloaded"), 5000, "the reload", d);
+    await reloadWith(d, conf, `output ${out}\nperm 1\nmount ${b.dir}\nmount ${c.dir}\n`);
     const after = contentMarks();
     // Still one mark per group (c is added while a is still there, then a leaves its group).
     expect(after.length).toBe(2);
@@ -141,32 +149,22 @@ describe.skipIf(!RUN)("--perm answers", () => {
   }, 20_000);
 
   test("a mark added by a reload gets a content group of its own", async () => {
-    const a = makeTmpfs();
-    const b = makeTmpfs();
-    const out = join(makeTmpfs().dir, "out.jsonl");
-    writeFileSync(join(b.dir, "fb"), "on b\n");
+    const { dirs, files, out } = mountsWithFile(2);
     const conf = join(makeTmpDir(), "perm.conf");
-    writeFileSync(conf, `output ${out}\nperm 1\nmount ${a.dir}\n`);
+    writeFileSync(conf, `output ${out}\nperm 1\nmount ${dirs[0]}\n`);
     const d = await startDaemon(["--config", conf]);
-    const content = () => fanotifyGroups(d.pid).filter((g) => (g.flags & 0x0c) === 0x04);
-    expect(content().length).toBe(1);
-    writeFileSync(conf, `output ${out}\nperm 1\nmount ${a.dir}\nmount ${b.dir}\n`);
-    d.signal("SIGHUP");
-    await waitFor(() => d.stderr().includes("configuration reloaded"), 5000, "the reload", d);
-    const groups = content();
+    expect(contentGroupsOf(d.pid).length).toBe(1);
+    await reloadWith(d, conf, `output ${out}\nperm 1\nmount ${dirs[0]}\nmount ${dirs[1]}\n`);
+    const groups = contentGroupsOf(d.pid);
     expect(groups.length).toBe(2);
     expect(groups.map((g) => g.marks.filter((m) => m.startsWith("mnt_id:")).length)).toEqual([1, 1]);
-    const pb = await catOk(join(b.dir, "fb"), "on b\n", d);
+    const pb = await catOk(files[1], "on 1\n", d);
     await waitForRecord(out, (r) => r.pid === pb && hasEvent(r, "OPEN_PERM") && r.decision === "allow", 5000, { daemon: d });
     await stopClean(d);
   }, 20_000);
 
   test("at fs.fanotify.max_user_groups the marks share the permission groups there are: the daemon starts, says so, and answers both mounts", async () => {
-    const a = makeTmpfs();
-    const b = makeTmpfs();
-    const out = join(makeTmpfs().dir, "out.jsonl");
-    writeFileSync(join(a.dir, "fa"), "on a\n");
-    writeFileSync(join(b.dir, "fb"), "on b\n");
+    const { dirs, files, out } = mountsWithFile(2);
     const limitFile = "/proc/sys/fs/fanotify/max_user_groups";
     const saved = readFileSync(limitFile, "latin1").trim();
     // Groups held by other processes of this user count too: room for them plus two of ours
@@ -175,18 +173,18 @@ describe.skipIf(!RUN)("--perm answers", () => {
     writeFileSync(limitFile, String(inUse + 2));
     let d: Daemon;
     try {
-      d = await startDaemon(["--perm", "--mount", a.dir, "--mount", b.dir, "-o", out]);
+      d = await startDaemon(["--perm", "--mount", dirs[0], "--mount", dirs[1], "-o", out]);
     } finally {
       writeFileSync(limitFile, saved);
     }
     expect(d.stderr()).toContain("1 permission groups for 2 marks");
-    const content = fanotifyGroups(d.pid).filter((g) => (g.flags & 0x0c) === 0x04);
+    const content = contentGroupsOf(d.pid);
     expect(content.length).toBe(1);
     expect(content[0]!.marks.filter((m) => m.startsWith("mnt_id:")).length).toBe(2);
-    const pa = await catOk(join(a.dir, "fa"), "on a\n", d);
-    const pb = await catOk(join(b.dir, "fb"), "on b\n", d);
-    await waitForRecord(out, (r) => r.pid === pa && hasEvent(r, "OPEN_PERM"), 5000, { daemon: d });
-    await waitForRecord(out, (r) => r.pid === pb && hasEvent(r, "OPEN_PERM"), 5000, { daemon: d });
+    for (const [i, file] of files.entries()) {
+      const pid = await catOk(file, `on ${i}\n`, d);
+      await waitForRecord(out, (r) => r.pid === pid && hasEvent(r, "OPEN_PERM"), 5000, { daemon: d });
+    }
     await stopClean(d);
   }, 20_000);
 
