@@ -14,10 +14,13 @@ const HEAD_START = enc('{"schema_version":1,"type":"event","ts_ms":');
 const NO_JOB = enc('null,"path_role":null,');
 const MAX_CACHED = 4096;
 /**
- * Batch buffers of at least this size go round (issue 11): a fresh buffer is mapped page by page as
- * the lines are written, ~250 page faults for a 4096-event batch, ~1 ms on the CPU the openers
- * wait for. Smaller ones (the 2 ms batches of a notification stream) are allocated as before.
- * At most POOL_MAX.
+ * Every batch's buffer goes round (issue 11): a fresh buffer is mapped page by page as the lines
+ * are written, ~250 page faults for a 4096-event batch, ~1 ms on the CPU the openers wait for. The
+ * small batches of a trickle (one every 2 ms) went to the allocator instead, and what they free
+ * comes back to the allocator only at a garbage collection, in bulk, which hands it to the kernel
+ * 100 ms later (mimalloc's purge): ~3,000 page faults per 30,000 permission events in free
+ * scheduling (README "Performance"). A buffer is at least this large, so a few of them serve
+ * every batch of a stream.
  */
 const REUSE_MIN_BYTES = 256 * 1024;
 const POOL_MAX = 4;
@@ -117,7 +120,7 @@ export class EventLineWriter {
 
   /** A buffer `take()` returned, no longer used by anyone: its memory serves a later batch. */
   recycle(out: Buffer): void {
-    // Below REUSE_MIN_BYTES the memory may be a slice of a buffer Buffer.allocUnsafe shares.
+    // Smaller ones are not ours (the empty buffer; a slice of a buffer Buffer.allocUnsafe shares).
     const whole = out.buffer as ArrayBuffer;
     if (whole.byteLength < REUSE_MIN_BYTES || whole.byteLength > KEEP_MAX_BYTES) return;
     if (this.pool.length >= POOL_MAX) this.pool.shift();
@@ -125,17 +128,16 @@ export class EventLineWriter {
   }
 
   /**
-   * A buffer of at least `n` bytes: from the pool when one fits, else a new one, uninitialised (a
-   * zeroed one would touch every page at once) and, when it may go round, a quarter larger so that
-   * later batches of about the same size fit. At these sizes allocUnsafe gives the buffer an
-   * ArrayBuffer of its own.
+   * A buffer of at least `n` bytes: from the pool when one fits, else a new one of at least
+   * REUSE_MIN_BYTES with an ArrayBuffer of its own (so that it can go round), uninitialised (a
+   * zeroed one would touch every page at once) and a quarter larger than asked, so that later
+   * batches of about the same size fit.
    */
   private allocate(n: number): Buffer {
-    if (n < REUSE_MIN_BYTES) return Buffer.allocUnsafe(n);
     for (let i = 0; i < this.pool.length; i++) {
       if (this.pool[i].length >= n) return this.pool.splice(i, 1)[0];
     }
-    return Buffer.allocUnsafe(n + (n >> 2));
+    return Buffer.allocUnsafeSlow(Math.max(REUSE_MIN_BYTES, n + (n >> 2)));
   }
 
   private reserve(n: number): void {

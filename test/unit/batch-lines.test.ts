@@ -194,3 +194,32 @@ describe("exclusions on the record path", () => {
     expect(p.counters).toEqual({ eventsWritten: 1, eventsExcluded: 2, alertsWritten: 1, overflows: 0 });
   });
 });
+
+describe("batch buffers go round (issue 11)", () => {
+  const ev: Ev = { lo: 0x20, hi: 0, pid: 7, flags: 0, comm: "cat", exe: "/bin/cat", path: "/w/a", name: "" };
+  const policy = (): PolicyEngine =>
+    new PolicyEngine({ canaries: [], jobs: [], burstThreshold: 0, burstWindowMs: 1000, hookCooldownMs: 0, denyOnAlert: false });
+
+  test("a small batch's lines are written into the buffer of an earlier batch every sink is done with", () => {
+    const held: Array<{ chunk: Buffer; done?: () => void }> = [];
+    const p = new Pipeline(policy(), [{ write: (chunk: Buffer, _n: number, done?: () => void) => void held.push({ chunk, done }) }], {
+      onAlert() {},
+      onBurstDenyChanged() {},
+    });
+    const one = build([ev]);
+    p.processBatch(one.count, one.ints, one.bytes);
+    // Still held by the sink: the next batch must not write over it.
+    const two = build([{ ...ev, path: "/w/b" }]);
+    p.processBatch(two.count, two.ints, two.bytes);
+    expect(held[1].chunk.buffer).not.toBe(held[0].chunk.buffer);
+    expect(JSON.parse(held[0].chunk.toString("latin1")).path).toBe("/w/a");
+    held[0].done?.();
+    const three = build([{ ...ev, path: "/w/c" }]);
+    p.processBatch(three.count, three.ints, three.bytes);
+    // The first batch's memory, not fresh memory (a fresh buffer is page-faulted in as it is written).
+    expect(held[2].chunk.buffer).toBe(held[0].chunk.buffer);
+    expect(held[2].chunk.byteOffset).toBe(held[0].chunk.byteOffset);
+    expect(JSON.parse(held[2].chunk.toString("latin1")).path).toBe("/w/c");
+    expect(JSON.parse(held[1].chunk.toString("latin1")).path).toBe("/w/b");
+  });
+});
