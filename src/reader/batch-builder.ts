@@ -50,6 +50,56 @@ SHORT_ESCAPE[0x0a] = 0x6e;
 SHORT_ESCAPE[0x0c] = 0x66;
 SHORT_ESCAPE[0x0d] = 0x72;
 
+/**
+ * `"pid":N[,"comm":"…"][,"exe":"…"]` of one process, encoded once and copied into every row of its
+ * events (procHead()); where comm and exe lie in it, for the rows' raw-bytes bookkeeping.
+ */
+export interface ProcHead {
+  readonly bytes: Uint8Array;
+  readonly commOff: number;
+  readonly commLen: number;
+  readonly exeOff: number;
+  readonly exeLen: number;
+}
+
+function needsEscape(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (c < 0x20 || c === 0x22 || c === 0x5c) return true;
+  }
+  return false;
+}
+
+/** A process's head, or null when comm or exe needs escaping (those rows are written field by field). */
+export function procHead(pid: number, comm: Uint8Array, exe: Uint8Array): ProcHead | null {
+  if (needsEscape(comm) || needsEscape(exe)) return null;
+  const digits = enc(String(pid));
+  const n = PID_KEY.length + digits.length + (comm.length > 0 ? COMM_KEY.length + comm.length + 1 : 0) + (exe.length > 0 ? EXE_KEY.length + exe.length + 1 : 0);
+  const bytes = new Uint8Array(n);
+  let p = 0;
+  const put = (b: Uint8Array): number => {
+    bytes.set(b, p);
+    const at = p;
+    p += b.length;
+    return at;
+  };
+  put(PID_KEY);
+  put(digits);
+  let commOff = 0;
+  let exeOff = 0;
+  if (comm.length > 0) {
+    put(COMM_KEY);
+    commOff = put(comm);
+    bytes[p++] = 0x22;
+  }
+  if (exe.length > 0) {
+    put(EXE_KEY);
+    exeOff = put(exe);
+    bytes[p++] = 0x22;
+  }
+  return { bytes, commOff, commLen: comm.length, exeOff, exeLen: exe.length };
+}
+
 /** A field whose escaped form differs from its bytes: its raw bytes are appended after the tail. */
 interface RawCopy {
   src: Uint8Array;
@@ -92,8 +142,11 @@ export class BatchBuilder {
     this.ints[this.row + I_TAIL_END] = this.len;
   }
 
-  /** Starts an event's row and its tail (`"pid":N`). Text fields follow in record order. */
-  begin(lo: number, hi: number, pid: number, flags: number): void {
+  /**
+   * Starts an event's row and its tail: `"pid":N`, or with `head` (procHead() of this pid) also comm
+   * and exe, copied in one piece. Text fields follow in record order.
+   */
+  begin(lo: number, hi: number, pid: number, flags: number, head: ProcHead | null = null): void {
     const r = this.count * INTS_PER_EVENT;
     if (r + INTS_PER_EVENT > this.ints.length) this.growInts();
     const ints = this.ints;
@@ -118,9 +171,24 @@ export class BatchBuilder {
     ints[r + I_CONTAINER + 1] = 0;
     this.detailsSrc = null;
     this.rawCount = 0;
-    this.reserve(PID_KEY.length + 11);
-    this.put(PID_KEY);
-    this.putInt(pid);
+    if (head === null) {
+      this.reserve(PID_KEY.length + 11);
+      this.put(PID_KEY);
+      this.putInt(pid);
+      return;
+    }
+    const at = this.len;
+    this.reserve(head.bytes.length);
+    this.bytes.set(head.bytes, at);
+    this.len = at + head.bytes.length;
+    if (head.commLen > 0) {
+      ints[r + I_COMM] = at + head.commOff;
+      ints[r + I_COMM + 1] = head.commLen;
+    }
+    if (head.exeLen > 0) {
+      ints[r + I_EXE] = at + head.exeOff;
+      ints[r + I_EXE + 1] = head.exeLen;
+    }
   }
 
   /** `,"comm":"…"` (left out when empty). */

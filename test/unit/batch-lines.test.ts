@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { Pipeline } from "../../src/pipeline.ts";
 import { compileExcludes } from "../../src/policy/exclude.ts";
 import { PolicyEngine } from "../../src/policy/engine.ts";
-import { BatchBuilder } from "../../src/reader/batch-builder.ts";
+import { BatchBuilder, procHead } from "../../src/reader/batch-builder.ts";
 import { F_DENIED, F_IS_DIR, F_PERM } from "../../src/reader/protocol.ts";
 import type { AlertRecord, Decision, FsEvent } from "../../src/output-records.ts";
 import { encodeAlert } from "../../src/output-encode.ts";
@@ -221,5 +221,46 @@ describe("batch buffers go round (issue 11)", () => {
     expect(held[2].chunk.byteOffset).toBe(held[0].chunk.byteOffset);
     expect(JSON.parse(held[2].chunk.toString("latin1")).path).toBe("/w/c");
     expect(JSON.parse(held[1].chunk.toString("latin1")).path).toBe("/w/b");
+  });
+});
+
+describe("a process's head, encoded once (issue 11)", () => {
+  const cases: Array<[number, string, string]> = [
+    [4242, "cat", "/usr/bin/cat"],
+    [1, "", "/sbin/init"],
+    [77, "kworker/0:1", ""],
+    [-3, "", ""],
+    [9, "sp ace", "/opt/x y/\u00e9"],
+  ];
+
+  test("a row begun with procHead() has the same bytes and raw offsets as one written field by field", () => {
+    for (const [pid, comm, exe] of cases) {
+      const head = procHead(pid, b(comm), b(exe));
+      expect(head).not.toBeNull();
+      const rows = [new BatchBuilder(4, 64), new BatchBuilder(4, 64)];
+      for (const [i, bb] of rows.entries()) {
+        // Two rows each, so the head's offsets are checked away from the start of the tail.
+        for (const path of ["/w/a", "/w/\"q\""]) {
+          if (i === 0) {
+            bb.begin(0x20, 0, pid, 0);
+            bb.comm(b(comm), 0, comm.length);
+            bb.exe(b(exe), 0, exe.length);
+          } else {
+            bb.begin(0x20, 0, pid, 0, head);
+          }
+          bb.path(b(path), 0, path.length);
+          bb.end(false);
+        }
+      }
+      const [plain, cached] = rows.map((bb) => bb.take());
+      expect(Buffer.from(cached.bytes).toString("latin1")).toBe(Buffer.from(plain.bytes).toString("latin1"));
+      expect(Array.from(cached.ints)).toEqual(Array.from(plain.ints));
+    }
+  });
+
+  test("no head for names that need escaping (those rows are written field by field)", () => {
+    expect(procHead(5, b('a"b'), b("/bin/x"))).toBeNull();
+    expect(procHead(5, b("ok"), b("/tmp/new\nline"))).toBeNull();
+    expect(procHead(5, b("tab\there"), b(""))).toBeNull();
   });
 });
