@@ -24,6 +24,12 @@ const MAX_ENTRIES = 4096;
 
 export class ProcInfoCache {
   private readonly entries = new Map<number, ProcEntry>();
+  /**
+   * Pids whose /proc/PID/stat could not be read, with the batch in which that was found: the rest
+   * of the batch skips the read (a process that exited with events still queued would otherwise
+   * cost a failed open per event; a pid is not reused within a batch).
+   */
+  private readonly gonePids = new Map<number, number>();
   private readonly statBuf = Buffer.alloc(1024);
   private readonly linkBuf = Buffer.alloc(4096);
   private batch = 0;
@@ -44,6 +50,8 @@ export class ProcInfoCache {
   /** True when /proc/PID/stat could not be read: the process is gone (names empty). */
   gone = false;
   private versions = 0;
+  /** /proc/PID/stat reads attempted (tests and benchmarks). */
+  statReads = 0;
 
   /** Call once per read batch: entries are re-validated once per batch. */
   nextBatch(): void {
@@ -71,11 +79,18 @@ export class ProcInfoCache {
     this.fresh = true;
     this.gone = true;
     if (pid <= 0) return;
+    if (this.gonePids.get(pid) === this.batch) {
+      this.fresh = false;
+      if (cached !== undefined) this.startTime = cached.start;
+      return;
+    }
     const stat = this.readStat(pid);
     if (stat === null) {
+      if (this.gonePids.size >= MAX_ENTRIES) this.gonePids.clear();
+      this.gonePids.set(pid, this.batch);
       // Gone: no names (B14), but policy state stays keyed by the start time last seen for the pid,
       // so the late events of a process that has just exited share its burst window and cooldown.
-      // The entry stays (names are not reused from it: every lookup reads /proc again until the pid
+      // The entry stays (names are not reused from it: each batch reads /proc again until the pid
       // names a live process, whose start time then replaces it).
       if (cached !== undefined) this.startTime = cached.start;
       return;
@@ -126,6 +141,7 @@ export class ProcInfoCache {
   }
 
   private readStat(pid: number): string | null {
+    this.statReads++;
     const fd = sysOpen(cpath(`/proc/${pid}/stat`), K.O_RDONLY | K.O_CLOEXEC);
     if (fd < 0) return null;
     const n = sysRead(fd, this.statBuf, this.statBuf.length);
