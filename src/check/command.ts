@@ -13,6 +13,7 @@ import { compileExcludes } from "../policy/exclude.ts";
 import { PolicyEngine } from "../policy/engine.ts";
 import { errText } from "../errors.ts";
 import { describePlans, type PlanLine } from "./plan.ts";
+import { MAX_CONTENT_GROUPS, contentGroupCount } from "../reader/content-groups.ts";
 
 /** The `check` subcommand (citty metadata; it takes the daemon's own options). */
 export const checkCommand = defineCommand({
@@ -37,7 +38,10 @@ function show(v: string | null): string {
 export function renderReport(config: Config, plans: readonly PlanLine[]): string {
   const out: string[] = [];
   const mode = config.fid ? "fid" : "fd";
-  out.push(`mode: ${config.perm ? `perm (content group fd + notification group ${mode})` : mode}`);
+  // The reader gives each permission mark a content group of its own, up to MAX_CONTENT_GROUPS.
+  const groups = contentGroupCount(plans.filter((p) => p.group === "content").length);
+  const perm = `perm (${groups} content group${groups === 1 ? "" : "s"}, one per mark up to ${MAX_CONTENT_GROUPS}; notification group ${mode})`;
+  out.push(`mode: ${config.perm ? perm : mode}`);
   out.push(`foreground: ${config.foreground ? 1 : 0}`);
   out.push(`output: ${config.output ?? "stdout"} (format ${config.format})`);
   out.push(`socket: ${show(config.socket)}`);

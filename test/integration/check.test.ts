@@ -34,7 +34,7 @@ describe.skipIf(!RUN)("fanotifyd check", () => {
     writeFileSync(conf, `filesystem ${fs.dir}\nexclude **/node_modules/**\njob J\nrootfs ${fs.dir}/sub\n`);
     const r = check(["-c", conf, "-w", fs.dir, "--mount", fs.dir, "-o", join(dir, "o.jsonl"), "--metrics", "127.0.0.1:9464", "--perm"]);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
-    expect(r.stdout).toContain("mode: perm (content group fd + notification group fid)");
+    expect(r.stdout).toContain("mode: perm (3 content groups, one per mark up to 8; notification group fid)");
     expect(r.stdout).toContain("metrics: 127.0.0.1:9464");
     expect(r.stdout).toContain("exclude: **/node_modules/**");
     expect(r.stdout).toContain(`job: J rootfs=${fs.dir}/sub`);
