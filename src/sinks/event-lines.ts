@@ -3,8 +3,9 @@
 //
 //   {"schema_version":1,"type":"event","ts_ms":T,"mask":M,"events":"E","decision":"D","job_id":J,"path_role":R,
 //
-// into one buffer per batch. The mask/decision part and the job part are cached as bytes, so an event
-// costs two small copies and the tail's copy; alert lines (strings from encodeAlert) go in between.
+// into one buffer per batch. The mask/decision part and the job part are cached as bytes, and the whole
+// head (with the batch's ts) once per batch, so an event costs two copies: the head's and the tail's; alert
+// lines (strings from encodeAlert) go in between.
 import type { Decision } from "../output-records.ts";
 import { jsonString } from "../output-encode.ts";
 import { EXACT_HI_LIMIT, maskDecimal, maskNames } from "./mask-names.ts";
@@ -41,26 +42,38 @@ export class EventLineWriter {
   /** role (null: none) → job id → part; the tagger hands out the same strings every time. */
   private readonly jobParts = new Map<string | null, Map<string, Buffer>>();
   private jobPartCount = 0;
+  /** This batch's whole heads (HEAD_START, ts, mask part, job part), by mask part and job part. */
+  private readonly heads = new Map<Buffer, Map<Buffer, Buffer>>();
 
   /** Starts a batch's buffer: `bytes` is a size hint. */
   begin(tsMs: number, bytes: number): void {
     this.buf = this.allocate(Math.max(1024, bytes));
     this.len = 0;
     this.ts = enc(String(tsMs));
+    this.heads.clear();
   }
 
   /** Writes one event line: the head, then tail[start, end). */
   event(lo: number, hi: number, decision: Decision, jobId: string | null, role: string | null, tail: Buffer, start: number, end: number): void {
-    const mask = this.maskPart(lo, hi, decision);
-    const job = jobId === null ? NO_JOB : this.jobPart(jobId, role);
-    this.reserve(HEAD_START.length + this.ts.length + mask.length + job.length + (end - start));
-    const buf = this.buf;
-    let p = this.len;
-    p += HEAD_START.copy(buf, p);
-    p += this.ts.copy(buf, p);
-    p += mask.copy(buf, p);
-    p += job.copy(buf, p);
-    this.len = p + tail.copy(buf, p, start, end);
+    const head = this.head(this.maskPart(lo, hi, decision), jobId === null ? NO_JOB : this.jobPart(jobId, role));
+    this.reserve(head.length + (end - start));
+    const p = this.len + head.copy(this.buf, this.len);
+    this.len = p + tail.copy(this.buf, p, start, end);
+  }
+
+  /** The whole head for this batch's ts: built once per mask part and job part, then one copy per line. */
+  private head(mask: Buffer, job: Buffer): Buffer {
+    let byJob = this.heads.get(mask);
+    if (byJob === undefined) {
+      byJob = new Map();
+      this.heads.set(mask, byJob);
+    }
+    let head = byJob.get(job);
+    if (head === undefined) {
+      head = Buffer.concat([HEAD_START, this.ts, mask, job]);
+      byJob.set(job, head);
+    }
+    return head;
   }
 
   /** Writes a line given as a byte string (no newline). */

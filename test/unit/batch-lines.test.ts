@@ -1,7 +1,7 @@
 // The byte path of a batch: BatchBuilder (Worker: tails) + Pipeline/EventLineWriter (main: heads)
 // must write exactly what the reference encoder (encodeEvent, itself checked byte by byte in
 // jsonl.test.ts) writes, and the policy must see the same text fields.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setSystemTime, test } from "bun:test";
 import { Pipeline } from "../../src/pipeline.ts";
 import { compileExcludes } from "../../src/policy/exclude.ts";
 import { PolicyEngine } from "../../src/policy/engine.ts";
@@ -262,5 +262,33 @@ describe("a process's head, encoded once (issue 11)", () => {
     expect(procHead(5, b('a"b'), b("/bin/x"))).toBeNull();
     expect(procHead(5, b("ok"), b("/tmp/new\nline"))).toBeNull();
     expect(procHead(5, b("tab\there"), b(""))).toBeNull();
+  });
+});
+
+describe("a batch's line heads (issue 11)", () => {
+  test("each batch's lines carry its own ts_ms, with the same mask, decision and job as the batch before", () => {
+    const policy = new PolicyEngine({ canaries: [], jobs: [], burstThreshold: 0, burstWindowMs: 1000, hookCooldownMs: 0, denyOnAlert: false });
+    const chunks: Buffer[] = [];
+    const p = new Pipeline(policy, [{ write: (c: Buffer) => void chunks.push(Buffer.from(c)) }], { onAlert() {}, onBurstDenyChanged() {} });
+    const evs: Ev[] = [
+      { lo: 0x10000, hi: 0, pid: 7, flags: F_PERM, comm: "cat", exe: "/bin/cat", path: "/w/a", name: "" },
+      { lo: 0x20000, hi: 0, pid: 7, flags: F_PERM, comm: "cat", exe: "/bin/cat", path: "/w/b", name: "" },
+      { lo: 0x10000, hi: 0, pid: 7, flags: F_PERM | F_DENIED, comm: "cat", exe: "/bin/cat", path: "/w/c", name: "" },
+    ];
+    try {
+      for (const t of [1_700_000_000_123, 1_700_000_007_456]) {
+        setSystemTime(new Date(t));
+        const batch = build(evs);
+        p.processBatch(batch.count, batch.ints, batch.bytes);
+      }
+    } finally {
+      setSystemTime();
+    }
+    const recs = chunks.map((c) => c.toString("latin1").trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>));
+    expect(recs.map((r) => r.map((x) => x.ts_ms))).toEqual([
+      [1_700_000_000_123, 1_700_000_000_123, 1_700_000_000_123],
+      [1_700_000_007_456, 1_700_000_007_456, 1_700_000_007_456],
+    ]);
+    expect(recs[1].map((x) => `${String(x.events)} ${String(x.decision)} ${String(x.path)}`)).toEqual(["OPEN_PERM allow /w/a", "ACCESS_PERM allow /w/b", "OPEN_PERM deny /w/c"]);
   });
 });
