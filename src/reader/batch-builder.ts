@@ -62,11 +62,13 @@ export interface ProcHead {
   readonly exeLen: number;
 }
 
+/** A byte that JSON text carries as it is (A7); every other one is escaped. */
+function plainByte(c: number): boolean {
+  return c >= 0x20 && c !== 0x22 && c !== 0x5c;
+}
+
 function needsEscape(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i];
-    if (c < 0x20 || c === 0x22 || c === 0x5c) return true;
-  }
+  for (let i = 0; i < b.length; i++) if (!plainByte(b[i])) return true;
   return false;
 }
 
@@ -329,7 +331,7 @@ export class BatchBuilder {
     let escaped = false;
     for (let i = start; i < end; i++) {
       const c = src[i];
-      if (c >= 0x20 && c !== 0x22 && c !== 0x5c) {
+      if (plainByte(c)) {
         out[p++] = c;
         continue;
       }

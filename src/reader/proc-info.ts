@@ -4,8 +4,10 @@
 import * as K from "../../ffi/constants.ts";
 import { cpath, sysClose, sysOpen, sysRead, sysReadlink } from "../../ffi/libc.ts";
 import { bytesEqualAt } from "../bytes.ts";
+import { procHead, type ProcHead } from "./batch-builder.ts";
 
 interface ProcEntry {
+  pid: number;
   startTime: string;
   comm: Uint8Array;
   exe: Uint8Array;
@@ -16,6 +18,8 @@ interface ProcEntry {
   ppid: number;
   /** Changes when the entry is (re)read for a new process or after an execve (see `version`). */
   version: number;
+  /** Its rows' `"pid","comm","exe"` (batch-builder.ts procHead), encoded at first use; undefined until then. */
+  head: ProcHead | null | undefined;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -50,6 +54,8 @@ export class ProcInfoCache {
   /** True when /proc/PID/stat could not be read: the process is gone (names empty). */
   gone = false;
   private versions = 0;
+  /** The entry of the last lookup; null when the process is gone. */
+  private current: ProcEntry | null = null;
   /** /proc/PID/stat reads attempted (tests and benchmarks). */
   statReads = 0;
 
@@ -62,6 +68,7 @@ export class ProcInfoCache {
   lookup(pid: number): void {
     const cached = this.entries.get(pid);
     if (cached !== undefined && cached.batch === this.batch) {
+      this.current = cached;
       this.comm = cached.comm;
       this.exe = cached.exe;
       this.startTime = cached.start;
@@ -76,18 +83,17 @@ export class ProcInfoCache {
     this.startTime = 0;
     this.ppid = -1;
     this.version = 0;
-    this.fresh = true;
     this.gone = true;
+    this.current = null;
+    const knownGone = this.gonePids.get(pid) === this.batch;
+    this.fresh = !knownGone;
     if (pid <= 0) return;
-    if (this.gonePids.get(pid) === this.batch) {
-      this.fresh = false;
-      if (cached !== undefined) this.startTime = cached.start;
-      return;
-    }
-    const stat = this.readStat(pid);
+    const stat = knownGone ? null : this.readStat(pid);
     if (stat === null) {
-      if (this.gonePids.size >= MAX_ENTRIES) this.gonePids.clear();
-      this.gonePids.set(pid, this.batch);
+      if (!knownGone) {
+        if (this.gonePids.size >= MAX_ENTRIES) this.gonePids.clear();
+        this.gonePids.set(pid, this.batch);
+      }
       // Gone: no names (B14), but policy state stays keyed by the start time last seen for the pid,
       // so the late events of a process that has just exited share its burst window and cooldown.
       // The entry stays (names are not reused from it: each batch reads /proc again until the pid
@@ -112,7 +118,9 @@ export class ProcInfoCache {
         cached.comm = comm;
         cached.exe = this.readLink(`/proc/${pid}/exe`);
         cached.version = ++this.versions;
+        cached.head = undefined;
       }
+      this.current = cached;
       cached.batch = this.batch;
       cached.ppid = this.ppid;
       this.comm = cached.comm;
@@ -125,6 +133,7 @@ export class ProcInfoCache {
     if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
     const start = Number(startTime);
     const entry: ProcEntry = {
+      pid,
       startTime,
       comm,
       exe,
@@ -132,12 +141,25 @@ export class ProcInfoCache {
       start: Number.isSafeInteger(start) ? start : 0,
       ppid: this.ppid,
       version: ++this.versions,
+      head: undefined,
     };
     this.entries.set(pid, entry);
+    this.current = entry;
     this.comm = comm;
     this.exe = exe;
     this.startTime = entry.start;
     this.version = entry.version;
+  }
+
+  /**
+   * The looked-up process's row head (procHead), encoded once per process and exec; null when it is
+   * gone (no names) or a name needs escaping (its rows are written field by field).
+   */
+  rowHead(): ProcHead | null {
+    const e = this.current;
+    if (e === null) return null;
+    if (e.head === undefined) e.head = procHead(e.pid, e.comm, e.exe);
+    return e.head;
   }
 
   private readStat(pid: number): string | null {

@@ -6,7 +6,7 @@ import { sysClose, sysGetpid } from "../../ffi/libc.ts";
 import { NO_PIDFD_INFO, RecordKind, eventPidfd, fsidKey, isNameInfoType, pathInfoIndex, type ParsedEvent } from "../../ffi/records.ts";
 import type { PermissionPolicy } from "../policy/permission.ts";
 import { processKey } from "../policy/process-key.ts";
-import { procHead, type BatchBuilder, type ProcHead } from "./batch-builder.ts";
+import type { BatchBuilder } from "./batch-builder.ts";
 import type { CloseQueue } from "./close-queue.ts";
 import type { Group } from "./groups.ts";
 import type { NotifyMarks } from "./notify-marks.ts";
@@ -17,8 +17,6 @@ import { F_DENIED, F_IS_DIR, F_PERM, sharedMonoNow, type ReaderCounters } from "
 import { UNKNOWN_PATH, UNRESOLVED, type PathResolver } from "./resolve.ts";
 
 const UNRESOLVED_BYTES = Buffer.from(UNRESOLVED, "latin1");
-/** Process heads kept (one per pid; the map is emptied when it reaches this). */
-const MAX_HEADS = 4096;
 const UNKNOWN_PATH_BYTES = Buffer.from(UNKNOWN_PATH, "latin1");
 
 // A directory that moved or vanished makes cached directory paths stale (A5: paths reflect the
@@ -46,11 +44,6 @@ export class EventRecorder {
   private readonly ownPid = sysGetpid();
   /** FID paths are assembled here (directory path + "/" + name). */
   private readonly pathScratch = new Uint8Array(8192);
-  /**
-   * Each pid's encoded `"pid":N,"comm":"…","exe":"…"` (procHead), valid while its ProcInfoCache
-   * version holds: a row copies it instead of encoding the three fields for every event (issue 11).
-   */
-  private readonly heads = new Map<number, { version: number; head: ProcHead | null }>();
   /** Set once the notification group's marks exist (FID events need its scope and trees). */
   notify: NotifyMarks | null = null;
 
@@ -213,17 +206,6 @@ export class EventRecorder {
     else if (lo & K.FAN_CREATE) trees.dirAppeared(tree, path, true, pid);
   }
 
-  /** The looked-up process's head; null when it is gone (no names) or a name needs escaping. */
-  private headOf(pid: number, procs: ProcInfoCache): ProcHead | null {
-    if (procs.version === 0) return null;
-    const cached = this.heads.get(pid);
-    if (cached !== undefined && cached.version === procs.version) return cached.head;
-    const head = procHead(pid, procs.comm, procs.exe);
-    if (this.heads.size >= MAX_HEADS) this.heads.clear();
-    this.heads.set(pid, { version: procs.version, head });
-    return head;
-  }
-
   /** Opens the event's row with pid, comm and exe (and details); false when there is no room (counted). */
   private beginEvent(lo: number, hi: number, pid: number, flags: number, pidfd: number): boolean {
     const { batch: b, procs } = this.p;
@@ -235,7 +217,8 @@ export class EventRecorder {
     }
     if (b.count === 0) this.p.batchStarting();
     procs.lookup(pid);
-    const head = this.headOf(pid, procs);
+    // pid, comm and exe are the same in every row of the process: copied in one piece (issue 11).
+    const head = procs.rowHead();
     b.begin(lo, hi, pid, flags, head);
     if (head === null) {
       const comm = procs.comm;

@@ -2,6 +2,7 @@
 // that is gone costs one failed read per batch, not one per event.
 import { describe, expect, test } from "bun:test";
 import { ProcInfoCache } from "../../src/reader/proc-info.ts";
+import { procHead } from "../../src/reader/batch-builder.ts";
 
 /** The pid of a process that has exited (and been reaped). */
 function exitedPid(): number {
@@ -53,5 +54,18 @@ describe("ProcInfoCache", () => {
       procs.lookup(child.pid);
       expect({ gone: procs.gone, startTime: procs.startTime, reads: procs.statReads }).toEqual({ gone: true, startTime: start, reads: 2 });
     });
+  });
+
+  test("a live process's row head is encoded once and kept with it; a gone one has none", () => {
+    const procs = new ProcInfoCache();
+    procs.lookup(process.pid);
+    const head = procs.rowHead();
+    expect(head).not.toBeNull();
+    expect(Buffer.from(head!.bytes).toString("latin1")).toBe(Buffer.from(procHead(process.pid, procs.comm, procs.exe)!.bytes).toString("latin1"));
+    procs.nextBatch();
+    procs.lookup(process.pid);
+    expect(procs.rowHead()).toBe(head!);
+    procs.lookup(exitedPid());
+    expect(procs.rowHead()).toBeNull();
   });
 });
