@@ -32,6 +32,13 @@ export class EventLineWriter {
   private buf: Buffer = Buffer.alloc(0);
   /** Buffers given back by recycle(), ready for the next batch. */
   private readonly pool: Buffer[] = [];
+  /**
+   * Buffers of at least REUSE_MIN_BYTES made here and not let go: in the pool or lent to the sinks.
+   * A small batch gets a new one only while there are fewer than POOL_MAX: a sink that keeps chunks
+   * (an output stalled on a full disk) must not pin 256 KiB per few-KiB batch, since its queue is
+   * bounded by the bytes of the chunks, not of the buffers under them.
+   */
+  private owned = 0;
   private len = 0;
   private ts: Buffer = enc("0");
   private readonly maskParts: Record<Decision, Map<number, Buffer>> = {
@@ -135,8 +142,15 @@ export class EventLineWriter {
   recycle(out: Buffer): void {
     // Smaller ones are not ours (the empty buffer; a slice of a buffer Buffer.allocUnsafe shares).
     const whole = out.buffer as ArrayBuffer;
-    if (whole.byteLength < REUSE_MIN_BYTES || whole.byteLength > KEEP_MAX_BYTES) return;
-    if (this.pool.length >= POOL_MAX) this.pool.shift();
+    if (whole.byteLength < REUSE_MIN_BYTES) return;
+    if (whole.byteLength > KEEP_MAX_BYTES) {
+      this.owned--;
+      return;
+    }
+    if (this.pool.length >= POOL_MAX) {
+      this.pool.shift();
+      this.owned--;
+    }
     this.pool.push(Buffer.from(whole));
   }
 
@@ -144,12 +158,15 @@ export class EventLineWriter {
    * A buffer of at least `n` bytes: from the pool when one fits, else a new one of at least
    * REUSE_MIN_BYTES with an ArrayBuffer of its own (so that it can go round), uninitialised (a
    * zeroed one would touch every page at once) and a quarter larger than asked, so that later
-   * batches of about the same size fit.
+   * batches of about the same size fit; for a small batch while POOL_MAX of those are out, one of
+   * just `n` bytes (not kept).
    */
   private allocate(n: number): Buffer {
     for (let i = 0; i < this.pool.length; i++) {
       if (this.pool[i].length >= n) return this.pool.splice(i, 1)[0];
     }
+    if (n < REUSE_MIN_BYTES && this.owned >= POOL_MAX) return Buffer.allocUnsafe(n);
+    this.owned++;
     return Buffer.allocUnsafeSlow(Math.max(REUSE_MIN_BYTES, n + (n >> 2)));
   }
 

@@ -265,6 +265,26 @@ describe("a process's head, encoded once (issue 11)", () => {
   });
 });
 
+describe("batch buffers under a sink that keeps every chunk (an output stalled on a full disk)", () => {
+  test("small batches pin no more than a few large buffers: the memory under the kept chunks stays near their bytes", () => {
+    const ev: Ev = { lo: 0x20, hi: 0, pid: 7, flags: 0, comm: "cat", exe: "/bin/cat", path: "/w/a", name: "" };
+    const policy = new PolicyEngine({ canaries: [], jobs: [], burstThreshold: 0, burstWindowMs: 1000, hookCooldownMs: 0, denyOnAlert: false });
+    const kept: Buffer[] = [];
+    const p = new Pipeline(policy, [{ write: (chunk: Buffer) => void kept.push(chunk) }], { onAlert() {}, onBurstDenyChanged() {} });
+    for (let i = 0; i < 64; i++) {
+      const batch = build([ev, ev, ev]);
+      p.processBatch(batch.count, batch.ints, batch.bytes);
+    }
+    expect(kept.length).toBe(64);
+    const under = new Set(kept.map((c) => c.buffer));
+    let pinned = 0;
+    for (const ab of under) pinned += ab.byteLength;
+    const bytes = kept.reduce((n, c) => n + c.length, 0);
+    // At most four 256 KiB buffers (the pool's) and the allocator's 8 KiB slabs besides the lines.
+    expect(pinned).toBeLessThan(4 * 320 * 1024 + bytes + 64 * 8192);
+  });
+});
+
 describe("a batch's line heads (issue 11)", () => {
   test("each batch's lines carry its own ts_ms, with the same mask, decision and job as the batch before", () => {
     const policy = new PolicyEngine({ canaries: [], jobs: [], burstThreshold: 0, burstWindowMs: 1000, hookCooldownMs: 0, denyOnAlert: false });
