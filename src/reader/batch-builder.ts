@@ -27,7 +27,7 @@ import {
   I_TAIL_START,
   INTS_PER_EVENT,
 } from "./protocol.ts";
-import type { BatchBuffers } from "./batch-recycle.ts";
+import type { BatchBuffers, BatchSlots, SlotBatch } from "./batch-recycle.ts";
 
 const enc = (s: string): Uint8Array => Buffer.from(s, "latin1");
 const PID_KEY = enc('"pid":');
@@ -263,6 +263,17 @@ export class BatchBuilder {
       this.ints[r + c.slot] = this.len;
       this.len += n;
     }
+  }
+
+  /** Hands a small batch over in a free shared slot and starts an empty one; null (nothing done) when it does not fit or none is free. */
+  takeSlot(slots: BatchSlots): SlotBatch | null {
+    const intsLen = this.count * INTS_PER_EVENT;
+    const slot = slots.put(this.ints, intsLen, this.bytes, this.len);
+    if (slot < 0) return null;
+    const out = { count: this.count, slot, intsLen, bytesLen: this.len };
+    this.count = 0;
+    this.len = 0;
+    return out;
   }
 
   /**

@@ -113,3 +113,85 @@ export function returnBatch(port: MessagePort, ints: Int32Array, bytes: Uint8Arr
   const msg: Returned = { ints: ints.buffer as ArrayBuffer, bytes: bytes.buffer as ArrayBuffer };
   port.postMessage(msg, [msg.ints, msg.bytes]);
 }
+
+/**
+ * Small batches (both arrays under SWAP_MIN_BYTES: the 2 ms batches of a trickle, i.e. nearly every
+ * batch when the openers and the daemon share CPUs) go through a few slots of one SharedArrayBuffer
+ * made at start: the Worker copies the batch into a free slot and posts only the slot's number; the
+ * main thread reads it in place and marks it free again (an atomic store, no message back). Copied
+ * out into two fresh ArrayBuffers instead, each post cost the Worker ~50 µs on average (first-touch
+ * page faults, and every ArrayBuffer sent counts as fresh memory against the eden GC budget of both
+ * heaps) while the next opener waited (issue 11, seventh pass). With every slot in use (the main
+ * thread is behind) a batch is copied out as before.
+ */
+export const SLOT_COUNT = 5;
+/** Each half of a slot (ints, bytes): any batch under SWAP_MIN_BYTES fits. */
+const SLOT_HALF = SWAP_MIN_BYTES;
+/** The slots' states (0 free, 1 posted) come first, then per slot its ints and its bytes. */
+const SLOTS_AT = 4096;
+
+/** Made by the main thread and handed to the Worker in the start message. */
+export function createBatchSlots(): SharedArrayBuffer {
+  return new SharedArrayBuffer(SLOTS_AT + SLOT_COUNT * 2 * SLOT_HALF);
+}
+
+/** A batch in a slot: what the Worker posts instead of the arrays. */
+export interface SlotBatch {
+  readonly count: number;
+  readonly slot: number;
+  /** Int32 elements of the slot's ints in use. */
+  readonly intsLen: number;
+  /** Bytes of the slot's bytes in use. */
+  readonly bytesLen: number;
+}
+
+/** Both sides' view of the slots. */
+export class BatchSlots {
+  private readonly state: Int32Array;
+  private readonly intsOf: Int32Array[] = [];
+  private readonly bytesOf: Uint8Array[] = [];
+
+  constructor(sab: SharedArrayBuffer) {
+    this.state = new Int32Array(sab, 0, SLOT_COUNT);
+    for (let i = 0; i < SLOT_COUNT; i++) {
+      const at = SLOTS_AT + i * 2 * SLOT_HALF;
+      this.intsOf.push(new Int32Array(sab, at, SLOT_HALF / 4));
+      this.bytesOf.push(new Uint8Array(sab, at + SLOT_HALF, SLOT_HALF));
+    }
+  }
+
+  /** Worker: copies a batch into a free slot and marks it posted; -1 when it does not fit or none is free. */
+  put(ints: Int32Array, intsLen: number, bytes: Uint8Array, bytesLen: number): number {
+    if (intsLen * 4 > SLOT_HALF || bytesLen > SLOT_HALF) return -1;
+    for (let i = 0; i < SLOT_COUNT; i++) {
+      if (Atomics.load(this.state, i) !== 0) continue;
+      this.intsOf[i].set(ints.subarray(0, intsLen));
+      this.bytesOf[i].set(bytes.subarray(0, bytesLen));
+      Atomics.store(this.state, i, 1);
+      return i;
+    }
+    return -1;
+  }
+
+  /** Main thread: the slot's ints in use (valid until release()). */
+  ints(slot: number, len: number): Int32Array {
+    return this.intsOf[slot].subarray(0, len);
+  }
+
+  /** Main thread: the slot's bytes in use (valid until release()). */
+  bytes(slot: number, len: number): Uint8Array {
+    return this.bytesOf[slot].subarray(0, len);
+  }
+
+  /** Main thread: done with the slot's batch; the Worker may fill it again. */
+  release(slot: number): void {
+    Atomics.store(this.state, slot, 0);
+  }
+
+  /** Slots posted and not yet released. */
+  inUse(): number {
+    let n = 0;
+    for (let i = 0; i < SLOT_COUNT; i++) n += Atomics.load(this.state, i);
+    return n;
+  }
+}

@@ -21,7 +21,7 @@ import {
   type WorkerMessage,
 } from "./protocol.ts";
 import { OPENER_BYTES, type OpenerChannel } from "./handle-opener.ts";
-import { returnBatch } from "./batch-recycle.ts";
+import { BatchSlots, createBatchSlots, returnBatch } from "./batch-recycle.ts";
 
 export interface ReaderCallbacks {
   onBatch(count: number, ints: Int32Array, bytes: Uint8Array, readAt: number): void;
@@ -95,14 +95,20 @@ export class ReaderHandle {
       this.worker = worker;
       const recycle = new MessageChannel();
       this.recycle = recycle;
+      const slotsBuffer = createBatchSlots();
+      const slots = new BatchSlots(slotsBuffer);
       worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
         const m = e.data;
         switch (m.type) {
           case "batch":
             this.cb.onBatch(m.count, m.ints, m.bytes, m.readAt);
             returnBatch(recycle.port1, m.ints, m.bytes);
-            if (this.cb.holdBack()) this.holdAck();
-            else this.ack(1);
+            this.processed();
+            break;
+          case "slot-batch":
+            this.cb.onBatch(m.count, slots.ints(m.slot, m.intsLen), slots.bytes(m.slot, m.bytesLen), m.readAt);
+            slots.release(m.slot);
+            this.processed();
             break;
           case "log":
             this.cb.onLog(m.level, m.message);
@@ -138,11 +144,18 @@ export class ReaderHandle {
         detailsPidfd: opts.detailsPidfd ?? true,
         wakeFd: this.wakeFd,
         recycle: recycle.port2,
+        slots: slotsBuffer,
         control: this.control.buffer as SharedArrayBuffer,
         counters: this.sharedCounters.buffer as SharedArrayBuffer,
       };
       worker.postMessage(start, [recycle.port2]);
     });
+  }
+
+  /** A batch is processed: acknowledged now, or later while the output holds the main thread back. */
+  private processed(): void {
+    if (this.cb.holdBack()) this.holdAck();
+    else this.ack(1);
   }
 
   private ack(n: number): void {

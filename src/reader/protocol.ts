@@ -46,6 +46,8 @@ export interface StartMessage {
   readonly opener: OpenerChannel | null;
   /** Where the main thread hands processed batches' buffers back (batch-recycle.ts); transferred. */
   readonly recycle: MessagePort;
+  /** The shared slots small batches go through (batch-recycle.ts BatchSlots). */
+  readonly slots: SharedArrayBuffer;
 }
 
 export const CTRL_INFLIGHT = 0; // batches posted and not yet processed by the main thread
@@ -175,6 +177,15 @@ export type WorkerMessage =
       /** The events' JSONL tails and raw field bytes (batch-builder.ts). */
       readonly bytes: Uint8Array;
       /** sharedMonoNow() of the read() that brought the batch's first event (event lag). */
+      readonly readAt: number;
+    }
+  | {
+      /** A small batch in a shared slot (batch-recycle.ts BatchSlots); released by the main thread once processed. */
+      readonly type: "slot-batch";
+      readonly count: number;
+      readonly slot: number;
+      readonly intsLen: number;
+      readonly bytesLen: number;
       readonly readAt: number;
     }
   | { readonly type: "stopped"; readonly counters: ReaderCounters }

@@ -36,7 +36,7 @@ import {
   type WorkerMessage,
 } from "./protocol.ts";
 import { BatchBuilder } from "./batch-builder.ts";
-import { BatchBuffers } from "./batch-recycle.ts";
+import { BatchBuffers, BatchSlots } from "./batch-recycle.ts";
 import { HandleOpener } from "./handle-opener.ts";
 import { toByteString } from "../bytes.ts";
 import { PathResolver } from "./resolve.ts";
@@ -130,11 +130,13 @@ export class Reader {
   private batchReadAt = 0;
   private opener: HandleOpener | null = null;
   private readonly buffers: BatchBuffers;
+  private readonly slots: BatchSlots;
 
   constructor(private readonly start: StartMessage) {
     this.control = new Int32Array(start.control);
     this.sharedCounters = new Float64Array(start.counters);
     this.buffers = new BatchBuffers(start.recycle);
+    this.slots = new BatchSlots(start.slots);
     this.policy = new PermissionPolicy(start.permission);
     this.details = start.details ? new ProcessDetails() : null;
     this.details?.nextBatch(performance.now());
@@ -476,11 +478,20 @@ export class Reader {
     this.publishCounters();
     if (this.batch.count === 0) return;
     if (!final && this.behind()) return;
-    this.buffers.collect();
-    const { count, ints, bytes } = this.batch.take(this.buffers);
-    const msg: WorkerMessage = { type: "batch", count, ints, bytes, readAt: this.batchReadAt };
-    Atomics.add(this.control, CTRL_INFLIGHT, 1);
-    post(msg, [ints.buffer as ArrayBuffer, bytes.buffer as ArrayBuffer]);
+    let count: number;
+    const inSlot = this.batch.takeSlot(this.slots);
+    if (inSlot !== null) {
+      count = inSlot.count;
+      Atomics.add(this.control, CTRL_INFLIGHT, 1);
+      post({ type: "slot-batch", ...inSlot, readAt: this.batchReadAt });
+    } else {
+      this.buffers.collect();
+      const taken = this.batch.take(this.buffers);
+      count = taken.count;
+      const msg: WorkerMessage = { type: "batch", ...taken, readAt: this.batchReadAt };
+      Atomics.add(this.control, CTRL_INFLIGHT, 1);
+      post(msg, [taken.ints.buffer as ArrayBuffer, taken.bytes.buffer as ArrayBuffer]);
+    }
     this.coalesce = count >= COALESCE_MIN_EVENTS;
     // A stream: the next batch is collected when the timer fires, without a wake-up for its first
     // event. Otherwise the next batch's first event arms a fresh timer.

@@ -7,7 +7,7 @@ import { Pipeline } from "../../src/pipeline.ts";
 import { PolicyEngine } from "../../src/policy/engine.ts";
 import { OutputWriter } from "../../src/sinks/output.ts";
 import { BatchBuilder } from "../../src/reader/batch-builder.ts";
-import { BatchBuffers, SWAP_MIN_BYTES, returnBatch } from "../../src/reader/batch-recycle.ts";
+import { BatchBuffers, BatchSlots, SLOT_COUNT, SWAP_MIN_BYTES, createBatchSlots, returnBatch } from "../../src/reader/batch-recycle.ts";
 import { INTS_PER_EVENT } from "../../src/reader/protocol.ts";
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
@@ -101,6 +101,86 @@ describe("batch buffers go round (issue 11: no fresh pages per batch)", () => {
     fill(bb, 4096, 30);
     const out = bb.take(buffers);
     expect(out.ints.buffer.byteLength).toBe(out.ints.byteLength);
+  });
+});
+
+describe("small batches go through shared slots (issue 11: no fresh memory per post)", () => {
+  const policy = (): PolicyEngine =>
+    new PolicyEngine({ canaries: [], jobs: [], burstThreshold: 0, burstWindowMs: 1000, hookCooldownMs: 0, denyOnAlert: false });
+
+  /** Both ends over one SharedArrayBuffer, as the Worker and the main thread have them. */
+  function slots(): { worker: BatchSlots; main: BatchSlots } {
+    const sab = createBatchSlots();
+    return { worker: new BatchSlots(sab), main: new BatchSlots(sab) };
+  }
+
+  test("the main thread reads the batch in place, byte for byte what a copy holds, and frees the slot", () => {
+    const { worker, main } = slots();
+    const viaSlot = new BatchBuilder(100);
+    const copied = new BatchBuilder(100);
+    fill(viaSlot, 30, 25);
+    fill(copied, 30, 25);
+    const s = viaSlot.takeSlot(worker);
+    const c = copied.take();
+    expect(s).not.toBeNull();
+    expect(s!.count).toBe(30);
+    expect(main.inUse()).toBe(1);
+    const ints = main.ints(s!.slot, s!.intsLen);
+    const bytes = main.bytes(s!.slot, s!.bytesLen);
+    expect(ints.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(Array.from(ints)).toEqual(Array.from(c.ints));
+    expect(Buffer.from(bytes).equals(Buffer.from(c.bytes))).toBe(true);
+    // The builder starts an empty batch.
+    fill(viaSlot, 2, 10);
+    expect(viaSlot.take().count).toBe(2);
+    main.release(s!.slot);
+    expect(worker.inUse()).toBe(0);
+  });
+
+  test("the lines written from a slot are the lines written from a copy", () => {
+    const out: string[] = [];
+    const sink = { write: (c: Buffer, _n: number, done?: () => void): void => (out.push(c.toString("latin1")), done?.()) };
+    const p = new Pipeline(policy(), [sink], { onAlert() {}, onBurstDenyChanged() {} });
+    const { worker, main } = slots();
+    const a = new BatchBuilder(100);
+    const b2 = new BatchBuilder(100);
+    fill(a, 20, 33);
+    fill(b2, 20, 33);
+    const s = a.takeSlot(worker)!;
+    const c = b2.take();
+    p.processBatch(s.count, main.ints(s.slot, s.intsLen), main.bytes(s.slot, s.bytesLen));
+    p.processBatch(c.count, c.ints, c.bytes);
+    expect(out.length).toBe(2);
+    const strip = (t: string): string => t.replace(/"ts_ms":\d+/g, "");
+    expect(strip(out[0])).toBe(strip(out[1]));
+    expect(out[0].split("\n").length).toBe(21);
+  });
+
+  test("while every slot is posted, and for a batch too large for one, nothing is put in a slot", () => {
+    const { worker, main } = slots();
+    const taken: number[] = [];
+    for (let i = 0; i < SLOT_COUNT; i++) {
+      const bb = new BatchBuilder(100);
+      fill(bb, 3, 10 + i);
+      taken.push(bb.takeSlot(worker)!.slot);
+    }
+    expect(new Set(taken).size).toBe(SLOT_COUNT);
+    const bb = new BatchBuilder(100);
+    fill(bb, 3, 10);
+    expect(bb.takeSlot(worker)).toBeNull();
+    expect(bb.take().count).toBe(3); // left as it was: copied out instead
+    // One freed: the next batch takes that one, and its bytes are the new batch's.
+    main.release(taken[2]);
+    fill(bb, 4, 50);
+    const again = bb.takeSlot(worker)!;
+    expect(again.slot).toBe(taken[2]);
+    expect(Buffer.from(main.bytes(again.slot, again.bytesLen)).toString("latin1")).toContain(`"path":"/${"p".repeat(49)}"`);
+    // Over SWAP_MIN_BYTES of bytes: the in-place handover's business, not a slot's.
+    const large = new BatchBuilder(8192);
+    fill(large, 2000, 80);
+    for (let i = 0; i < SLOT_COUNT; i++) main.release(i);
+    expect(large.takeSlot(worker)).toBeNull();
+    expect(large.take().bytes.length).toBeGreaterThan(SWAP_MIN_BYTES);
   });
 });
 
