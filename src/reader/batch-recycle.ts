@@ -127,7 +127,7 @@ export function returnBatch(port: MessagePort, ints: Int32Array, bytes: Uint8Arr
 export const SLOT_COUNT = 5;
 /** Each half of a slot (ints, bytes): any batch under SWAP_MIN_BYTES fits. */
 const SLOT_HALF = SWAP_MIN_BYTES;
-/** The slots' states (0 free, 1 posted) come first, then per slot its ints and its bytes. */
+/** The slots' states (0 free, 1 posted) fill the first page; then per slot its ints and its bytes, page-aligned. */
 const SLOTS_AT = 4096;
 
 /** Made by the main thread and handed to the Worker in the start message. */

@@ -478,19 +478,15 @@ export class Reader {
     this.publishCounters();
     if (this.batch.count === 0) return;
     if (!final && this.behind()) return;
-    let count: number;
+    const count = this.batch.count;
+    Atomics.add(this.control, CTRL_INFLIGHT, 1);
     const inSlot = this.batch.takeSlot(this.slots);
     if (inSlot !== null) {
-      count = inSlot.count;
-      Atomics.add(this.control, CTRL_INFLIGHT, 1);
       post({ type: "slot-batch", ...inSlot, readAt: this.batchReadAt });
     } else {
       this.buffers.collect();
-      const taken = this.batch.take(this.buffers);
-      count = taken.count;
-      const msg: WorkerMessage = { type: "batch", ...taken, readAt: this.batchReadAt };
-      Atomics.add(this.control, CTRL_INFLIGHT, 1);
-      post(msg, [taken.ints.buffer as ArrayBuffer, taken.bytes.buffer as ArrayBuffer]);
+      const { ints, bytes } = this.batch.take(this.buffers);
+      post({ type: "batch", count, ints, bytes, readAt: this.batchReadAt }, [ints.buffer as ArrayBuffer, bytes.buffer as ArrayBuffer]);
     }
     this.coalesce = count >= COALESCE_MIN_EVENTS;
     // A stream: the next batch is collected when the timer fires, without a wake-up for its first
