@@ -1,7 +1,8 @@
 // Process-level libc calls (design.md "Layers": ffi/ is the only folder that calls dlopen):
-// _exit (no atexit handlers, no static destructors), alarm (a kernel-side exit deadline) and the
-// RLIMIT_NOFILE limits.
-import { dlopen, FFIType } from "bun:ffi";
+// _exit (no atexit handlers, no static destructors), alarm (a kernel-side exit deadline), the
+// RLIMIT_NOFILE limits, thread scheduling, the signal mask and execve.
+import { dlopen, FFIType, ptr as addressOf } from "bun:ffi";
+import { errno, strerror } from "./libc.ts";
 
 const { i32, u32, ptr } = FFIType;
 
@@ -14,6 +15,8 @@ const lib = dlopen("libc.so.6", {
   getpriority: { args: [i32, u32], returns: i32 },
   sched_setscheduler: { args: [i32, i32, ptr], returns: i32 },
   syscall: { args: [FFIType.i64, i32, ptr, u32], returns: FFIType.i64 },
+  sigprocmask: { args: [i32, ptr, ptr], returns: i32 },
+  execve: { args: [ptr, ptr, ptr], returns: i32 },
 });
 
 const RLIMIT_NOFILE = 7;
@@ -92,4 +95,47 @@ const zeroParam = new Int32Array(1);
  */
 export function setThreadIdle(tid: number): boolean {
   return lib.symbols.sched_setscheduler(tid | 0, SCHED_IDLE, zeroParam) === 0;
+}
+
+const SIG_BLOCK = 0;
+const SIG_UNBLOCK = 1;
+
+/** sigprocmask(2) for the calling thread: `how` the given signal numbers; false on failure. */
+function changeSignalMask(how: number, signals: readonly number[]): boolean {
+  // The kernel's sigset_t is 64 bits here (glibc's is 1024 bits; the rest stays zero).
+  const set = new BigUint64Array(16);
+  for (const sig of signals) set[0] |= 1n << BigInt(sig - 1);
+  return lib.symbols.sigprocmask(how, set, null) === 0;
+}
+
+/** Blocks `signals` in the calling thread: they stay pending (and pending across execve(2)). */
+export const blockSignals = (signals: readonly number[]): boolean => changeSignalMask(SIG_BLOCK, signals);
+
+/** Unblocks `signals` in the calling thread: pending ones are delivered now. */
+export const unblockSignals = (signals: readonly number[]): boolean => changeSignalMask(SIG_UNBLOCK, signals);
+
+/**
+ * execve(2) of `path` with these argument and environment strings (raw bytes, no NUL inside). Returns
+ * only when the kernel refused, with the reason.
+ */
+export function execProgram(path: Uint8Array, argv: readonly Uint8Array[], env: readonly Uint8Array[]): string {
+  // execve takes char *argv[] and char *envp[]: every string goes, NUL-terminated, into one buffer
+  // (JSC does not move a typed array's storage; `bytes` is also the path argument, so it lives
+  // through the call).
+  const strings = [path, ...argv, ...env];
+  const bytes = new Uint8Array(strings.reduce((n, b) => n + b.length + 1, 0));
+  const offsets: number[] = [];
+  let at = 0;
+  for (const b of strings) {
+    offsets.push(at);
+    bytes.set(b, at);
+    at += b.length + 1;
+  }
+  const args = new BigUint64Array(argv.length + 1);
+  const envp = new BigUint64Array(env.length + 1);
+  const base = BigInt(addressOf(bytes));
+  for (let i = 0; i < argv.length; i++) args[i] = base + BigInt(offsets[1 + i]);
+  for (let i = 0; i < env.length; i++) envp[i] = base + BigInt(offsets[1 + argv.length + i]);
+  lib.symbols.execve(bytes, args, envp);
+  return strerror(errno());
 }

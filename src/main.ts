@@ -9,9 +9,10 @@ import { USAGE_HINT } from "./config/help.ts";
 import { DAEMON_ARGV_ENV, encodeArgsForChild, programArgs } from "./config/argv.ts";
 import { checkCombination } from "./config/combination.ts";
 import { isDaemonChild, startDetached } from "./lifecycle/daemonize.ts";
-import { plainError } from "./log.ts";
+import { logger, plainError } from "./log.ts";
 import { runDaemon } from "./daemon/index.ts";
 import { hardExit } from "../ffi/process.ts";
+import { forgetRuntimeEnv, reexecWithRuntimeEnv, runtimeEnvEntries, runtimeEnvToAdd } from "./lifecycle/runtime-env.ts";
 
 
 function usageError(message: string): number {
@@ -24,6 +25,8 @@ async function main(): Promise<number> {
   const daemonChild = isDaemonChild();
   // Lossless: arguments may hold bytes that are not UTF-8 (canary patterns, paths).
   const argv = programArgs(daemonChild);
+  // Never passed on to hooks (runtime-env.ts); the daemon logs them.
+  const runtimeEnv = forgetRuntimeEnv(process.env);
   if (argv[0] === "check") {
     releaseEarlySignals();
     const { runCheckCommand } = await import("./check/command.ts");
@@ -57,6 +60,7 @@ async function main(): Promise<number> {
         releaseEarlySignals();
         return usageError(problem);
       }
+      const addRuntimeEnv = request.config.perm && runtimeEnv === null ? runtimeEnvToAdd(process.env) : [];
       if (!request.config.foreground && !daemonChild) {
         releaseEarlySignals();
         // The parent returns only once the daemon has placed its marks (or failed: the child has
@@ -64,14 +68,19 @@ async function main(): Promise<number> {
         const env: Record<string, string> = {};
         for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
         env[DAEMON_ARGV_ENV] = encodeArgsForChild(argv);
+        for (const [k, v] of runtimeEnvEntries(addRuntimeEnv)) env[k] = v;
         const started = await startDetached({ argv, env, readyTimeoutMs: 30000 });
         if (started.ok) return 0;
         if (started.reported !== true) plainError(`fanotifyd: ${started.message}`);
         return started.exitCode;
       }
+      if (addRuntimeEnv.length > 0 && !daemonChild) {
+        const why = await reexecWithRuntimeEnv(addRuntimeEnv);
+        logger.warn(`permission mode runs without its runtime settings (${why})`);
+      }
       // A daemon ends by _exit: exit() would run the runtime's exit handlers and static destructors
       // while the reader Worker's thread may still run (issue 14 item 12).
-      hardExit(await runDaemon(request.config, { argv, cwd, daemonChild }));
+      hardExit(await runDaemon(request.config, { argv, cwd, daemonChild, runtimeEnv: runtimeEnv ?? [] }));
     }
   }
 }

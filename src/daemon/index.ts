@@ -38,6 +38,8 @@ export interface DaemonContext {
   readonly cwd: string;
   /** This process is the detached child of a daemonizing start (src/lifecycle/daemonize.ts). */
   readonly daemonChild: boolean;
+  /** The runtime settings this program put into its own environment (src/lifecycle/runtime-env.ts). */
+  readonly runtimeEnv?: readonly string[];
 }
 
 /** Runs one start-up step; its failure becomes a StartFailure with `code` (and `prefix`). */
@@ -53,6 +55,9 @@ export async function runDaemon(initial: Config, ctx: DaemonContext): Promise<nu
   setVerbosity(initial.verbose);
   const fdNote = raiseFdLimit();
   if (fdNote !== null) logger.info(fdNote);
+  if (ctx.runtimeEnv !== undefined && ctx.runtimeEnv.length > 0) {
+    logger.debug(`permission mode runtime settings: ${ctx.runtimeEnv.join(" ")}`);
+  }
   const cleanups = new CleanupStack();
   let rt: DaemonRuntime;
   try {

@@ -2,9 +2,13 @@
 // SIGUSR2 no longer take their default action (terminate) while the daemon starts. A stop request is
 // remembered and carried out by the daemon, cleanly, once start-up is complete; a SIGHUP makes one
 // reload then (issue 14 item 11).
+import { constants as osConstants } from "node:os";
+import { unblockSignals } from "../../ffi/process.ts";
 
 const STOPS = { SIGTERM: 15, SIGINT: 2 } as const;
 const OTHERS = ["SIGHUP", "SIGUSR1", "SIGUSR2"] as const;
+/** The numbers of every signal handled here. */
+export const EARLY_SIGNAL_NUMBERS: readonly number[] = [...Object.values(STOPS), ...OTHERS.map((n) => osConstants.signals[n])];
 
 export interface EarlySignals {
   /** The first stop signal's number, or null. */
@@ -34,6 +38,14 @@ function install(): void {
 }
 
 install();
+// A program that re-executes itself (runtime-env.ts) blocks these signals first; from here they are
+// handled, so pending ones are delivered now.
+unblockSignals(EARLY_SIGNAL_NUMBERS);
+
+/** True once a stop signal or SIGHUP arrived (SIGUSR1/SIGUSR2 are dropped while starting anyway). */
+export function earlySignalArrived(): boolean {
+  return seen.stop !== null || seen.reload;
+}
 
 /** Removes the early handlers (default actions again, unless the caller installed its own). */
 export function releaseEarlySignals(): void {
