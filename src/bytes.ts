@@ -84,3 +84,15 @@ export function bytesEqualAt(a: Uint8Array, buf: Uint8Array, off: number, len: n
   for (let i = 0; i < len; i++) if (a[i] !== buf[off + i]) return false;
   return true;
 }
+
+/** The NUL-terminated strings of `raw` (e.g. /proc/self/cmdline or environ), as views into it. */
+export function splitNulTerminated(raw: Buffer): Buffer[] {
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] !== 0) continue;
+    parts.push(raw.subarray(from, i));
+    from = i + 1;
+  }
+  return parts;
+}

@@ -4,7 +4,7 @@
 // to its child in DAEMON_ARGV_ENV, since spawning re-encodes arguments as UTF-8 too.
 
 import { readFileSync } from "node:fs";
-import { decodeLossless, toByteString } from "../bytes.ts";
+import { decodeLossless, splitNulTerminated, toByteString } from "../bytes.ts";
 
 /** Environment variable carrying the arguments (hex of the NUL-joined bytes) to a daemon child. */
 export const DAEMON_ARGV_ENV = "FANOTIFYD_ARGV_HEX";
@@ -29,13 +29,7 @@ export function programArgs(daemonChild: boolean): string[] {
   } catch {
     return given;
   }
-  const parts: Buffer[] = [];
-  let from = 0;
-  for (let i = 0; i < raw.length; i++) {
-    if (raw[i] !== 0) continue;
-    parts.push(raw.subarray(from, i));
-    from = i + 1;
-  }
+  const parts = splitNulTerminated(raw);
   if (parts.length < given.length) return given;
   const tail = parts.slice(parts.length - given.length);
   // Each raw argument must be the one Bun decoded (lossily) into process.argv.

@@ -12,6 +12,7 @@
 // keeps the pid, the open files and the pending signals). RUNTIME_ENV_MARK lists the names added, so the
 // daemon takes them out of its environment again before hooks inherit it.
 import { readFileSync } from "node:fs";
+import { splitNulTerminated } from "../bytes.ts";
 import { blockSignals, execProgram, unblockSignals } from "../../ffi/process.ts";
 import { EARLY_SIGNAL_NUMBERS, earlySignalArrived } from "./early-signals.ts";
 
@@ -56,18 +57,6 @@ export function forgetRuntimeEnv(env: Env): string[] | null {
   return removed;
 }
 
-function nulSeparated(file: string): Uint8Array[] {
-  const raw = readFileSync(file);
-  const out: Uint8Array[] = [];
-  let from = 0;
-  for (let i = 0; i < raw.length; i++) {
-    if (raw[i] !== 0) continue;
-    out.push(raw.subarray(from, i));
-    from = i + 1;
-  }
-  return out;
-}
-
 /** Lets the event loop run: a signal caught by the runtime reaches its JavaScript handler only there. */
 const eventLoopTurn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1));
 
@@ -84,8 +73,8 @@ export async function reexecWithRuntimeEnv(add: ReadonlyArray<readonly [string, 
   let argv: Uint8Array[];
   let env: Uint8Array[];
   try {
-    argv = nulSeparated("/proc/self/cmdline");
-    env = nulSeparated("/proc/self/environ");
+    argv = splitNulTerminated(readFileSync("/proc/self/cmdline"));
+    env = splitNulTerminated(readFileSync("/proc/self/environ"));
   } catch (err) {
     return `cannot read /proc/self: ${err instanceof Error ? err.message : String(err)}`;
   }
