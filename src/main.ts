@@ -12,7 +12,7 @@ import { isDaemonChild, startDetached } from "./lifecycle/daemonize.ts";
 import { logger, plainError } from "./log.ts";
 import { runDaemon } from "./daemon/index.ts";
 import { hardExit } from "../ffi/process.ts";
-import { forgetRuntimeEnv, reexecWithRuntimeEnv, runtimeEnvEntries, runtimeEnvToAdd } from "./lifecycle/runtime-env.ts";
+import { forgetRuntimeEnv, reexecWithRuntimeEnv, restoreProgramName, runtimeEnvEntries, runtimeEnvToAdd } from "./lifecycle/runtime-env.ts";
 
 
 function usageError(message: string): number {
@@ -27,6 +27,7 @@ async function main(): Promise<number> {
   const argv = programArgs(daemonChild);
   // Never passed on to hooks (runtime-env.ts); the daemon logs them.
   const runtimeEnv = forgetRuntimeEnv(process.env);
+  if (runtimeEnv !== null) restoreProgramName();
   if (argv[0] === "check") {
     releaseEarlySignals();
     const { runCheckCommand } = await import("./check/command.ts");

@@ -11,7 +11,7 @@
 // environment; a foreground daemon executes itself again, once, before it opens anything (execve(2)
 // keeps the pid, the open files and the pending signals). RUNTIME_ENV_MARK lists the names added, so the
 // daemon takes them out of its environment again before hooks inherit it.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { splitNulTerminated } from "../bytes.ts";
 import { blockSignals, execProgram, unblockSignals } from "../../ffi/process.ts";
 import { EARLY_SIGNAL_NUMBERS, earlySignalArrived } from "./early-signals.ts";
@@ -89,4 +89,25 @@ export async function reexecWithRuntimeEnv(add: ReadonlyArray<readonly [string, 
   const why = execProgram(Buffer.from(process.execPath), argv, env);
   unblockSignals(EARLY_SIGNAL_NUMBERS);
   return `execve ${process.execPath}: ${why}`;
+}
+
+/** The kernel keeps a thread name of at most 15 bytes (TASK_COMM_LEN - 1, proc(5) /proc/pid/comm). */
+const COMM_MAX = 15;
+
+/**
+ * After the re-execution: the kernel named the process after the file executed (process.execPath,
+ * the binary's real path); a symlink's name, as it was started (argv[0]), is given back to it, so
+ * ps, top and pidof show the same name as before. Best effort: a failure changes nothing else.
+ */
+export function restoreProgramName(): void {
+  try {
+    const argv0 = splitNulTerminated(readFileSync("/proc/self/cmdline"))[0];
+    if (argv0 === undefined) return;
+    const slash = argv0.lastIndexOf(0x2f);
+    const wanted = argv0.subarray(slash + 1, slash + 1 + COMM_MAX);
+    const current = readFileSync("/proc/self/comm").subarray(0, -1);
+    if (wanted.length > 0 && !wanted.equals(current)) writeFileSync("/proc/self/comm", wanted);
+  } catch {
+    // /proc not mounted or not writable: the name stays the binary's
+  }
 }

@@ -7,9 +7,10 @@
 // SAFETY: marks only on private tmpfs mounts (harness.ts checks); file accesses on the permission-
 // marked mount go through children with a deadline (runTimed).
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import {
+  assertSafeMarks,
   BIN,
   cleanupAll,
   killPid,
@@ -17,7 +18,9 @@ import {
   makeTmpfs,
   requireIntegration,
   runDaemonMode,
+  READY,
   runTimed,
+  spawnChild,
   startDaemon,
   stopClean,
   waitFor,
@@ -77,6 +80,21 @@ describe.skipIf(!RUN)("permission mode runtime settings", () => {
     const hookEnv = readFileSync(envFile, "utf8");
     expect(hookEnv).toContain("FAN_KIND=canary\n");
     for (const name of OURS) expect(hookEnv).not.toContain(`${name}=`);
+    await stopClean(d);
+  }, 20_000);
+
+  test("started through a symlink: the re-executed daemon keeps the name it was started by (ps, pidof)", async () => {
+    const fs = makeTmpfs();
+    const aux = makeTmpDir();
+    const link = join(aux, "fan-link");
+    symlinkSync(BIN, link);
+    const args = ["-f", "--perm", "--filesystem", fs.dir, "-o", join(aux, "out.jsonl")];
+    assertSafeMarks(args, aux);
+    const d = spawnChild([link, ...args], { cwd: aux, env: cleanEnv() });
+    await d.waitFor("stderr", READY, 10_000, "becoming ready");
+    expect(startEnv(d.pid)[MARK]).toBe("MIMALLOC_PURGE_DELAY,BUN_JSC_useFTLJIT");
+    expect(readFileSync(`/proc/${d.pid}/comm`, "utf8")).toBe("fan-link\n");
+    expect(nulList(`/proc/${d.pid}/cmdline`)[0]).toBe(link);
     await stopClean(d);
   }, 20_000);
 
