@@ -61,9 +61,9 @@ export function forgetRuntimeEnv(env: Env): string[] | null {
 const eventLoopTurn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1));
 
 /**
- * Executes this program again (process.execPath, which also keeps its name in ps) with the same
- * arguments and environment (as bytes, from /proc/self) plus `add` and the mark. Resolves only when it
- * did not happen, with the reason. The early signals are blocked in this thread first, then the event
+ * Executes this program again (process.execPath: /proc/self/exe would rename the process "exe", and
+ * restoreProgramName gives a symlink's name back) with the same arguments and environment (as bytes,
+ * from /proc/self) plus `add` and the mark. Resolves only when it did not happen, with the reason. The early signals are blocked in this thread first, then the event
  * loop turns so that a signal caught before is seen: one that arrived cancels the re-execution (the
  * daemon carries it out once started); one that arrives later stays pending into the new program
  * (early-signals.ts unblocks them once its handlers are in place). Left: a signal that one of the
