@@ -98,6 +98,19 @@ describe.skipIf(!RUN)("permission mode runtime settings", () => {
     await stopClean(d);
   }, 20_000);
 
+  test("a SIGHUP already pending at start cancels the re-execution: warned, the daemon runs without the settings and reloads once", async () => {
+    const fs = makeTmpfs();
+    const aux = makeTmpDir();
+    // perl (perl-base) starts the daemon with SIGHUP blocked and pending; early-signals.ts unblocks it
+    // once its handler is in place, before the daemon would execute itself again.
+    const pendingHup = ["perl", "-MPOSIX", "-e", 'sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGHUP)); kill "HUP", $$; exec { $ARGV[0] } @ARGV or die "exec: $!"'];
+    const d = await startDaemon(["--perm", "--filesystem", fs.dir, "-o", join(aux, "out.jsonl")], { env: cleanEnv(), prefix: pendingHup });
+    expect(startEnv(d.pid)).toEqual({});
+    expect(d.stderr()).toContain("WARN  permission mode runs without its runtime settings (a signal arrived during start-up)\n");
+    await waitFor(() => d.stderr().includes("INFO  configuration reloaded"), 5000, "the reload the SIGHUP asked for", d);
+    await stopClean(d);
+  }, 20_000);
+
   test("a value the user set stays (both set: no re-execution); notification mode adds nothing", async () => {
     const fs = makeTmpfs();
     const aux = makeTmpDir();
