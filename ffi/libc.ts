@@ -21,6 +21,7 @@ const lib = dlopen("libc.so.6", {
   open_by_handle_at: { args: [i32, ptr, i32], returns: i32 },
   name_to_handle_at: { args: [i32, ptr, ptr, ptr, i32], returns: i32 },
   readlink: { args: [ptr, ptr, u64], returns: i32 },
+  readlinkat: { args: [i32, ptr, ptr, u64], returns: i32 },
   fstatfs: { args: [i32, ptr], returns: i32 },
   getpid: { args: [], returns: i32 },
   sched_yield: { args: [], returns: i32 },
@@ -103,6 +104,8 @@ export const sysOpenByHandleAt = (mountFd: number, handle: Uint8Array, flags: nu
 export const sysNameToHandleAt = (dirfd: number, path: Uint8Array, handle: Uint8Array, mountId: Uint8Array, flags: number): number =>
   sym.name_to_handle_at(dirfd, path, handle, mountId, flags);
 export const sysReadlink = (path: Uint8Array, buf: Uint8Array, len: number): number => sym.readlink(path, buf, len);
+export const sysReadlinkat = (dirfd: number, path: Uint8Array, buf: Uint8Array, len: number): number =>
+  sym.readlinkat(dirfd, path, buf, len);
 export const sysFstatfs = (fd: number, buf: Uint8Array): number => sym.fstatfs(fd, buf);
 export const sysGetpid = (): number => sym.getpid();
 

@@ -1,23 +1,29 @@
-// The pidfds and notification event fds of the records handled since the last read, closed together
-// after it: the kernel hands them out as consecutive numbers, so a few close_range() calls replace one
-// close() per fd. (Permission event fds are closed right after their answer, never here.)
+// fds closed together instead of one close() each: the kernel hands them out as consecutive numbers,
+// so a few close_range() calls do it. Two queues use it (reader-loop.ts): the pidfds and notification
+// event fds of the records handled since the last read, closed after it; and the answered permission
+// event fds, closed in groups of PERM_CLOSE_BATCH or before the reader waits (issue 11).
 import { sysClose, sysCloseRange } from "../../ffi/libc.ts";
 
 /** fds waiting to be closed after the current read. */
 const CLOSE_LATER_MAX = 16384;
 
 export class CloseQueue {
-  private readonly fds = new Int32Array(CLOSE_LATER_MAX);
+  private readonly fds: Int32Array;
   private count = 0;
+
+  /** `capacity`: the queue closes everything once it holds this many fds. */
+  constructor(private readonly capacity = CLOSE_LATER_MAX) {
+    this.fds = new Int32Array(capacity);
+  }
 
   get pending(): boolean {
     return this.count > 0;
   }
 
-  /** Queues an fd that is ours and done with for closing (exactly once) after the current read. */
+  /** Queues an fd that is ours and done with for closing (exactly once): later, or now when the queue is full. */
   add(fd: number): void {
-    if (this.count === CLOSE_LATER_MAX) this.closeAll();
     this.fds[this.count++] = fd;
+    if (this.count === this.capacity) this.closeAll();
   }
 
   /** Closes the queued fds, each run of consecutive numbers with one close_range(). */

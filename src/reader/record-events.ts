@@ -35,6 +35,7 @@ export interface RecorderParts {
   readonly details: ProcessDetails | null;
   readonly policy: PermissionPolicy;
   readonly closeQueue: CloseQueue;
+  readonly permCloses: CloseQueue;
   readonly answers: PermAnswerer;
   /** The batch is empty and gets its first row (or overflow record) now. */
   readonly batchStarting: () => void;
@@ -133,8 +134,9 @@ export class EventRecorder {
     }
     // Closed exactly once, after the answer that names it (fanotify(7): a closed fd number is
     // reused by the next open, and an answer naming the wrong fd leaves the opener hanging);
-    // notification fds with the read's other fds.
-    if (perm) sysClose(fd);
+    // permission fds a few at a time (reader-loop.ts PERM_CLOSE_BATCH), notification fds with the
+    // read's other fds.
+    if (perm) this.p.permCloses.add(fd);
     else this.p.closeQueue.add(fd);
     if (!this.beginEvent(lo, ev.maskHi, ev.pid, flags, pidfd)) return;
     if (pathLen > 0) {

@@ -16,7 +16,7 @@ import {
   sysOpenByHandleAt,
 } from "../../ffi/libc.ts";
 import type { HandleOpener } from "./handle-opener.ts";
-import { readFdLink } from "./fd-link.ts";
+import { openFdLinkDir, readFdLink } from "./fd-link.ts";
 import { HandleTable } from "./handle-table.ts";
 import { NEVER_OPEN_HANDLES } from "./mark-plan.ts";
 import { isUnder, mountOf } from "./mountinfo.ts";
@@ -61,6 +61,10 @@ export class PathResolver {
   private readonly handleView = new DataView(this.handle.buffer);
   private readonly mountId = new Uint8Array(4);
   private readonly statfsBuf = new Uint8Array(128);
+
+  constructor() {
+    openFdLinkDir();
+  }
 
   /** FD mode: reads the path of an event fd into `linkBuf`; its length, or -1 when readlink fails. */
   fdPathLength(fd: number): number {
