@@ -13,7 +13,6 @@ const lib = dlopen("libc.so.6", {
   setrlimit: { args: [i32, ptr], returns: i32 },
   setpriority: { args: [i32, u32, i32], returns: i32 },
   getpriority: { args: [i32, u32], returns: i32 },
-  sched_setscheduler: { args: [i32, i32, ptr], returns: i32 },
   syscall: { args: [FFIType.i64, i32, ptr, u32], returns: FFIType.i64 },
   sigprocmask: { args: [i32, ptr, ptr], returns: i32 },
   execve: { args: [ptr, ptr, ptr], returns: i32 },
@@ -86,15 +85,20 @@ export function setThreadSlice(tid: number, sliceNs: number): boolean {
   return Number(lib.symbols.syscall(SYS_SCHED_SETATTR, tid | 0, new Uint8Array(attr.buffer), 0)) === 0;
 }
 
-const SCHED_IDLE = 5;
-const zeroParam = new Int32Array(1);
+/** The lowest nice value (sched(7)): the smallest CPU share SCHED_OTHER gives. */
+export const NICE_LOWEST = 19;
 
 /**
- * Thread `tid` of this process to SCHED_IDLE: it runs only when nothing else wants the CPU, and any
- * other waking thread preempts it at once (sched(7)). Lowering needs no privilege. False on failure.
+ * Thread `tid` of this process to SCHED_OTHER at nice 19 with the default time slice (sched_runtime
+ * 0 undoes a custom one): the smallest share of a contended CPU that still lets it progress.
+ * Lowering needs no privilege. False on failure.
  */
-export function setThreadIdle(tid: number): boolean {
-  return lib.symbols.sched_setscheduler(tid | 0, SCHED_IDLE, zeroParam) === 0;
+export function setThreadBackground(tid: number): boolean {
+  const attr = new DataView(new ArrayBuffer(48));
+  attr.setUint32(0, 48, true);
+  attr.setUint32(4, SCHED_OTHER, true);
+  attr.setInt32(16, NICE_LOWEST, true);
+  return Number(lib.symbols.syscall(SYS_SCHED_SETATTR, tid | 0, new Uint8Array(attr.buffer), 0)) === 0;
 }
 
 const SIG_BLOCK = 0;

@@ -65,7 +65,7 @@ export interface Config {
   readonly processDetails: boolean;
   /**
    * `--perm`: every daemon thread asks for a long scheduler time slice, so openers it shares a CPU
-   * with preempt its work between answers, and JSC's compiler threads run at SCHED_IDLE (default
+   * with preempt its work between answers, and JSC's compiler threads run at nice 19 (default
    * true; `--no-perm-long-slice` / `perm_long_slice 0`; issue 11).
    */
   readonly permLongSlice: boolean;

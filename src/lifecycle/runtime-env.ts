@@ -3,7 +3,7 @@
 //   MIMALLOC_PURGE_DELAY=-1  mimalloc keeps freed pages instead of returning them with madvise(2). JSC's
 //                            compiler threads did 61-98 such calls per 30,000 opens, up to 4.4 ms each; on
 //                            a CONFIG_PREEMPT_NONE kernel a thread is not preempted inside a syscall, even
-//                            at SCHED_IDLE, and each call's TLB-shootdown IPIs stop the other CPUs.
+//                            at the lowest priority, and each call's TLB-shootdown IPIs stop the other CPUs.
 //   BUN_JSC_useFTLJIT=0      no top-tier (FTL) compilations: each took 20-85 ms of a compiler thread well
 //                            after start (the first 50,000 opens); the DFG tier below stays.
 // A variable the user set is left as it is: that is also how to opt out (e.g. MIMALLOC_PURGE_DELAY=10

@@ -7,19 +7,22 @@
 // needed. Measured on the pinned permission bench (5 rounds): +p99 2.00× → 1.32× the C responder's; a
 // short slice for the reader (always, or while it waits), real-time waits for the reader, SCHED_IDLE
 // or nice 10 for the main thread were worse or starved the main thread (README "Performance").
-// JSC's background compiler threads and the allocator's scavenger go further, to SCHED_IDLE: their
-// work only ever makes later code faster or returns memory, nothing waits for it, and a compilation
-// held the openers' CPU for up to 5 ms at a time (pinned +p99.9 400–650 → 160–250 µs). On CPUs
-// saturated for long the daemon then keeps running less optimised code. Nice 19 with the 0.1 ms slice
-// instead was measured in the second pass: +p50 a little better in A/B runs, but three 5-round
-// benches put +p99.9 with the notification flood at 2.6–3.6× the C responder's against 1.3–3.3×.
+// JSC's background compiler threads, its block warm-up thread and the allocator's scavenger go the
+// other way, to nice 19 with the default slice: their work mostly makes later code faster or returns
+// memory, and a compilation held the openers' CPU for up to 5 ms at a time with the long slice. They
+// were at SCHED_IDLE until the ninth pass, which found that a JavaScript thread does wait for them now
+// and then (JSC's garbage collector stops the compiler threads at a safe point, and a compilation
+// cannot reach one without CPU): on a CPU the openers kept saturated, 7 of 20 pinned runs of 30,000
+// opens had one open stalled 8–80 ms, none of 20 at nice 19 (worst 5.6 ms; +p99.9 141 against 125 µs,
+// p50 and p99 the same; README "Performance", ninth pass). Nice 19 with the 0.1 ms slice was
+// measured in the second pass: +p99.9 with the notification flood 2.6–3.6× the C responder's.
 // (The I/O pool and the GC helpers keep the long slice: the main thread and the reader wait for them.)
 // Threads start lazily (Bun's I/O pool, JSC's JIT workers) and a new thread starts with the default
 // slice, so the main thread looks again once a second: a look reads /proc/self/stat and lists the
 // threads only when their number changed; every FULL_SCAN_MS every thread is treated again (a thread
 // id can end and come back between two looks).
 import { readdirSync, readFileSync } from "node:fs";
-import { setThreadIdle, setThreadSlice } from "../../ffi/process.ts";
+import { setThreadBackground, setThreadSlice } from "../../ffi/process.ts";
 
 /** The kernel's upper bound for a custom slice. */
 export const SLICE_NS = 100_000_000;
@@ -28,8 +31,8 @@ const FULL_SCAN_MS = 10_000;
 /** Background threads (by comm) that nothing waits for. */
 const BACKGROUND = /^(JITWorker|JSCWarmUp|mi-scavenger)/;
 
-/** What a thread gets: the long slice, or SCHED_IDLE for background work. */
-export type ThreadTreatment = "slice" | "idle";
+/** What a thread gets: the long slice, or nice 19 for background work. */
+export type ThreadTreatment = "slice" | "background";
 
 /** Where ThreadSlices looks: this process's thread count and threads (replaceable in tests). */
 export interface ThreadSource {
@@ -74,7 +77,7 @@ export class ThreadSlices {
     for (const [tid, comm] of threads) {
       live.add(tid);
       if (this.done.has(tid)) continue;
-      if (this.apply(tid, BACKGROUND.test(comm) ? "idle" : "slice")) this.done.add(tid);
+      if (this.apply(tid, BACKGROUND.test(comm) ? "background" : "slice")) this.done.add(tid);
       else missed = true;
     }
     // Threads that ended: their ids may be reused by new threads, which the next scan treats afresh.
@@ -85,7 +88,7 @@ export class ThreadSlices {
 }
 
 function applyTreatment(tid: number, how: ThreadTreatment): boolean {
-  return how === "idle" ? setThreadIdle(tid) : setThreadSlice(tid, SLICE_NS);
+  return how === "background" ? setThreadBackground(tid) : setThreadSlice(tid, SLICE_NS);
 }
 
 const procSelf: ThreadSource = {

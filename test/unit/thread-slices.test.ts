@@ -1,5 +1,5 @@
 // ThreadSlices (src/lifecycle/thread-slices.ts): every thread gets the long slice, background threads
-// (JIT compilers, the allocator's scavenger) SCHED_IDLE; a look lists the threads
+// (JIT compilers, the allocator's scavenger) nice 19; a look lists the threads
 // only when their number changed (or every 10 s); new threads are treated, ended ones forgotten, a
 // refused one tried again — with a fake thread source and setter (no real thread changes).
 import { describe, expect, test } from "bun:test";
@@ -25,7 +25,7 @@ function setup(threads: Array<[number, string]>, ok = () => true) {
 }
 
 describe("ThreadSlices", () => {
-  test("start(): the long slice for the daemon's threads, SCHED_IDLE for JIT compilers and the scavenger", () => {
+  test("start(): the long slice for the daemon's threads, nice 19 for JIT compilers and the scavenger", () => {
     const { s, calls } = setup([
       [100, "fanotifyd\n"],
       [101, "Worker\n"],
@@ -39,11 +39,11 @@ describe("ThreadSlices", () => {
     expect(calls).toEqual([
       [100, "slice"],
       [101, "slice"],
-      [102, "idle"],
+      [102, "background"],
       [103, "slice"],
       [104, "slice"],
-      [105, "idle"],
-      [106, "idle"],
+      [105, "background"],
+      [106, "background"],
     ]);
   });
 
@@ -66,7 +66,7 @@ describe("ThreadSlices", () => {
     expect(lists()).toBe(3);
     expect(calls.slice(2)).toEqual([
       [102, "slice"],
-      [100, "idle"],
+      [100, "background"],
     ]);
   });
 
