@@ -11,10 +11,10 @@
 // other way, to nice 19 with the default slice: their work mostly makes later code faster or returns
 // memory, and a compilation held the openers' CPU for up to 5 ms at a time with the long slice. They
 // were at SCHED_IDLE until the ninth pass, which found that a JavaScript thread does wait for them now
-// and then (JSC's garbage collector stops the compiler threads at a safe point, and a compilation
-// cannot reach one without CPU): on a CPU the openers kept saturated, 7 of 20 pinned runs of 30,000
-// opens had one open stalled 8–80 ms, none of 20 at nice 19 (worst 5.6 ms; +p99.9 141 against 125 µs,
-// p50 and p99 the same; README "Performance", ninth pass). Nice 19 with the 0.1 ms slice was
+// and then (a stall caught by a /proc sampler began with the reader blocked on a futex while a
+// compiler thread had been runnable and unrun for the whole run): on a CPU the openers kept
+// saturated, 7 of 20 pinned runs of 30,000 opens had one open stalled 8–80 ms, none of 20 at nice 19
+// (worst 5.6 ms; +p99.9 141 against 125 µs, p50 and p99 the same; README "Performance", ninth pass). Nice 19 with the 0.1 ms slice was
 // measured in the second pass: +p99.9 with the notification flood 2.6–3.6× the C responder's.
 // (The I/O pool and the GC helpers keep the long slice: the main thread and the reader wait for them.)
 // Threads start lazily (Bun's I/O pool, JSC's JIT workers) and a new thread starts with the default
