@@ -67,14 +67,8 @@ const SYS_SCHED_SETATTR = process.arch === "arm64" ? 274 : 314;
 const PRIO_PROCESS = 0;
 const SCHED_OTHER = 0;
 
-/**
- * Thread `tid` of this process keeps SCHED_OTHER and its nice value and asks for a `sliceNs` time
- * slice (sched_setattr(2) sched_runtime for SCHED_OTHER: the EEVDF custom slice of Linux 6.12+,
- * clamped there to 0.1–100 ms; older kernels ignore it). No privilege is needed: nothing is raised.
- * False when the kernel refuses (e.g. the thread is gone).
- */
-export function setThreadSlice(tid: number, sliceNs: number): boolean {
-  const nice = lib.symbols.getpriority(PRIO_PROCESS, tid >>> 0);
+/** sched_setattr(2) to SCHED_OTHER with `nice` and a `sliceNs` custom slice (0: the default). */
+function setSchedOther(tid: number, nice: number, sliceNs: number): boolean {
   // struct sched_attr (SCHED_ATTR_SIZE_VER0 = 48 bytes): size, policy, flags, nice, priority,
   // runtime, deadline, period.
   const attr = new DataView(new ArrayBuffer(48));
@@ -83,6 +77,16 @@ export function setThreadSlice(tid: number, sliceNs: number): boolean {
   attr.setInt32(16, nice, true);
   attr.setBigUint64(24, BigInt(sliceNs), true);
   return Number(lib.symbols.syscall(SYS_SCHED_SETATTR, tid | 0, new Uint8Array(attr.buffer), 0)) === 0;
+}
+
+/**
+ * Thread `tid` of this process keeps SCHED_OTHER and its nice value and asks for a `sliceNs` time
+ * slice (sched_setattr(2) sched_runtime for SCHED_OTHER: the EEVDF custom slice of Linux 6.12+,
+ * clamped there to 0.1–100 ms; older kernels ignore it). No privilege is needed: nothing is raised.
+ * False when the kernel refuses (e.g. the thread is gone).
+ */
+export function setThreadSlice(tid: number, sliceNs: number): boolean {
+  return setSchedOther(tid, lib.symbols.getpriority(PRIO_PROCESS, tid >>> 0), sliceNs);
 }
 
 /** The lowest nice value (sched(7)): the smallest CPU share SCHED_OTHER gives. */
@@ -94,11 +98,7 @@ export const NICE_LOWEST = 19;
  * Lowering needs no privilege. False on failure.
  */
 export function setThreadBackground(tid: number): boolean {
-  const attr = new DataView(new ArrayBuffer(48));
-  attr.setUint32(0, 48, true);
-  attr.setUint32(4, SCHED_OTHER, true);
-  attr.setInt32(16, NICE_LOWEST, true);
-  return Number(lib.symbols.syscall(SYS_SCHED_SETATTR, tid | 0, new Uint8Array(attr.buffer), 0)) === 0;
+  return setSchedOther(tid, NICE_LOWEST, 0);
 }
 
 const SIG_BLOCK = 0;

@@ -14,8 +14,9 @@
 // and then (a stall caught by a /proc sampler began with the reader blocked on a futex while a
 // compiler thread had been runnable and unrun for the whole run): on a CPU the openers kept
 // saturated, 7 of 20 pinned runs of 30,000 opens had one open stalled 8–80 ms, none of 20 at nice 19
-// (worst 5.6 ms; +p99.9 141 against 125 µs, p50 and p99 the same; README "Performance", ninth pass). Nice 19 with the 0.1 ms slice was
-// measured in the second pass: +p99.9 with the notification flood 2.6–3.6× the C responder's.
+// (worst 5.6 ms; +p99.9 141 against 125 µs, p50 and p99 the same; README "Performance", ninth
+// pass). Nice 19 with the 0.1 ms slice was measured in the second pass: +p99.9 with the notification
+// flood 2.6–3.6× the C responder's.
 // (The I/O pool and the GC helpers keep the long slice: the main thread and the reader wait for them.)
 // Threads start lazily (Bun's I/O pool, JSC's JIT workers) and a new thread starts with the default
 // slice, so the main thread looks again once a second: a look reads /proc/self/stat and lists the
@@ -28,7 +29,7 @@ import { setThreadBackground, setThreadSlice } from "../../ffi/process.ts";
 export const SLICE_NS = 100_000_000;
 export const RESCAN_MS = 1000;
 const FULL_SCAN_MS = 10_000;
-/** Background threads (by comm) that nothing waits for. */
+/** Background threads (by comm): JSC's compilers and heap warm-up, the allocator's scavenger. */
 const BACKGROUND = /^(JITWorker|JSCWarmUp|mi-scavenger)/;
 
 /** What a thread gets: the long slice, or nice 19 for background work. */
