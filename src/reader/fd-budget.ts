@@ -15,8 +15,17 @@ export const FD_RESERVE = 8;
 /** Above this many free fds a full read cannot run out: no counting. */
 const ROOMY = 4 * 4096;
 
-function countOpenFds(): number {
-  return fs.readdirSync("/proc/self/fd").length - 1; // the directory's own fd
+/**
+ * Open fds of this process. Listing /proc/self/fd takes an fd itself: with none free (EMFILE) the
+ * process is at its limit, which is what the count is for — so that is the answer, not an error that
+ * would end the reader.
+ */
+function countOpenFds(limit: number): number {
+  try {
+    return fs.readdirSync("/proc/self/fd").length - 1; // the directory's own fd
+  } catch {
+    return limit;
+  }
 }
 
 export class FdBudget {
@@ -26,7 +35,7 @@ export class FdBudget {
 
   constructor(
     private readonly softLimit: number,
-    private readonly countOpen: () => number = countOpenFds,
+    private readonly countOpen: () => number = () => countOpenFds(softLimit),
     private readonly reserve = FD_RESERVE,
   ) {
     this.tight = Number.isFinite(softLimit) && softLimit - countOpen() < ROOMY;

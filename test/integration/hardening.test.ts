@@ -92,6 +92,23 @@ describe.skipIf(!RUN)("hardening (issue 14)", () => {
     expect(st.events_lost_no_fd).toBe(0);
   }, 60_000);
 
+  test("item 5, tighter: prlimit --nofile=48, --perm: answered fds are not held back for a batched close", async () => {
+    // A few dozen fds above the daemon's own: holding answered permission fds for a batched close
+    // (reader-loop.ts PERM_CLOSE_BATCH) would leave none for the next event, which the kernel would deny.
+    const fs = makeTmpfs();
+    const out = makeTmpfs();
+    seed(fs.dir);
+    const d = await start(["--perm", "--filesystem", fs.dir, "-o", join(out.dir, "o.jsonl")], { prefix: ["prlimit", "--nofile=48"] });
+    const res = await runHelper(["open", fs.dir, "100", "50"], 30_000);
+    expect(await stop(d)).not.toBeNull();
+    expect(field(res ?? "", "eperm")).toBe(0);
+    expect(field(res ?? "", "ok")).toBe(5000);
+    const st = statsFromLog(d.stderr()).at(-1) ?? {};
+    expect(st.perm_allowed).toBe(10000);
+    expect(st.perm_denied_by_kernel).toBe(0);
+    expect(st.events_lost_no_fd).toBe(0);
+  }, 60_000);
+
   test("item 8: with the output disk full at exit, the final stats count what the close gave up", async () => {
     const fs = makeTmpfs();
     const small = makeTmpfs(1);

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { FAN_EVENT_METADATA_LEN } from "../../ffi/constants.ts";
 import { FD_RESERVE, FdBudget } from "../../src/reader/fd-budget.ts";
+import { closeSync, openSync, readdirSync } from "node:fs";
+import { getNofileLimit, setNofileSoftLimit } from "../../ffi/process.ts";
 
 describe("FdBudget (issue 14 item 5)", () => {
   test("a roomy limit never shortens reads and never counts fds", () => {
@@ -23,6 +25,29 @@ describe("FdBudget (issue 14 item 5)", () => {
   test("with no fd free it still reads one event (a failure is then reported by read itself)", () => {
     const b = new FdBudget(64, () => 64);
     expect(b.readBytes(65536)).toBe(FAN_EVENT_METADATA_LEN);
+  });
+
+  test("at the real limit (EMFILE while counting) it reads one event instead of throwing", () => {
+    const lim = getNofileLimit();
+    if (lim === null) throw new Error("getrlimit failed");
+    const open = readdirSync("/proc/self/fd").length - 1;
+    expect(setNofileSoftLimit(open + 16, lim.hard)).toBe(true);
+    const held: number[] = [];
+    try {
+      const b = new FdBudget(open + 16);
+      expect(b.isTight).toBe(true);
+      for (;;) {
+        try {
+          held.push(openSync("/dev/null", "r"));
+        } catch {
+          break;
+        }
+      }
+      expect(b.readBytes(65536)).toBe(FAN_EVENT_METADATA_LEN);
+    } finally {
+      for (const fd of held) closeSync(fd);
+      setNofileSoftLimit(lim.soft, lim.hard);
+    }
   });
 
   test("an infinite limit is roomy", () => {
