@@ -73,18 +73,23 @@ describe.skipIf(!RUN)("hardening (issue 14)", () => {
     expect(field(res ?? "", "eperm")).toBe(0);
   }, 60_000);
 
-  test("item 5: prlimit --nofile=64, --perm, 100 parallel openers: no EPERM, every answer counted", async () => {
+  /** --perm under `prlimit --nofile=N` with 100 parallel openers (50 open+read each): the helper's result and the final stats. */
+  async function permUnderFdLimit(nofile: number): Promise<{ res: string; st: Record<string, unknown> }> {
     const fs = makeTmpfs();
     const out = makeTmpfs();
     seed(fs.dir);
-    const d = await start(["--perm", "--filesystem", fs.dir, "-o", join(out.dir, "o.jsonl")], { prefix: ["prlimit", "--nofile=64"] });
+    const d = await start(["--perm", "--filesystem", fs.dir, "-o", join(out.dir, "o.jsonl")], { prefix: ["prlimit", `--nofile=${nofile}`] });
     const res = await runHelper(["open", fs.dir, "100", "50"], 30_000);
     expect(await stop(d)).not.toBeNull();
     expect(res).not.toBeNull();
-    expect(field(res ?? "", "eperm")).toBe(0);
-    expect(field(res ?? "", "other")).toBe(0);
-    expect(field(res ?? "", "ok")).toBe(5000);
-    const st = statsFromLog(d.stderr()).at(-1) ?? {};
+    return { res: res ?? "", st: statsFromLog(d.stderr()).at(-1) ?? {} };
+  }
+
+  test("item 5: prlimit --nofile=64, --perm, 100 parallel openers: no EPERM, every answer counted", async () => {
+    const { res, st } = await permUnderFdLimit(64);
+    expect(field(res, "eperm")).toBe(0);
+    expect(field(res, "other")).toBe(0);
+    expect(field(res, "ok")).toBe(5000);
     // one OPEN_PERM per open and one ACCESS_PERM per read
     expect(st.perm_allowed).toBe(10000);
     expect(st.perm_denied).toBe(0);
@@ -95,15 +100,9 @@ describe.skipIf(!RUN)("hardening (issue 14)", () => {
   test("item 5, tighter: prlimit --nofile=48, --perm: answered fds are not held back for a batched close", async () => {
     // A few dozen fds above the daemon's own: holding answered permission fds for a batched close
     // (reader-loop.ts PERM_CLOSE_BATCH) would leave none for the next event, which the kernel would deny.
-    const fs = makeTmpfs();
-    const out = makeTmpfs();
-    seed(fs.dir);
-    const d = await start(["--perm", "--filesystem", fs.dir, "-o", join(out.dir, "o.jsonl")], { prefix: ["prlimit", "--nofile=48"] });
-    const res = await runHelper(["open", fs.dir, "100", "50"], 30_000);
-    expect(await stop(d)).not.toBeNull();
-    expect(field(res ?? "", "eperm")).toBe(0);
-    expect(field(res ?? "", "ok")).toBe(5000);
-    const st = statsFromLog(d.stderr()).at(-1) ?? {};
+    const { res, st } = await permUnderFdLimit(48);
+    expect(field(res, "eperm")).toBe(0);
+    expect(field(res, "ok")).toBe(5000);
     expect(st.perm_allowed).toBe(10000);
     expect(st.perm_denied_by_kernel).toBe(0);
     expect(st.events_lost_no_fd).toBe(0);
