@@ -122,6 +122,11 @@ export class BatchBuilder {
   private detailsSrc: Uint8Array | null = null;
   private detailsContainerOff = 0;
   private detailsContainerLen = 0;
+  /** Where batches are built (batch-recycle.ts BatchSlots), the slot of this batch (-1: own arrays), and the own arrays meanwhile. */
+  private slots: BatchSlots | null = null;
+  private slot = -1;
+  private ownInts: Int32Array;
+  private ownBytes: Uint8Array;
 
   constructor(
     private readonly maxEvents: number,
@@ -131,6 +136,8 @@ export class BatchBuilder {
   ) {
     this.ints = new Int32Array(Math.min(maxEvents, initialEvents) * INTS_PER_EVENT);
     this.bytes = new Uint8Array(initialBytes);
+    this.ownInts = this.ints;
+    this.ownBytes = this.bytes;
     for (let i = 0; i < 4; i++) this.rawCopies.push({ src: this.bytes, start: 0, end: 0, slot: 0 });
   }
 
@@ -265,15 +272,52 @@ export class BatchBuilder {
     }
   }
 
-  /** Hands a small batch over in a free shared slot and starts an empty one; null (nothing done) when it does not fit or none is free. */
-  takeSlot(slots: BatchSlots): SlotBatch | null {
-    const intsLen = this.count * INTS_PER_EVENT;
-    const slot = slots.put(this.ints, intsLen, this.bytes, this.len);
-    if (slot < 0) return null;
-    const out = { count: this.count, slot, intsLen, bytesLen: this.len };
+  /** Builds batches in the shared slots from now on (batch-recycle.ts); without, in the builder's own arrays. */
+  useSlots(slots: BatchSlots): void {
+    this.slots = slots;
+    this.enterSlot();
+  }
+
+  /** An empty batch moves into a free slot, if it is not in one already (a no-op otherwise). */
+  enterSlot(): void {
+    if (this.slot >= 0 || this.count !== 0 || this.slots === null) return;
+    const slot = this.slots.claim();
+    if (slot < 0) return;
+    this.ownInts = this.ints;
+    this.ownBytes = this.bytes;
+    this.slot = slot;
+    this.ints = this.slots.allInts(slot);
+    this.bytes = this.slots.allBytes(slot);
+  }
+
+  /**
+   * Hands the batch over in its slot (posted: the main thread frees it) and starts the next one in
+   * another free slot; null (nothing done) when the batch is not in a slot.
+   */
+  takeSlot(): SlotBatch | null {
+    const slots = this.slots;
+    if (this.slot < 0 || slots === null) return null;
+    const out = { count: this.count, slot: this.slot, intsLen: this.count * INTS_PER_EVENT, bytesLen: this.len };
+    slots.post(this.slot);
+    this.slot = -1;
+    this.ints = this.ownInts;
+    this.bytes = this.ownBytes;
     this.count = 0;
     this.len = 0;
+    this.enterSlot();
     return out;
+  }
+
+  /** The batch outgrew its slot: it goes on in the builder's own arrays (grown to the slot's size), and the slot is free again. */
+  private leaveSlot(): void {
+    const ints = this.ownInts.length >= this.ints.length ? this.ownInts : new Int32Array(this.ints.length);
+    ints.set(this.ints.subarray(0, this.count * INTS_PER_EVENT));
+    const bytes = this.ownBytes.length >= this.bytes.length ? this.ownBytes : new Uint8Array(this.bytes.length);
+    bytes.set(this.bytes.subarray(0, this.len));
+    this.slots?.abandon(this.slot);
+    this.slot = -1;
+    this.ints = ints;
+    this.bytes = bytes;
   }
 
   /**
@@ -282,6 +326,7 @@ export class BatchBuilder {
    * builder to go on in (batch-recycle.ts): no copy, no fresh pages. Otherwise it is copied out.
    */
   take(buffers?: BatchBuffers): { count: number; ints: Int32Array; bytes: Uint8Array } {
+    if (this.slot >= 0) this.leaveSlot();
     const n = this.count * INTS_PER_EVENT;
     let ints: Int32Array;
     let bytes: Uint8Array;
@@ -303,6 +348,10 @@ export class BatchBuilder {
 
   /** The rows outgrew the ints (a backlog while the main thread is behind): double them, up to maxEvents. */
   private growInts(): void {
+    if (this.slot >= 0) {
+      this.leaveSlot();
+      if (this.count * INTS_PER_EVENT + INTS_PER_EVENT <= this.ints.length) return;
+    }
     const size = Math.min(this.maxEvents * INTS_PER_EVENT, this.ints.length * 2);
     if (size <= this.ints.length) throw new RangeError("batch builder: more rows than maxEvents");
     const next = new Int32Array(size);
@@ -390,6 +439,10 @@ export class BatchBuilder {
 
   private reserve(n: number): void {
     if (this.len + n <= this.bytes.length) return;
+    if (this.slot >= 0) {
+      this.leaveSlot();
+      if (this.len + n <= this.bytes.length) return;
+    }
     let size = this.bytes.length * 2;
     while (size < this.len + n) size *= 2;
     const next = new Uint8Array(size);

@@ -1,10 +1,12 @@
-// Batch buffers go round instead of being allocated per batch (issue 11). A posted batch's ints and
-// bytes were fresh allocations, and fresh memory is mapped page by page as it is first written: a
-// 4096-event batch took ~180 page faults in the Worker (~0.7 ms in one piece on this VM, while
-// openers waited). The main thread now hands each processed batch's buffers back over a
-// MessageChannel, the Worker takes them up synchronously (receiveMessageOnPort) when it posts the
-// next batch, and a large batch goes over in place while the builder goes on in those (their pages
-// are mapped already).
+// How a batch gets from the Worker to the main thread without fresh memory (issue 11). Normally it is
+// built in a shared slot and only the slot's number is posted (BatchSlots, below). A batch that
+// outgrew its slot (a backlog while the main thread is behind) is handed over in place and its buffers
+// go round (BatchBuffers): fresh memory is mapped page by page as it is first written, and a
+// 4096-event batch in fresh buffers took ~180 page faults in the Worker (~0.7 ms in one piece on this
+// VM, while openers waited). The main thread hands such a batch's buffers back over a MessageChannel,
+// and the Worker takes them up synchronously (receiveMessageOnPort) when it posts the next one.
+
+import { INTS_PER_EVENT } from "./protocol.ts";
 
 /**
  * node:worker_threads' receiveMessageOnPort, loaded by the Worker at its first large batch: the
@@ -115,24 +117,33 @@ export function returnBatch(port: MessagePort, ints: Int32Array, bytes: Uint8Arr
 }
 
 /**
- * Small batches (both arrays under SWAP_MIN_BYTES: the 2 ms batches of a trickle, i.e. nearly every
- * batch when the openers and the daemon share CPUs) go through a few slots of one SharedArrayBuffer
- * made at start: the Worker copies the batch into a free slot and posts only the slot's number; the
- * main thread reads it in place and marks it free again (an atomic store, no message back). Copied
- * out into two fresh ArrayBuffers instead, each post cost the Worker ~50 µs on average (first-touch
- * page faults, and every ArrayBuffer sent counts as fresh memory against the eden GC budget of both
- * heaps) while the next opener waited (issue 11, seventh pass). With every slot in use (the main
- * thread is behind) a batch is copied out as before.
+ * Batches are built in place in a few slots of one SharedArrayBuffer made at start (issue 11): the
+ * Worker's batch builder writes each batch's rows and bytes straight into a slot it has claimed, posts
+ * only the slot's number, and the main thread reads the batch there and frees the slot with an atomic
+ * store — no copy, no message back, no ArrayBuffer changes hands. Every ArrayBuffer a thread receives
+ * counts as fresh memory against its heap's eden budget, so the in-place handover of a 4096-event
+ * batch (~1 MB each way) started a garbage collection in both heaps every ~8 batches (0.4–1.2 ms each,
+ * while openers waited; `BUN_JSC_logGC=1`: "oversized bytes"), and copying a small batch out cost the
+ * Worker ~50 µs per post (seventh pass). A batch that outgrows its slot (a backlog while the main
+ * thread is behind, or very long paths) goes on in the builder's own arrays and is handed over as
+ * before (BatchBuffers). With MAX_INFLIGHT batches posted at most, one slot is always free to build in.
  */
 export const SLOT_COUNT = 5;
-/** Each half of a slot (ints, bytes): any batch under SWAP_MIN_BYTES fits. */
-const SLOT_HALF = SWAP_MIN_BYTES;
-/** The slots' states (0 free, 1 posted) fill the first page; then per slot its ints and its bytes, page-aligned. */
+/** Rows a slot holds: a full batch (4096 events) and what one more content read adds. */
+export const SLOT_EVENTS = 5120;
+const SLOT_INTS_BYTES = SLOT_EVENTS * INTS_PER_EVENT * 4;
+/** Bytes a slot holds: ~500 bytes per event of a full batch (the pages are mapped only as they are written). */
+export const SLOT_BYTES = 2 * 1024 * 1024;
+/** The slots' states fill the first page; then per slot its ints and its bytes (page multiples). */
 const SLOTS_AT = 4096;
+const SLOT_STRIDE = SLOT_INTS_BYTES + SLOT_BYTES;
+const FREE = 0;
+const POSTED = 1;
+const BUILDING = 2;
 
 /** Made by the main thread and handed to the Worker in the start message. */
 export function createBatchSlots(): SharedArrayBuffer {
-  return new SharedArrayBuffer(SLOTS_AT + SLOT_COUNT * 2 * SLOT_HALF);
+  return new SharedArrayBuffer(SLOTS_AT + SLOT_COUNT * SLOT_STRIDE);
 }
 
 /** A batch in a slot: what the Worker posts instead of the arrays. */
@@ -145,7 +156,7 @@ export interface SlotBatch {
   readonly bytesLen: number;
 }
 
-/** Both sides' view of the slots. */
+/** Both sides' view of the slots. Only the Worker claims (free → building) and posts (building → posted). */
 export class BatchSlots {
   private readonly state: Int32Array;
   private readonly intsOf: Int32Array[] = [];
@@ -154,23 +165,40 @@ export class BatchSlots {
   constructor(sab: SharedArrayBuffer) {
     this.state = new Int32Array(sab, 0, SLOT_COUNT);
     for (let i = 0; i < SLOT_COUNT; i++) {
-      const at = SLOTS_AT + i * 2 * SLOT_HALF;
-      this.intsOf.push(new Int32Array(sab, at, SLOT_HALF / 4));
-      this.bytesOf.push(new Uint8Array(sab, at + SLOT_HALF, SLOT_HALF));
+      const at = SLOTS_AT + i * SLOT_STRIDE;
+      this.intsOf.push(new Int32Array(sab, at, SLOT_INTS_BYTES / 4));
+      this.bytesOf.push(new Uint8Array(sab, at + SLOT_INTS_BYTES, SLOT_BYTES));
     }
   }
 
-  /** Worker: copies a batch into a free slot and marks it posted; -1 when it does not fit or none is free. */
-  put(ints: Int32Array, intsLen: number, bytes: Uint8Array, bytesLen: number): number {
-    if (intsLen * 4 > SLOT_HALF || bytesLen > SLOT_HALF) return -1;
+  /** Worker: a free slot to build the next batch in (lowest first: its pages are mapped already), or -1. */
+  claim(): number {
     for (let i = 0; i < SLOT_COUNT; i++) {
-      if (Atomics.load(this.state, i) !== 0) continue;
-      this.intsOf[i].set(ints.subarray(0, intsLen));
-      this.bytesOf[i].set(bytes.subarray(0, bytesLen));
-      Atomics.store(this.state, i, 1);
+      if (Atomics.load(this.state, i) !== FREE) continue;
+      Atomics.store(this.state, i, BUILDING);
       return i;
     }
     return -1;
+  }
+
+  /** Worker: the batch in `slot` goes to the main thread. */
+  post(slot: number): void {
+    Atomics.store(this.state, slot, POSTED);
+  }
+
+  /** Worker: a claimed slot given up (its batch moved out). */
+  abandon(slot: number): void {
+    Atomics.store(this.state, slot, FREE);
+  }
+
+  /** The slot's whole ints (the Worker builds in them). */
+  allInts(slot: number): Int32Array {
+    return this.intsOf[slot];
+  }
+
+  /** The slot's whole bytes (the Worker builds in them). */
+  allBytes(slot: number): Uint8Array {
+    return this.bytesOf[slot];
   }
 
   /** Main thread: the slot's ints in use (valid until release()). */
@@ -183,15 +211,15 @@ export class BatchSlots {
     return this.bytesOf[slot].subarray(0, len);
   }
 
-  /** Main thread: done with the slot's batch; the Worker may fill it again. */
+  /** Main thread: done with the slot's batch; the Worker may build in it again. */
   release(slot: number): void {
-    Atomics.store(this.state, slot, 0);
+    Atomics.store(this.state, slot, FREE);
   }
 
   /** Slots posted and not yet released. */
   inUse(): number {
     let n = 0;
-    for (let i = 0; i < SLOT_COUNT; i++) n += Atomics.load(this.state, i);
+    for (let i = 0; i < SLOT_COUNT; i++) if (Atomics.load(this.state, i) === POSTED) n++;
     return n;
   }
 }

@@ -149,6 +149,7 @@ export class Reader {
     this.sharedCounters = new Float64Array(start.counters);
     this.buffers = new BatchBuffers(start.recycle);
     this.slots = new BatchSlots(start.slots);
+    this.batch.useSlots(this.slots);
     this.policy = new PermissionPolicy(start.permission);
     this.details = start.details ? new ProcessDetails() : null;
     this.details?.nextBatch(performance.now());
@@ -382,6 +383,7 @@ export class Reader {
   }
 
   private beginBatch(): void {
+    this.batch.enterSlot();
     const now = performance.now();
     if (now - this.lastCacheClear > DIR_CACHE_MAX_AGE_MS) {
       this.resolver.invalidateDirs();
@@ -496,7 +498,7 @@ export class Reader {
     if (!final && this.behind()) return;
     const count = this.batch.count;
     Atomics.add(this.control, CTRL_INFLIGHT, 1);
-    const inSlot = this.batch.takeSlot(this.slots);
+    const inSlot = this.batch.takeSlot();
     if (inSlot !== null) {
       post({ type: "slot-batch", ...inSlot, readAt: this.batchReadAt });
     } else {

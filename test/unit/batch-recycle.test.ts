@@ -7,7 +7,7 @@ import { Pipeline } from "../../src/pipeline.ts";
 import { PolicyEngine } from "../../src/policy/engine.ts";
 import { OutputWriter } from "../../src/sinks/output.ts";
 import { BatchBuilder } from "../../src/reader/batch-builder.ts";
-import { BatchBuffers, BatchSlots, SLOT_COUNT, SWAP_MIN_BYTES, createBatchSlots, returnBatch } from "../../src/reader/batch-recycle.ts";
+import { BatchBuffers, BatchSlots, SLOT_BYTES, SLOT_COUNT, SLOT_EVENTS, SWAP_MIN_BYTES, createBatchSlots, returnBatch } from "../../src/reader/batch-recycle.ts";
 import { INTS_PER_EVENT } from "../../src/reader/protocol.ts";
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
@@ -104,7 +104,7 @@ describe("batch buffers go round (issue 11: no fresh pages per batch)", () => {
   });
 });
 
-describe("small batches go through shared slots (issue 11: no fresh memory per post)", () => {
+describe("batches are built in shared slots (issue 11: no copy, no ArrayBuffer handed over)", () => {
   const policy = (): PolicyEngine =>
     new PolicyEngine({ canaries: [], jobs: [], burstThreshold: 0, burstWindowMs: 1000, hookCooldownMs: 0, denyOnAlert: false });
 
@@ -117,10 +117,11 @@ describe("small batches go through shared slots (issue 11: no fresh memory per p
   test("the main thread reads the batch in place, byte for byte what a copy holds, and frees the slot", () => {
     const { worker, main } = slots();
     const viaSlot = new BatchBuilder(100);
+    viaSlot.useSlots(worker);
     const copied = new BatchBuilder(100);
     fill(viaSlot, 30, 25);
     fill(copied, 30, 25);
-    const s = viaSlot.takeSlot(worker);
+    const s = viaSlot.takeSlot();
     const c = copied.take();
     expect(s).not.toBeNull();
     expect(s!.count).toBe(30);
@@ -130,10 +131,14 @@ describe("small batches go through shared slots (issue 11: no fresh memory per p
     expect(ints.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(Array.from(ints)).toEqual(Array.from(c.ints));
     expect(Buffer.from(bytes).equals(Buffer.from(c.bytes))).toBe(true);
-    // The builder starts an empty batch.
+    // The builder starts an empty batch, in another slot: the posted one is left as it is.
     fill(viaSlot, 2, 10);
-    expect(viaSlot.take().count).toBe(2);
+    const next = viaSlot.takeSlot()!;
+    expect(next.slot).not.toBe(s!.slot);
+    expect(next.count).toBe(2);
+    expect(Buffer.from(main.bytes(s!.slot, s!.bytesLen)).equals(Buffer.from(c.bytes))).toBe(true);
     main.release(s!.slot);
+    main.release(next.slot);
     expect(worker.inUse()).toBe(0);
   });
 
@@ -143,10 +148,11 @@ describe("small batches go through shared slots (issue 11: no fresh memory per p
     const p = new Pipeline(policy(), [sink], { onAlert() {}, onBurstDenyChanged() {} });
     const { worker, main } = slots();
     const a = new BatchBuilder(100);
+    a.useSlots(worker);
     const b2 = new BatchBuilder(100);
     fill(a, 20, 33);
     fill(b2, 20, 33);
-    const s = a.takeSlot(worker)!;
+    const s = a.takeSlot()!;
     const c = b2.take();
     p.processBatch(s.count, main.ints(s.slot, s.intsLen), main.bytes(s.slot, s.bytesLen));
     p.processBatch(c.count, c.ints, c.bytes);
@@ -156,31 +162,53 @@ describe("small batches go through shared slots (issue 11: no fresh memory per p
     expect(out[0].split("\n").length).toBe(21);
   });
 
-  test("while every slot is posted, and for a batch too large for one, nothing is put in a slot", () => {
+  test("while every slot is posted the builder works in its own arrays; a freed slot is taken again", () => {
     const { worker, main } = slots();
-    const taken: number[] = [];
-    for (let i = 0; i < SLOT_COUNT; i++) {
-      const bb = new BatchBuilder(100);
-      fill(bb, 3, 10 + i);
-      taken.push(bb.takeSlot(worker)!.slot);
-    }
-    expect(new Set(taken).size).toBe(SLOT_COUNT);
     const bb = new BatchBuilder(100);
+    bb.useSlots(worker);
+    const posted: number[] = [];
+    for (let i = 0; i < SLOT_COUNT; i++) {
+      fill(bb, 3, 10 + i);
+      posted.push(bb.takeSlot()!.slot);
+    }
+    expect(new Set(posted).size).toBe(SLOT_COUNT);
+    expect(main.inUse()).toBe(SLOT_COUNT);
     fill(bb, 3, 10);
-    expect(bb.takeSlot(worker)).toBeNull();
-    expect(bb.take().count).toBe(3); // left as it was: copied out instead
-    // One freed: the next batch takes that one, and its bytes are the new batch's.
-    main.release(taken[2]);
+    expect(bb.takeSlot()).toBeNull();
+    expect(bb.take().count).toBe(3); // handed over the other way
+    // One freed: the next batch is built there, and its bytes are the new batch's.
+    main.release(posted[2]);
+    bb.enterSlot();
     fill(bb, 4, 50);
-    const again = bb.takeSlot(worker)!;
-    expect(again.slot).toBe(taken[2]);
+    const again = bb.takeSlot()!;
+    expect(again.slot).toBe(posted[2]);
     expect(Buffer.from(main.bytes(again.slot, again.bytesLen)).toString("latin1")).toContain(`"path":"/${"p".repeat(49)}"`);
-    // Over SWAP_MIN_BYTES of bytes: the in-place handover's business, not a slot's.
-    const large = new BatchBuilder(8192);
-    fill(large, 2000, 80);
-    for (let i = 0; i < SLOT_COUNT; i++) main.release(i);
-    expect(large.takeSlot(worker)).toBeNull();
-    expect(large.take().bytes.length).toBeGreaterThan(SWAP_MIN_BYTES);
+  });
+
+  test("a batch that outgrows its slot (rows or bytes) goes on in the builder's own arrays, unchanged, and frees the slot", () => {
+    for (const [events, pathLen] of [
+      [SLOT_EVENTS + 10, 20], // more rows than a slot holds
+      [Math.ceil(SLOT_BYTES / 3000) + 10, 3000], // more bytes
+    ]) {
+      const { worker, main } = slots();
+      const bb = new BatchBuilder(SLOT_EVENTS * 2);
+      bb.useSlots(worker);
+      const ref = new BatchBuilder(SLOT_EVENTS * 2);
+      fill(bb, events, pathLen);
+      fill(ref, events, pathLen);
+      expect(bb.takeSlot()).toBeNull();
+      const out = bb.take();
+      const want = ref.take();
+      expect(out.count).toBe(events);
+      expect(out.ints.buffer).toBeInstanceOf(ArrayBuffer);
+      expect(Array.from(out.ints)).toEqual(Array.from(want.ints));
+      expect(Buffer.from(out.bytes).equals(Buffer.from(want.bytes))).toBe(true);
+      // The slot was given up: every slot can be claimed again.
+      expect(main.inUse()).toBe(0);
+      const claimed = new Set<number>();
+      for (let i = 0; i < SLOT_COUNT; i++) claimed.add(worker.claim());
+      expect(claimed).toEqual(new Set(Array.from({ length: SLOT_COUNT }, (_, i) => i)));
+    }
   });
 });
 
