@@ -2,13 +2,12 @@
 // One read of /proc/PID/stat per pid per batch gives comm and the start time; exe is read only
 // when (pid, start time) is new, so a reused pid never inherits another process's names.
 import * as K from "../../ffi/constants.ts";
-import { cpath, sysClose, sysOpen, sysRead, sysReadlink } from "../../ffi/libc.ts";
+import { sysClose, sysOpen, sysRead, sysReadlink } from "../../ffi/libc.ts";
 import { bytesEqualAt } from "../bytes.ts";
 import { procHead, type ProcHead } from "./batch-builder.ts";
 
 interface ProcEntry {
   pid: number;
-  startTime: string;
   comm: Uint8Array;
   exe: Uint8Array;
   batch: number;
@@ -25,6 +24,11 @@ interface ProcEntry {
 const EMPTY = new Uint8Array(0);
 
 const MAX_ENTRIES = 4096;
+/** Pids re-read as a batch is posted (nextBatch): the last few distinct ones looked up. */
+const RECENT_PIDS = 4;
+const PROC = Buffer.from("/proc/", "latin1");
+const STAT = Buffer.from("/stat\0", "latin1");
+const EXE = Buffer.from("/exe\0", "latin1");
 
 export class ProcInfoCache {
   private readonly entries = new Map<number, ProcEntry>();
@@ -36,6 +40,11 @@ export class ProcInfoCache {
   private readonly gonePids = new Map<number, number>();
   private readonly statBuf = Buffer.alloc(1024);
   private readonly linkBuf = Buffer.alloc(4096);
+  /** `/proc/PID/stat` or `/proc/PID/exe`, NUL-terminated, written in place (procPath). */
+  private readonly pathBuf = new Uint8Array(32);
+  /** The last few distinct pids looked up, most recent first, and a copy nextBatch() walks. */
+  private readonly recent: number[] = [];
+  private readonly refreshing: number[] = [];
   private batch = 0;
   /** Raw bytes of comm and exe (empty when unknown); not to be modified. */
   comm: Uint8Array = EMPTY;
@@ -59,13 +68,23 @@ export class ProcInfoCache {
   /** /proc/PID/stat reads attempted (tests and benchmarks). */
   statReads = 0;
 
-  /** Call once per read batch: entries are re-validated once per batch. */
+  /**
+   * Call once per posted batch: entries are re-validated once per batch. The pids the batch ended
+   * with are re-read now, at the batch boundary, rather than at their next event: there that read
+   * (a path taken once per batch, so cold: ~75 µs on the test VM) held the answer after the next one,
+   * a second slow open per batch besides the one the post itself delays (issue 11, tenth pass).
+   */
   nextBatch(): void {
     this.batch++;
+    const pids = this.refreshing;
+    pids.length = 0;
+    for (const pid of this.recent) pids.push(pid);
+    for (const pid of pids) this.lookup(pid);
   }
 
   /** Sets `comm` and `exe` (empty when unknown) for pid. */
   lookup(pid: number): void {
+    if (this.recent[0] !== pid) this.noteRecent(pid);
     const cached = this.entries.get(pid);
     if (cached !== undefined && cached.batch === this.batch) {
       this.current = cached;
@@ -88,8 +107,8 @@ export class ProcInfoCache {
     const knownGone = this.gonePids.get(pid) === this.batch;
     this.fresh = !knownGone;
     if (pid <= 0) return;
-    const stat = knownGone ? null : this.readStat(pid);
-    if (stat === null) {
+    const n = knownGone ? -1 : this.readStat(pid);
+    if (n <= 0) {
       if (!knownGone) {
         if (this.gonePids.size >= MAX_ENTRIES) this.gonePids.clear();
         this.gonePids.set(pid, this.batch);
@@ -103,20 +122,22 @@ export class ProcInfoCache {
     }
     this.gone = false;
     // /proc/PID/stat: "pid (comm) state ppid ... starttime(22nd field) ..."; comm may hold ')' and
-    // spaces, so split after the last ')'.
-    const close = stat.lastIndexOf(")");
-    const open = stat.indexOf("(");
-    const comm = open >= 0 && close > open ? Buffer.from(stat.slice(open + 1, close), "latin1") : EMPTY;
-    const rest = stat.slice(close + 2).split(" ");
-    const startTime = rest[19] ?? "";
-    const ppid = Number(rest[1] ?? "-1");
-    this.ppid = Number.isInteger(ppid) ? ppid : -1;
-    if (cached !== undefined && cached.startTime === startTime) {
+    // spaces, so the fields start after the last ')'. Parsed in place: no string per read.
+    const buf = this.statBuf;
+    const open = buf.indexOf(0x28);
+    const close = buf.lastIndexOf(0x29, n - 1);
+    const commOk = open >= 0 && close > open;
+    const commStart = commOk ? open + 1 : 0;
+    const commLen = commOk ? close - commStart : 0;
+    const ppid = commOk ? statField(buf, close + 2, n, 1) : -1;
+    const start = commOk ? statField(buf, close + 2, n, 19) : -1;
+    this.ppid = ppid;
+    if (cached !== undefined && cached.start === start && start > 0) {
       // Same process. An execve() keeps pid and start time but changes exe, and comm with it
       // (to the new program's name), so exe is read again when comm changed.
-      if (!bytesEqualAt(cached.comm, comm, 0, comm.length)) {
-        cached.comm = comm;
-        cached.exe = this.readLink(`/proc/${pid}/exe`);
+      if (!bytesEqualAt(cached.comm, buf, commStart, commLen)) {
+        cached.comm = buf.slice(commStart, commStart + commLen);
+        cached.exe = this.readLink(pid);
         cached.version = ++this.versions;
         cached.head = undefined;
       }
@@ -129,16 +150,15 @@ export class ProcInfoCache {
       this.version = cached.version;
       return;
     }
-    const exe = this.readLink(`/proc/${pid}/exe`);
+    const comm = commLen > 0 ? buf.slice(commStart, commStart + commLen) : EMPTY;
+    const exe = this.readLink(pid);
     if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
-    const start = Number(startTime);
     const entry: ProcEntry = {
       pid,
-      startTime,
       comm,
       exe,
       batch: this.batch,
-      start: Number.isSafeInteger(start) ? start : 0,
+      start: start > 0 ? start : 0,
       ppid: this.ppid,
       version: ++this.versions,
       head: undefined,
@@ -162,19 +182,57 @@ export class ProcInfoCache {
     return e.head;
   }
 
-  private readStat(pid: number): string | null {
-    this.statReads++;
-    const fd = sysOpen(cpath(`/proc/${pid}/stat`), K.O_RDONLY | K.O_CLOEXEC);
-    if (fd < 0) return null;
-    const n = sysRead(fd, this.statBuf, this.statBuf.length);
-    sysClose(fd);
-    if (n <= 0) return null;
-    return this.statBuf.toString("latin1", 0, n);
+  private noteRecent(pid: number): void {
+    const r = this.recent;
+    const at = r.indexOf(pid);
+    if (at >= 0) r.splice(at, 1);
+    else if (r.length >= RECENT_PIDS) r.pop();
+    r.unshift(pid);
   }
 
-  private readLink(path: string): Uint8Array {
-    const n = sysReadlink(cpath(path), this.linkBuf, this.linkBuf.length);
+  /** Bytes of /proc/PID/stat read into statBuf; -1 when it cannot be read (the process is gone). */
+  private readStat(pid: number): number {
+    this.statReads++;
+    const fd = sysOpen(this.procPath(pid, STAT), K.O_RDONLY | K.O_CLOEXEC);
+    if (fd < 0) return -1;
+    const n = sysRead(fd, this.statBuf, this.statBuf.length);
+    sysClose(fd);
+    return n > 0 ? n : -1;
+  }
+
+  private readLink(pid: number): Uint8Array {
+    const n = sysReadlink(this.procPath(pid, EXE), this.linkBuf, this.linkBuf.length);
     if (n <= 0) return EMPTY;
     return this.linkBuf.slice(0, n);
   }
+
+  /** `/proc/<pid><leaf>` in pathBuf (leaf ends with NUL). */
+  private procPath(pid: number, leaf: Uint8Array): Uint8Array {
+    const out = this.pathBuf;
+    out.set(PROC, 0);
+    let digits = 1;
+    for (let t = pid; t >= 10; t = Math.floor(t / 10)) digits++;
+    let p = PROC.length + digits;
+    const end = p;
+    for (let t = pid; p > PROC.length; t = Math.floor(t / 10)) out[--p] = 0x30 + (t % 10);
+    out.set(leaf, end);
+    return out;
+  }
+}
+
+/** The decimal value of the index-th space-separated field of buf[from, n); -1 when absent or not a number. */
+function statField(buf: Uint8Array, from: number, n: number, index: number): number {
+  let p = from;
+  for (let f = 0; f < index; f++) {
+    while (p < n && buf[p] !== 0x20) p++;
+    p++;
+  }
+  if (p >= n) return -1;
+  let v = 0;
+  let any = false;
+  for (; p < n && buf[p] >= 0x30 && buf[p] <= 0x39; p++) {
+    v = v * 10 + (buf[p] - 0x30);
+    any = true;
+  }
+  return any && (p >= n || buf[p] === 0x20 || buf[p] === 0x0a) ? v : -1;
 }

@@ -1,6 +1,9 @@
 // ProcInfoCache (B14): comm/exe of live processes from /proc, read once per pid per batch; a process
 // that is gone costs one failed read per batch, not one per event.
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ProcInfoCache } from "../../src/reader/proc-info.ts";
 import { procHead } from "../../src/reader/batch-builder.ts";
 
@@ -68,4 +71,50 @@ describe("ProcInfoCache", () => {
     procs.lookup(exitedPid());
     expect(procs.rowHead()).toBeNull();
   });
+
+  test("a comm with spaces and parentheses is read whole; start time and ppid come from the fields after it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "procinfo-"));
+    const odd = join(dir, "a) b (c");
+    symlinkSync(Bun.which("sleep")!, odd);
+    const child = Bun.spawn([odd, "5"]);
+    try {
+      const procs = new ProcInfoCache();
+      const comm = (): string => Buffer.from(procs.comm).toString("latin1");
+      // Until the child has exec'd (its comm is the runtime's before that).
+      for (let i = 0; i < 100; i++) {
+        procs.nextBatch();
+        procs.lookup(child.pid);
+        if (comm() === "a) b (c") break;
+        await Bun.sleep(10);
+      }
+      expect(comm()).toBe("a) b (c");
+      expect(procs.ppid).toBe(process.pid);
+      const stat = readFileSync(`/proc/${child.pid}/stat`, "latin1");
+      expect(procs.startTime).toBe(Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]));
+      expect(Buffer.from(procs.exe).toString("latin1")).toBe(realpathSync(Bun.which("sleep")!));
+    } finally {
+      child.kill("SIGKILL");
+      await child.exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("posting a batch re-reads the last four pids looked up at once; their next lookups read nothing", () => {
+    const kids = Array.from({ length: 5 }, () => Bun.spawn(["sleep", "5"]));
+    try {
+      const procs = new ProcInfoCache();
+      for (const k of kids) procs.lookup(k.pid);
+      expect(procs.statReads).toBe(5);
+      procs.nextBatch();
+      expect(procs.statReads).toBe(9); // the last four, most recent first; not the first
+      for (const k of kids.slice(1)) procs.lookup(k.pid);
+      expect(procs.statReads).toBe(9);
+      procs.lookup(kids[0].pid);
+      expect(procs.statReads).toBe(10);
+      expect(procs.gone).toBe(false);
+    } finally {
+      for (const k of kids) k.kill("SIGKILL");
+    }
+  });
 });
+
