@@ -69,13 +69,16 @@ export class ProcInfoCache {
   statReads = 0;
 
   /**
-   * Call once per posted batch: entries are re-validated once per batch. The pids the batch ended
-   * with are re-read now, at the batch boundary, rather than at their next event: there that read
-   * (a path taken once per batch, so cold: ~75 µs on the test VM) held the answer after the next one,
-   * a second slow open per batch besides the one the post itself delays (issue 11, tenth pass).
+   * Call once per posted batch: entries are re-validated once per batch. With `rereadRecent` the
+   * pids the batch ended with are re-read now rather than at their next event: for a full batch
+   * posted from inside the permission drain, that read (a path taken once per batch, so cold: ~75 µs
+   * on the test VM) held the answer after the next one — a second slow open per batch besides the
+   * one the post itself delays (issue 11, tenth pass). A batch posted at its age (2 ms) keeps the
+   * lazy read: that post is on no open's path, the re-read would be.
    */
-  nextBatch(): void {
+  nextBatch(rereadRecent = false): void {
     this.batch++;
+    if (!rereadRecent) return;
     const pids = this.refreshing;
     pids.length = 0;
     for (const pid of this.recent) pids.push(pid);

@@ -438,7 +438,9 @@ export class Reader {
         if (sharedMonoNow() - this.batchReadAt >= MAX_BATCH_AGE_MS && this.batch.count > 0) break;
         this.contentFirst.answerFirst();
       }
-      if (isContent && this.batch.count >= BATCH_EVENTS && !this.behind()) this.flush();
+      // A full batch posted from inside the permission drain: an open is waiting behind this post
+      // anyway, so the batch's processes are re-read now too (ProcInfoCache.nextBatch).
+      if (isContent && this.batch.count >= BATCH_EVENTS && !this.behind()) this.flush(false, true);
     }
   }
 
@@ -491,7 +493,7 @@ export class Reader {
     for (let i = 0; i < COUNTER_NAMES.length; i++) this.sharedCounters[i] = this.counters[COUNTER_NAMES[i]];
   }
 
-  private flush(final = false): void {
+  private flush(final = false, rereadProcs = false): void {
     this.notify?.trees.settle();
     this.publishCounters();
     if (this.batch.count === 0) return;
@@ -512,7 +514,7 @@ export class Reader {
     this.timer.disarm();
     if (this.coalesce) this.timer.arm();
     // comm/exe are re-validated once per posted batch (B14; a pid cannot be reused within ~2 ms).
-    this.procs.nextBatch();
+    this.procs.nextBatch(rereadProcs);
     this.details?.nextBatch(performance.now());
   }
 }

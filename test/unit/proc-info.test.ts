@@ -99,13 +99,15 @@ describe("ProcInfoCache", () => {
     }
   });
 
-  test("posting a batch re-reads the last four pids looked up at once; their next lookups read nothing", () => {
+  test("a full batch posted from the permission drain re-reads the last four pids at once; their next lookups read nothing", () => {
     const kids = Array.from({ length: 5 }, () => Bun.spawn(["sleep", "5"]));
     try {
       const procs = new ProcInfoCache();
       for (const k of kids) procs.lookup(k.pid);
       expect(procs.statReads).toBe(5);
       procs.nextBatch();
+      expect(procs.statReads).toBe(5); // an ordinary batch: read lazily
+      procs.nextBatch(true);
       expect(procs.statReads).toBe(9); // the last four, most recent first; not the first
       for (const k of kids.slice(1)) procs.lookup(k.pid);
       expect(procs.statReads).toBe(9);
