@@ -185,12 +185,16 @@ export class ProcInfoCache {
     return e.head;
   }
 
+  /** Moves pid to the front of `recent` (in place: this runs whenever the pid changes from event to event). */
   private noteRecent(pid: number): void {
     const r = this.recent;
-    const at = r.indexOf(pid);
-    if (at >= 0) r.splice(at, 1);
-    else if (r.length >= RECENT_PIDS) r.pop();
-    r.unshift(pid);
+    let at = r.indexOf(pid);
+    if (at < 0) {
+      if (r.length < RECENT_PIDS) r.push(pid);
+      at = r.length - 1;
+    }
+    for (let i = at; i > 0; i--) r[i] = r[i - 1];
+    r[0] = pid;
   }
 
   /** Bytes of /proc/PID/stat read into statBuf; -1 when it cannot be read (the process is gone). */
