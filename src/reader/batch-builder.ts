@@ -272,13 +272,16 @@ export class BatchBuilder {
     }
   }
 
-  /** Builds batches in the shared slots from now on (batch-recycle.ts); without, in the builder's own arrays. */
+  /** Builds batches in the shared slots from now on (batch-recycle.ts; each from enterSlot()); without, in the builder's own arrays. */
   useSlots(slots: BatchSlots): void {
     this.slots = slots;
-    this.enterSlot();
   }
 
-  /** An empty batch moves into a free slot, if it is not in one already (a no-op otherwise). */
+  /**
+   * An empty batch moves into a free slot, if it is not in one already (a no-op otherwise). Called
+   * as a batch gets its first record, not when the last one is posted: by then the main thread has
+   * usually released that one, and the same slot's pages serve again.
+   */
   enterSlot(): void {
     if (this.slot >= 0 || this.count !== 0 || this.slots === null) return;
     const slot = this.slots.claim();
@@ -291,8 +294,8 @@ export class BatchBuilder {
   }
 
   /**
-   * Hands the batch over in its slot (posted: the main thread frees it) and starts the next one in
-   * another free slot; null (nothing done) when the batch is not in a slot.
+   * Hands the batch over in its slot (posted: the main thread frees it) and starts an empty one in
+   * the builder's own arrays until enterSlot(); null (nothing done) when the batch is not in a slot.
    */
   takeSlot(): SlotBatch | null {
     const slots = this.slots;
@@ -304,7 +307,6 @@ export class BatchBuilder {
     this.bytes = this.ownBytes;
     this.count = 0;
     this.len = 0;
-    this.enterSlot();
     return out;
   }
 

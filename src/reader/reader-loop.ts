@@ -170,6 +170,7 @@ export class Reader {
 
   /** The batch gets its first record: it dates from this read, and its timer starts (unless it is going out now). */
   private readonly batchStarting = (): void => {
+    this.batch.enterSlot();
     this.batchReadAt = this.answers.readAt;
     if (!this.collectingDue) this.timer.arm();
   };
@@ -383,7 +384,6 @@ export class Reader {
   }
 
   private beginBatch(): void {
-    this.batch.enterSlot();
     const now = performance.now();
     if (now - this.lastCacheClear > DIR_CACHE_MAX_AGE_MS) {
       this.resolver.invalidateDirs();

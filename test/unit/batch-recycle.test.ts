@@ -118,6 +118,7 @@ describe("batches are built in shared slots (issue 11: no copy, no ArrayBuffer h
     const { worker, main } = slots();
     const viaSlot = new BatchBuilder(100);
     viaSlot.useSlots(worker);
+    viaSlot.enterSlot(); // as the reader does when a batch gets its first record
     const copied = new BatchBuilder(100);
     fill(viaSlot, 30, 25);
     fill(copied, 30, 25);
@@ -131,7 +132,8 @@ describe("batches are built in shared slots (issue 11: no copy, no ArrayBuffer h
     expect(ints.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(Array.from(ints)).toEqual(Array.from(c.ints));
     expect(Buffer.from(bytes).equals(Buffer.from(c.bytes))).toBe(true);
-    // The builder starts an empty batch, in another slot: the posted one is left as it is.
+    // The next batch goes in another slot: the posted one is left as it is.
+    viaSlot.enterSlot();
     fill(viaSlot, 2, 10);
     const next = viaSlot.takeSlot()!;
     expect(next.slot).not.toBe(s!.slot);
@@ -149,6 +151,7 @@ describe("batches are built in shared slots (issue 11: no copy, no ArrayBuffer h
     const { worker, main } = slots();
     const a = new BatchBuilder(100);
     a.useSlots(worker);
+    a.enterSlot();
     const b2 = new BatchBuilder(100);
     fill(a, 20, 33);
     fill(b2, 20, 33);
@@ -168,11 +171,13 @@ describe("batches are built in shared slots (issue 11: no copy, no ArrayBuffer h
     bb.useSlots(worker);
     const posted: number[] = [];
     for (let i = 0; i < SLOT_COUNT; i++) {
+      bb.enterSlot();
       fill(bb, 3, 10 + i);
       posted.push(bb.takeSlot()!.slot);
     }
     expect(new Set(posted).size).toBe(SLOT_COUNT);
     expect(main.inUse()).toBe(SLOT_COUNT);
+    bb.enterSlot();
     fill(bb, 3, 10);
     expect(bb.takeSlot()).toBeNull();
     expect(bb.take().count).toBe(3); // handed over the other way
@@ -193,6 +198,7 @@ describe("batches are built in shared slots (issue 11: no copy, no ArrayBuffer h
       const { worker, main } = slots();
       const bb = new BatchBuilder(SLOT_EVENTS * 2);
       bb.useSlots(worker);
+      bb.enterSlot();
       const ref = new BatchBuilder(SLOT_EVENTS * 2);
       fill(bb, events, pathLen);
       fill(ref, events, pathLen);
