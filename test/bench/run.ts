@@ -33,7 +33,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { cpus, release, totalmem } from "node:os";
+import { cpus, release, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { waitQuiet as waitQuietFile } from "../support/jsonl.ts";
 import { makeTmpDir, makeTmpfs, mountInfoFsType, releaseMounts } from "../support/mounts.ts";
@@ -83,7 +83,9 @@ const USAGE = `usage: bun test/bench/run.ts [options]        (as root)
   --soak                run ONLY the soak: 10k cwcru ops/s against fanotifyd for 10 minutes
   --soak-minutes N      the same for N minutes
   --soak-mode fid|fd    daemon mode for the soak (default fid)
-  --json PATH           where to write the JSON report (default test/bench/results/latest.json)
+  --json PATH           where to write the JSON report (default test/bench/results/latest.json; with
+                        --scenarios or --subjects, fanotifyd-bench-partial.json in the temp directory,
+                        so a partial run never replaces the last full report)
   --no-warmup           measure from the subject's start, one-off costs (fanotifyd's JIT) included
   --no-perm-tail        leave out the permission-tail and FD-flood tables (perm-tail.ts; also left out
                         with --scenarios or --subjects)
@@ -104,6 +106,7 @@ function parseOptions(argv: string[]): Options {
     warmup: true,
     permTail: true,
   };
+  let jsonGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = (): string => {
@@ -155,6 +158,7 @@ function parseOptions(argv: string[]): Options {
         break;
       case "--json":
         o.json = resolve(val());
+        jsonGiven = true;
         break;
       case "--no-warmup":
         o.warmup = false;
@@ -172,6 +176,7 @@ function parseOptions(argv: string[]): Options {
     }
   }
   if (o.rounds === 0) o.rounds = o.quick ? 2 : 5;
+  if (!jsonGiven && (o.scenarios !== null || o.subjects !== null)) o.json = join(tmpdir(), "fanotifyd-bench-partial.json");
   return o;
 }
 
