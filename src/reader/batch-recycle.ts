@@ -31,7 +31,7 @@ const KEEP_MAX_BYTES = 4 * 1024 * 1024;
  * in use, and a trickle of small batches (2 ms apart) would pay a message per batch for nothing.
  */
 export const RECYCLE_MIN_BYTES = 64 * 1024;
-/** A batch goes over in place from this size (ints or bytes): ~1,600 events and more (the permission drain's batches). */
+/** A batch that outgrew its slot goes over in place from this size (ints or bytes): ~1,600 events and more. */
 export const SWAP_MIN_BYTES = 128 * 1024;
 
 /** The index of the smallest buffer of `pool` that holds `n` bytes, or -1. */

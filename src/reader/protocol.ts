@@ -180,7 +180,7 @@ export type WorkerMessage =
       readonly readAt: number;
     }
   | {
-      /** A small batch in a shared slot (batch-recycle.ts BatchSlots); released by the main thread once processed. */
+      /** A batch built in a shared slot (batch-recycle.ts BatchSlots); released by the main thread once processed. */
       readonly type: "slot-batch";
       readonly count: number;
       readonly slot: number;
