@@ -272,15 +272,15 @@ export class BatchBuilder {
     }
   }
 
-  /** Builds batches in the shared slots from now on (batch-recycle.ts; each from enterSlot()); without, in the builder's own arrays. */
+  /** Hands batches over through the shared slots from now on (batch-recycle.ts): built there after enterSlot(), else copied by takeSlot(). */
   useSlots(slots: BatchSlots): void {
     this.slots = slots;
   }
 
   /**
-   * An empty batch moves into a free slot, if it is not in one already (a no-op otherwise). Called
-   * as a batch gets its first record, not when the last one is posted: by then the main thread has
-   * usually released that one, and the same slot's pages serve again.
+   * An empty batch moves into a free slot, to be built there, if it is not in one already (a no-op
+   * otherwise). Called as a batch gets its first record, not when the last one is posted: by then
+   * the main thread has usually released that one, and the same slot's pages serve again.
    */
   enterSlot(): void {
     if (this.slot >= 0 || this.count !== 0 || this.slots === null) return;
@@ -294,17 +294,25 @@ export class BatchBuilder {
   }
 
   /**
-   * Hands the batch over in its slot (posted: the main thread frees it) and starts an empty one in
-   * the builder's own arrays until enterSlot(); null (nothing done) when the batch is not in a slot.
+   * Hands the batch over in a slot (posted: the main thread frees it): in its own slot, or copied
+   * into a free one; then starts an empty batch in the builder's own arrays (until enterSlot()).
+   * Null (nothing done) when the batch is in no slot and fits none.
    */
   takeSlot(): SlotBatch | null {
     const slots = this.slots;
-    if (this.slot < 0 || slots === null) return null;
-    const out = { count: this.count, slot: this.slot, intsLen: this.count * INTS_PER_EVENT, bytesLen: this.len };
-    slots.post(this.slot);
-    this.slot = -1;
-    this.ints = this.ownInts;
-    this.bytes = this.ownBytes;
+    if (slots === null) return null;
+    const intsLen = this.count * INTS_PER_EVENT;
+    let slot = this.slot;
+    if (slot >= 0) {
+      slots.post(slot);
+      this.slot = -1;
+      this.ints = this.ownInts;
+      this.bytes = this.ownBytes;
+    } else {
+      slot = slots.put(this.ints, intsLen, this.bytes, this.len);
+      if (slot < 0) return null;
+    }
+    const out = { count: this.count, slot, intsLen, bytesLen: this.len };
     this.count = 0;
     this.len = 0;
     return out;

@@ -117,16 +117,18 @@ export function returnBatch(port: MessagePort, ints: Int32Array, bytes: Uint8Arr
 }
 
 /**
- * Batches are built in place in a few slots of one SharedArrayBuffer made at start (issue 11): the
- * Worker's batch builder writes each batch's rows and bytes straight into a slot it has claimed, posts
- * only the slot's number, and the main thread reads the batch there and frees the slot with an atomic
- * store — no copy, no message back, no ArrayBuffer changes hands. Every ArrayBuffer a thread receives
- * counts as fresh memory against its heap's eden budget, so the in-place handover of a 4096-event
- * batch (~1 MB each way) started a garbage collection in both heaps every ~8 batches (0.4–1.2 ms each,
- * while openers waited; `BUN_JSC_logGC=1`: "oversized bytes"), and copying a small batch out cost the
- * Worker ~50 µs per post (seventh pass). A batch that outgrows its slot (a backlog while the main
- * thread is behind, or very long paths) goes on in the builder's own arrays and is handed over as
- * before (BatchBuffers). With MAX_INFLIGHT batches posted at most, one slot is always free to build in.
+ * Batches reach the main thread through a few slots of one SharedArrayBuffer made at start (issue 11):
+ * only the slot's number is posted, the main thread reads the batch there and frees the slot with an
+ * atomic store — no message back, and no ArrayBuffer changes hands. Every ArrayBuffer a thread
+ * receives counts as fresh memory against its heap's eden budget: handing 4096-event batches over
+ * in place (~1 MB each way) started a garbage collection in both heaps every ~8 batches (0.4–1.2 ms
+ * each, while openers waited; `BUN_JSC_logGC=1`: "oversized bytes"), and copying a batch out into
+ * fresh buffers cost the Worker ~50 µs per post (seventh pass). A batch is either built in a slot
+ * (BatchBuilder.enterSlot: the reader's choice for the full batches of a permission drain, where the
+ * copy would land on an open) or built in the builder's own arrays and copied into a slot as it is
+ * posted (put). A batch too large for a slot (a backlog while the main thread is behind, or very long
+ * paths) is handed over in place as before (BatchBuffers). At most MAX_INFLIGHT batches are posted,
+ * so a slot is normally free.
  */
 export const SLOT_COUNT = 5;
 /** Rows a slot holds: a full batch (4096 events) and what one more content read adds. */
@@ -179,6 +181,17 @@ export class BatchSlots {
       return i;
     }
     return -1;
+  }
+
+  /** Worker: copies a batch built elsewhere into a free slot and posts it; -1 when it does not fit or none is free. */
+  put(ints: Int32Array, intsLen: number, bytes: Uint8Array, bytesLen: number): number {
+    if (intsLen * 4 > SLOT_INTS_BYTES || bytesLen > SLOT_BYTES) return -1;
+    const slot = this.claim();
+    if (slot < 0) return -1;
+    this.intsOf[slot].set(ints.subarray(0, intsLen));
+    this.bytesOf[slot].set(bytes.subarray(0, bytesLen));
+    this.post(slot);
+    return slot;
   }
 
   /** Worker: the batch in `slot` goes to the main thread. */

@@ -144,6 +144,30 @@ describe("batches are built in shared slots (issue 11: no copy, no ArrayBuffer h
     expect(worker.inUse()).toBe(0);
   });
 
+  test("a batch built in the builder's own arrays is copied into a free slot as it is posted", () => {
+    const { worker, main } = slots();
+    const bb = new BatchBuilder(100);
+    bb.useSlots(worker); // no enterSlot(): built in its own arrays
+    const ref = new BatchBuilder(100);
+    fill(bb, 12, 40);
+    fill(ref, 12, 40);
+    const ownBytes = bb.bytes;
+    const s = bb.takeSlot()!;
+    const c = ref.take();
+    expect(bb.bytes).toBe(ownBytes); // the builder goes on in its own arrays
+    expect(main.inUse()).toBe(1);
+    expect(Array.from(main.ints(s.slot, s.intsLen))).toEqual(Array.from(c.ints));
+    expect(Buffer.from(main.bytes(s.slot, s.bytesLen)).equals(Buffer.from(c.bytes))).toBe(true);
+    // Too large for a slot: not put anywhere (handed over by take() instead).
+    main.release(s.slot);
+    const big = new BatchBuilder(SLOT_EVENTS * 2);
+    big.useSlots(worker);
+    fill(big, SLOT_EVENTS + 1, 10);
+    expect(big.takeSlot()).toBeNull();
+    expect(main.inUse()).toBe(0);
+    expect(big.take().count).toBe(SLOT_EVENTS + 1);
+  });
+
   test("the lines written from a slot are the lines written from a copy", () => {
     const out: string[] = [];
     const sink = { write: (c: Buffer, _n: number, done?: () => void): void => (out.push(c.toString("latin1")), done?.()) };
