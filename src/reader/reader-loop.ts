@@ -107,12 +107,12 @@ export class Reader {
   private readonly timer = new BatchTimer(MAX_BATCH_AGE_MS);
   /**
    * Build the next batch in a shared slot (batch-recycle.ts): after a full batch (a stream: the
-   * permission drain where the daemon and its openers share a CPU, a notification flood), so that no
-   * 1 MB copy lands on the stream. Otherwise (a trickle's 2 ms batches) a batch is built in the
-   * builder's own arrays and copied into a slot as it is posted: when the main thread runs on another CPU, a
-   * slot it has just read costs a cache-line transfer per line as each record is written there,
-   * the copy takes them in one burst (free scheduling, building every batch in a slot: the reader's
-   * CPU per open 40.0 against 39.4 µs, +p99 a few percent over the copy in five benches).
+   * permission drain where the daemon and its openers share a CPU, a notification flood), so that
+   * no 1 MB copy lands on the stream. Otherwise (a trickle's 2 ms batches) a batch is built in the
+   * builder's own arrays and copied into a slot as it is posted: with the main thread on another
+   * CPU, a slot it has just read costs a cache-line transfer per line as each record is written
+   * there, and the copy takes them in one burst (free scheduling, every batch built in a slot: the
+   * reader's CPU per open 40.0 against 39.4 µs, +p99 a few percent over the copy in five benches).
    */
   private buildInSlot = false;
   /** True while a due batch is topped up just before it is posted. */
