@@ -16,15 +16,17 @@ export const FD_RESERVE = 8;
 const ROOMY = 4 * 4096;
 
 /**
- * Open fds of this process. Listing /proc/self/fd takes an fd itself: with none free (EMFILE) the
- * process is at its limit, which is what the count is for — so that is the answer, not an error that
- * would end the reader.
+ * Open fds of this process. Listing /proc/self/fd takes an fd itself: with none free (EMFILE, or
+ * ENFILE system-wide) the process is at its limit, which is what the count is for — so that is the
+ * answer, not an error that would end the reader. Any other failure is thrown as before.
  */
 function countOpenFds(limit: number): number {
   try {
     return fs.readdirSync("/proc/self/fd").length - 1; // the directory's own fd
-  } catch {
-    return limit;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EMFILE" || code === "ENFILE") return limit;
+    throw e;
   }
 }
 
