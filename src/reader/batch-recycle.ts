@@ -124,9 +124,9 @@ export function returnBatch(port: MessagePort, ints: Int32Array, bytes: Uint8Arr
  * in place (~1 MB each way) started a garbage collection in both heaps every ~8 batches (0.4–1.2 ms
  * each, while openers waited; `BUN_JSC_logGC=1`: "oversized bytes"), and copying a batch out into
  * fresh buffers cost the Worker ~50 µs per post (seventh pass). A batch is either built in a slot
- * (BatchBuilder.enterSlot: the reader's choice for the full batches of a permission drain, where the
- * copy would land on an open) or built in the builder's own arrays and copied into a slot as it is
- * posted (put). A batch too large for a slot (a backlog while the main thread is behind, or very long
+ * (BatchBuilder.enterSlot: the reader's choice after a full batch — a stream, such as the permission
+ * drain, where a 1 MB copy would land on an open) or built in the builder's own arrays and copied
+ * into a slot as it is posted (put: a trickle's small batches). A batch too large for a slot (a backlog while the main thread is behind, or very long
  * paths) is handed over in place as before (BatchBuffers). At most MAX_INFLIGHT batches are posted,
  * so a slot is normally free.
  */

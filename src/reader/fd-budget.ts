@@ -20,9 +20,9 @@ const ROOMY = 4 * 4096;
  * ENFILE system-wide) the process is at its limit, which is what the count is for — so that is the
  * answer, not an error that would end the reader. Any other failure is thrown as before.
  */
-function countOpenFds(limit: number): number {
+export function countOpenFds(limit: number, fdDir = "/proc/self/fd"): number {
   try {
-    return fs.readdirSync("/proc/self/fd").length - 1; // the directory's own fd
+    return fs.readdirSync(fdDir).length - 1; // the directory's own fd
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "EMFILE" || code === "ENFILE") return limit;

@@ -104,7 +104,7 @@ describe("batch buffers go round (issue 11: no fresh pages per batch)", () => {
   });
 });
 
-describe("batches are built in shared slots (issue 11: no copy, no ArrayBuffer handed over)", () => {
+describe("batches are handed over in shared slots (issue 11: built there or copied in, no ArrayBuffer handed over)", () => {
   const policy = (): PolicyEngine =>
     new PolicyEngine({ canaries: [], jobs: [], burstThreshold: 0, burstWindowMs: 1000, hookCooldownMs: 0, denyOnAlert: false });
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { FAN_EVENT_METADATA_LEN } from "../../ffi/constants.ts";
-import { FD_RESERVE, FdBudget } from "../../src/reader/fd-budget.ts";
+import { FD_RESERVE, FdBudget, countOpenFds } from "../../src/reader/fd-budget.ts";
 import { closeSync, openSync, readdirSync } from "node:fs";
 import { getNofileLimit, setNofileSoftLimit } from "../../ffi/process.ts";
 
@@ -48,6 +48,11 @@ describe("FdBudget (issue 14 item 5)", () => {
       for (const fd of held) closeSync(fd);
       setNofileSoftLimit(lim.soft, lim.hard);
     }
+  });
+
+  test("a failure other than EMFILE/ENFILE while counting is thrown, not taken for 'no fd free'", () => {
+    expect(() => countOpenFds(64, "/nonexistent-fanotifyd-fd-dir")).toThrow(/ENOENT/);
+    expect(countOpenFds(64)).toBeLessThan(64);
   });
 
   test("an infinite limit is roomy", () => {
