@@ -1,5 +1,5 @@
 // Permission tail latency and the FD-mode open+close flood (issue 11), in one run, against the C
-// programs of the same run. Needs root. `sudo bun test/bench/perm-tail.ts [--rounds N] [--opens N]`;
+// programs of the same run. Needs root. `sudo bun test/bench/perm-tail.ts [--rounds N] [--opens N] [--warm N]`;
 // `npm run bench` runs it after the main report (see README.md in this directory).
 //
 // Permission tables: pinned (the subject and the opener on one CPU, taskset), free scheduling, and
@@ -7,7 +7,10 @@
 // subject also marks (the C responder: a second instance for it), interleaved per round (order rotated): none, the C responder (perm-responder.c), fanotifyd
 // `--perm --no-fid --mount`, and the same with `--deny-on-alert` and 100 canary globs (none matches:
 // every open is allowed, a denial fails the run). perm-open.c times every open() of 1000 files after
-// a warm-up of WARM_OPENS opens (the daemon's one-off JIT compilation is not the tail under study).
+// a warm-up of --warm opens (default WARM_OPENS). The default keeps the figures comparable with every
+// earlier pass, but the runtime's one-off JIT compilation is not over by then: ~49 compilations fall
+// in the timed window after 20,000 opens, ~1 after 200,000 (`BUN_JSC_reportCompileTimes=1`, pinned;
+// README "Performance", twelfth pass) — `--warm 200000` measures the steady state.
 // Added latency = subject − none, per percentile; ratios ÷ the C responder's added latency.
 // FANOTIFYD_BEFORE=/path/to/binary adds the same two fanotifyd subjects for another build (before/after).
 //
@@ -34,13 +37,14 @@ const CANARIES = 100;
 interface Opts {
   rounds: number;
   opens: number;
+  warm: number;
   floodOps: number;
   only: "all" | "perm" | "flood";
   json: string;
 }
 
 function parseOpts(argv: string[]): Opts {
-  const o: Opts = { rounds: 5, opens: 30_000, floodOps: 300_000, only: "all", json: join(BENCH, "results/perm-tail.json") };
+  const o: Opts = { rounds: 5, opens: 30_000, warm: WARM_OPENS, floodOps: 300_000, only: "all", json: join(BENCH, "results/perm-tail.json") };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = (): number => {
@@ -50,11 +54,12 @@ function parseOpts(argv: string[]): Opts {
     };
     if (a === "--rounds") o.rounds = num();
     else if (a === "--opens") o.opens = num();
+    else if (a === "--warm") o.warm = num();
     else if (a === "--flood-ops") o.floodOps = num();
     else if (a === "--perm-only") o.only = "perm";
     else if (a === "--flood-only") o.only = "flood";
     else if (a === "--json") o.json = argv[++i] ?? "";
-    else throw new Error(`unknown option '${a}' (--rounds N, --opens N, --flood-ops N, --perm-only, --flood-only, --json PATH)`);
+    else throw new Error(`unknown option '${a}' (--rounds N, --opens N, --warm N, --flood-ops N, --perm-only, --flood-only, --json PATH)`);
   }
   return o;
 }
@@ -187,7 +192,7 @@ async function permRuns(o: Opts, bin: string, mnt: string, floodMnt: string, out
             load = spawnChild(["taskset", "-c", "0", join(bin, "loadgen"), floodMnt, "cwcru", String(FLOOD_RATE * 120), String(FLOOD_RATE)], { stdout: "ignore", stderr: "ignore" });
             children.add(load);
           }
-          runPermOpen(join(bin, "perm-open"), dir, WARM_OPENS, pin);
+          runPermOpen(join(bin, "perm-open"), dir, o.warm, pin);
           const st = runPermOpen(join(bin, "perm-open"), dir, o.opens, pin);
           results.push({ variant, subject: s.id, round, ...st });
           log(`perm ${variant} round ${round + 1} ${s.id}: p50 ${st.p50} p99 ${st.p99} p99.9 ${st.p999} µs`);
@@ -208,7 +213,7 @@ function permTable(results: PermResult[], subjects: PermSubject[], o: Opts): str
   for (const variant of VARIANTS) {
     const med = (id: string, k: (typeof keys)[number] | "max"): number => median(results.filter((r) => r.variant === variant && r.subject === id).map((r) => r[k]));
     const added = (id: string, k: (typeof keys)[number]): number => med(id, k) - med("none", k);
-    lines.push(`\n### Permission latency, ${VARIANT_TITLE[variant]} — medians of ${o.rounds}, ${o.opens} opens of ${PERM_FILES} files after ${WARM_OPENS} warm-up opens`);
+    lines.push(`\n### Permission latency, ${VARIANT_TITLE[variant]} — medians of ${o.rounds}, ${o.opens} opens of ${PERM_FILES} files after ${o.warm} warm-up opens`);
     lines.push("", "| subject | +p50 µs | +p90 µs | +p99 µs | +p99.9 µs | max µs | +p50 ÷ C | +p99 ÷ C | +p99.9 ÷ C |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (const s of subjects) {
       const isNone = s.id === "none";
@@ -348,7 +353,7 @@ export async function runPermTail(argv: string[]): Promise<string> {
     mountTmpfs(out);
     mountTmpfs(floodMnt);
     const report: string[] = [];
-    const json: Record<string, unknown> = { rounds: o.rounds, opens: o.opens, nproc: cpus().length, cpu: cpus()[0]?.model };
+    const json: Record<string, unknown> = { rounds: o.rounds, opens: o.opens, warm: o.warm, nproc: cpus().length, cpu: cpus()[0]?.model };
     if (o.only !== "flood") {
       const perm = await permRuns(o, bin, mnt, floodMnt, out);
       report.push(permTable(perm, permSubjects(bin, out), o));
