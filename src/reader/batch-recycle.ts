@@ -126,9 +126,9 @@ export function returnBatch(port: MessagePort, ints: Int32Array, bytes: Uint8Arr
  * fresh buffers cost the Worker ~50 µs per post (seventh pass). A batch is either built in a slot
  * (BatchBuilder.enterSlot: the reader's choice after a full batch — a stream, such as the permission
  * drain, where a 1 MB copy would land on an open) or built in the builder's own arrays and copied
- * into a slot as it is posted (put: a trickle's small batches). A batch too large for a slot (a backlog while the main thread is behind, or very long
- * paths) is handed over in place as before (BatchBuffers). At most MAX_INFLIGHT batches are posted,
- * so a slot is normally free.
+ * into a slot as it is posted (put: a trickle's small batches). A batch too large for a slot (a
+ * backlog while the main thread is behind, or very long paths) is handed over in place as before
+ * (BatchBuffers). At most MAX_INFLIGHT batches are posted, so a slot is normally free.
  */
 export const SLOT_COUNT = 5;
 /** Rows a slot holds: a full batch (4096 events) and what one more content read adds. */
